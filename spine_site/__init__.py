@@ -1,0 +1,148 @@
+"""spine_site: patient-education articles and a lead funnel for a non-surgical spine clinic."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .config import load_settings
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _resource_root() -> Path:
+    # A checkout (or editable install) has templates/ beside the package; a wheel installs
+    # them as data files under <prefix>/share/spine_site.
+    for root in (_PACKAGE_DIR.parent, Path(sys.prefix) / "share" / "spine_site"):
+        if (root / "templates").is_dir():
+            return root
+    raise RuntimeError("templates/ not found beside the package or under share/spine_site")
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app; tests pass overrides (DATABASE URI, SECRET_KEY, ...)."""
+    overrides = dict(overrides or {})
+    root = _resource_root()
+    app = Flask(
+        __name__,
+        template_folder=str(root / "templates"),
+        static_folder=str(root / "static"),
+        instance_path=overrides.pop("INSTANCE_PATH", None) or str(root / "instance"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(load_settings(Path(app.instance_path), overrides))
+    app.config.update(overrides)
+
+    register_logging(app)
+    register_extensions(app)
+    register_content(app)
+    register_blueprints(app)
+    register_errors(app)
+    register_outbox(app)
+    register_cli(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        formatter = logging.Formatter(
+            "%(asctime)sZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"
+        )
+        formatter.converter = time.gmtime  # UTC, whatever the server's zone
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        # Alembic announces every plugin it loads at INFO; only its warnings help an operator.
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None:
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    # WAL lets readers run beside the writer; busy_timeout makes a writer wait its turn
+    # instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+    # pysqlite's own transaction handling would BEGIN late and DEFERRED; we issue BEGIN
+    # IMMEDIATE ourselves (below) so a read-then-write transaction cannot deadlock on upgrade.
+    dbapi_connection.isolation_level = None
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin_immediate(conn: Any) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def register_extensions(app: Flask) -> None:
+    from .extensions import csrf, db, limiter, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_PACKAGE_DIR.parent / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+
+def register_content(app: Flask) -> None:
+    from .articles import Library
+
+    # Parsed and rendered here, once per process; requests only look articles up.
+    app.extensions["articles"] = Library.load()
+
+
+def register_blueprints(app: Flask) -> None:
+    from .extensions import csrf
+    from .public.views import bp as public_bp
+
+    # The public forms check their CSRF token inside the form, so an expired token comes
+    # back as a form error with the patient's input kept, not as a bare 400.
+    csrf.exempt(public_bp)
+    app.register_blueprint(public_bp)
+
+    from . import templating
+
+    templating.init_app(app)
+
+
+def register_errors(app: Flask) -> None:
+    from .errors import init_app
+
+    init_app(app)
+
+
+def register_outbox(app: Flask) -> None:
+    from flask import request
+
+    from .outbox import BackgroundSender
+
+    sender = BackgroundSender(app)
+    app.extensions["outbox_sender"] = sender
+
+    if app.config["OUTBOX_IN_PROCESS"]:
+
+        @app.before_request
+        def _start_sender() -> None:
+            if request.endpoint != "static":
+                sender.ensure_running()
+
+
+def register_cli(app: Flask) -> None:
+    from .cli import init_app
+
+    init_app(app)

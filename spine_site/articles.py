@@ -1,0 +1,177 @@
+"""Articles: Markdown files with YAML front matter, parsed and rendered once per process.
+
+Editors add a file under spine_site/content/articles/; its name (without .md) is the slug.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from html import escape
+from pathlib import Path
+
+import yaml
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+from mdit_py_plugins.anchors import anchors_plugin
+
+CONTENT_DIR = Path(__file__).parent / "content"
+ARTICLES_DIR = CONTENT_DIR / "articles"
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_REQUIRED = ("title", "description", "published", "updated", "reviewer")
+
+
+class ArticleError(ValueError):
+    """An article file is malformed; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class FaqItem:
+    question: str
+    answer_html: Markup
+    answer_text: str
+
+
+@dataclass(frozen=True)
+class Article:
+    slug: str
+    title: str
+    description: str
+    summary: str
+    published: date
+    updated: date
+    reviewer: str
+    body_html: Markup
+    toc: list[tuple[str, str]]
+    faq: list[FaqItem]
+    related: list[str] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return f"/articles/{self.slug}"
+
+
+def _markdown() -> MarkdownIt:
+    # html=False: editors write Markdown, and raw HTML in a file cannot smuggle in a script.
+    return (
+        MarkdownIt("commonmark", {"html": False, "typographer": False})
+        .enable("table")
+        .use(anchors_plugin, min_level=2, max_level=3, permalink=False)
+    )
+
+
+def split_front_matter(text: str, source: str) -> tuple[dict, str]:
+    """Split '---' YAML front matter from the Markdown body."""
+    if not text.startswith("---"):
+        raise ArticleError(f"{source}: missing front matter (the file must start with ---)")
+    try:
+        _, front, body = text.split("---", 2)
+    except ValueError:
+        raise ArticleError(f"{source}: front matter is not closed with ---") from None
+    try:
+        meta = yaml.safe_load(front) or {}
+    except yaml.YAMLError as exc:
+        raise ArticleError(f"{source}: front matter is not valid YAML: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ArticleError(f"{source}: front matter must be a mapping")
+    return meta, body
+
+
+def _as_date(value: object, name: str, source: str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ArticleError(f"{source}: {name} must be a date like 2026-11-20") from None
+
+
+def _polish_html(html: str) -> str:
+    # Wide tables scroll inside their own focusable region on a phone instead of the page.
+    html = html.replace(
+        "<table>",
+        '<div class="table-wrap" role="region" tabindex="0" aria-label="Comparison table"><table>',
+    ).replace("</table>", "</table></div>")
+    html = html.replace("<th>", '<th scope="col">')
+    return html.replace("<blockquote>", '<blockquote class="note">')
+
+
+def parse_article(path: Path, md: MarkdownIt | None = None) -> Article:
+    """Parse and render one article file."""
+    md = md or _markdown()
+    slug = path.stem
+    if not _SLUG.match(slug):
+        raise ArticleError(f"{path.name}: file name must be a lowercase-hyphenated slug")
+    meta, body = split_front_matter(path.read_text(encoding="utf-8"), path.name)
+    missing = [key for key in _REQUIRED if not meta.get(key)]
+    if missing:
+        raise ArticleError(f"{path.name}: front matter lacks {', '.join(missing)}")
+
+    tokens = md.parse(body)
+    toc: list[tuple[str, str]] = []
+    for i, token in enumerate(tokens):
+        if token.type == "heading_open" and token.tag == "h2":
+            text = "".join(
+                child.content for child in (tokens[i + 1].children or []) if child.content
+            )
+            toc.append((str(token.attrs["id"]), text))
+    body_html = _polish_html(md.renderer.render(tokens, md.options, {}))
+
+    faq = []
+    for item in meta.get("faq") or []:
+        if not isinstance(item, dict) or not item.get("q") or not item.get("a"):
+            raise ArticleError(f"{path.name}: each faq item needs q and a")
+        answer = str(item["a"]).strip()
+        faq.append(
+            FaqItem(
+                question=str(item["q"]).strip(),
+                answer_html=Markup(md.renderInline(answer)),
+                answer_text=re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", answer).replace("**", ""),
+            )
+        )
+
+    return Article(
+        slug=slug,
+        title=str(meta["title"]).strip(),
+        description=str(meta["description"]).strip(),
+        summary=str(meta.get("summary") or meta["description"]).strip(),
+        published=_as_date(meta["published"], "published", path.name),
+        updated=_as_date(meta["updated"], "updated", path.name),
+        reviewer=str(meta["reviewer"]).strip(),
+        body_html=Markup(body_html),
+        toc=toc,
+        faq=faq,
+        related=[str(s) for s in meta.get("related") or []],
+    )
+
+
+class Library:
+    """Every article, rendered at start-up; views only look them up."""
+
+    def __init__(self, articles: list[Article]) -> None:
+        self._by_slug = {a.slug: a for a in articles}
+        for article in articles:
+            unknown = [s for s in article.related if s not in self._by_slug]
+            if unknown:
+                raise ArticleError(f"{article.slug}.md: related names unknown {unknown}")
+        # Newest first, the order readers and the sitemap want.
+        self.all = sorted(articles, key=lambda a: (a.published, a.slug), reverse=True)
+
+    @classmethod
+    def load(cls, directory: Path = ARTICLES_DIR) -> Library:
+        md = _markdown()
+        return cls([parse_article(p, md) for p in sorted(directory.glob("*.md"))])
+
+    def get(self, slug: str) -> Article | None:
+        return self._by_slug.get(slug)
+
+    def related(self, article: Article) -> list[Article]:
+        return [self._by_slug[s] for s in article.related]
+
+
+def text_excerpt(html: str, limit: int = 160) -> str:
+    """Plain text from rendered HTML, cut at a word boundary (for previews)."""
+    text = re.sub(r"<[^>]+>", " ", html)
+    text = re.sub(r"\s+", " ", text).strip()
+    return escape(text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…")

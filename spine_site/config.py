@@ -1,0 +1,140 @@
+"""Settings, read from the environment once at start-up.
+
+Every setting here is documented in the README. Values that would make the site unsafe in
+production (a missing SECRET_KEY) stop start-up with a message that says what to set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+# Keys with a well-known development value; refusing them outside development keeps a copied
+# .env from turning into a production secret.
+DEV_SECRET_KEY = "dev-only-not-secret"
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}.")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from None
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip()
+
+
+def load_settings(
+    instance_path: Path, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Read every setting from the environment; raise ConfigError on anything unsafe.
+
+    `overrides` (from tests or an embedding script) count as set, so a SECRET_KEY passed
+    there satisfies the fail-fast check.
+    """
+    overrides = overrides or {}
+    env = env_str("SPINE_ENV") or env_str("FLASK_ENV") or "production"
+    development = env in {"development", "dev"} or env_bool("FLASK_DEBUG", False)
+
+    secret_key = overrides.get("SECRET_KEY") or env_str("SECRET_KEY")
+    if secret_key is None:
+        if not development:
+            raise ConfigError(
+                "SECRET_KEY is not set. Set it to a long random value, for example: "
+                "export SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))'). "
+                "For local development only, set SPINE_ENV=development instead."
+            )
+        secret_key = DEV_SECRET_KEY
+
+    default_db = f"sqlite:///{instance_path / 'spine_site.sqlite3'}"
+    mail_server = env_str("MAIL_SERVER")
+    use_ssl = env_bool("MAIL_USE_SSL", False)
+    site_url = (env_str("SITE_URL") or "http://127.0.0.1:5000").rstrip("/")
+
+    return {
+        "ENV_NAME": "development" if development else env,
+        "SECRET_KEY": secret_key,
+        # Old keys, comma-separated: sessions and emailed links signed with them still work.
+        "SECRET_KEY_FALLBACKS": [
+            k.strip() for k in (env_str("SECRET_KEY_FALLBACKS") or "").split(",") if k.strip()
+        ],
+        "SQLALCHEMY_DATABASE_URI": env_str("DATABASE_URL", default_db),
+        "SITE_URL": site_url,
+        # Mail. With no MAIL_SERVER, messages are written as .eml files under instance/mail.
+        "MAIL_SERVER": mail_server,
+        "MAIL_PORT": env_int("MAIL_PORT", 465 if use_ssl else 25),
+        "MAIL_USE_TLS": env_bool("MAIL_USE_TLS", False),
+        "MAIL_USE_SSL": use_ssl,
+        "MAIL_USERNAME": env_str("MAIL_USERNAME"),
+        "MAIL_PASSWORD": env_str("MAIL_PASSWORD"),
+        "MAIL_DEFAULT_SENDER": env_str("MAIL_DEFAULT_SENDER", "Valor Spine <care@example.org>"),
+        "MAIL_REPLY_TO": env_str("MAIL_REPLY_TO"),
+        "MAIL_TIMEOUT": env_int("MAIL_TIMEOUT", 10),
+        "MAIL_FILE_DIR": env_str("MAIL_FILE_DIR", str(instance_path / "mail")),
+        "STAFF_NOTIFY_EMAIL": env_str("STAFF_NOTIFY_EMAIL"),
+        # Outbox delivery.
+        "OUTBOX_IN_PROCESS": env_bool("OUTBOX_IN_PROCESS", True),
+        "OUTBOX_POLL_SECONDS": env_int("OUTBOX_POLL_SECONDS", 5),
+        "OUTBOX_MAX_ATTEMPTS": env_int("OUTBOX_MAX_ATTEMPTS", 8),
+        "OUTBOX_BACKOFF_SECONDS": env_int("OUTBOX_BACKOFF_SECONDS", 30),
+        "OUTBOX_LEASE_SECONDS": env_int("OUTBOX_LEASE_SECONDS", 120),
+        # Forms and spam.
+        "EMAIL_CHECK_DELIVERABILITY": env_bool("EMAIL_CHECK_DELIVERABILITY", False),
+        "FORM_MIN_FILL_SECONDS": env_int("FORM_MIN_FILL_SECONDS", 3),
+        "FORM_TOKEN_MAX_AGE": env_int("FORM_TOKEN_MAX_AGE", 7 * 24 * 3600),
+        "WTF_CSRF_TIME_LIMIT": env_int("CSRF_TIME_LIMIT", 3600),
+        "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 32 * 1024),
+        "MAX_FORM_PARTS": env_int("MAX_FORM_PARTS", 100),
+        "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": env_str("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_FORMS": env_str("RATELIMIT_FORMS", "5 per minute; 20 per hour; 50 per day"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # Guide links and consent.
+        "GUIDE_LINK_DAYS": env_int("GUIDE_LINK_DAYS", 14),
+        "CONSENT_VERSION": env_str("CONSENT_VERSION", "2026-11-contact-v1"),
+        "MARKETING_CONSENT_VERSION": env_str("MARKETING_CONSENT_VERSION", "2026-11-news-v1"),
+        # Clinic identity, shown in the layout and in JSON-LD.
+        "CLINIC_NAME": env_str("CLINIC_NAME", "Valor Spine"),
+        "CLINIC_PHONE": env_str("CLINIC_PHONE", "(217) 555-0134"),
+        "CLINIC_STREET": env_str("CLINIC_STREET", "100 Example Avenue, Suite 200"),
+        "CLINIC_CITY": env_str("CLINIC_CITY", "Springfield"),
+        "CLINIC_REGION": env_str("CLINIC_REGION", "IL"),
+        "CLINIC_POSTCODE": env_str("CLINIC_POSTCODE", "62701"),
+        "CLINIC_COUNTRY": env_str("CLINIC_COUNTRY", "US"),
+        "CLINIC_HOURS": env_str("CLINIC_HOURS", "Mo-Fr 08:00-17:00"),
+        "CLINIC_HOURS_TEXT": env_str("CLINIC_HOURS_TEXT", "Monday to Friday, 8 am to 5 pm"),
+        # Cookies: the session holds only the CSRF secret and the visit's attribution.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": site_url.startswith("https://"),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }

@@ -1,0 +1,59 @@
+"""Error pages in plain words. A form posted too often comes back filled in, not lost."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: (
+        "Something in that request didn't look right",
+        "Please go back, check what you entered and try again.",
+    ),
+    404: (
+        "We couldn't find that page",
+        "The link may be old or mistyped. Try the home page or one of our articles.",
+    ),
+    405: ("That page can't be used that way", "Please go back and try again."),
+    413: (
+        "That was more than we can accept",
+        "What you sent was too large. Please shorten your message and try again, "
+        "or call us instead.",
+    ),
+    429: (
+        "Too many requests",
+        "You've sent several requests in a short time. Please wait a minute and try again, "
+        "or call us instead.",
+    ),
+    500: (
+        "Something went wrong on our side",
+        "We're sorry. Nothing you did caused this. Please try again in a few minutes, or call us.",
+    ),
+    503: ("We're briefly unavailable", "Please try again in a minute, or call us."),
+}
+
+
+def render_error(code: int):
+    title, detail = MESSAGES.get(code, MESSAGES[400] if code < 500 else MESSAGES[500])
+    return render_template("errors/error.html", code=code, title=title, detail=detail), code
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if exc.code == 429:
+            from .public.views import rerender_after_rate_limit
+
+            page = rerender_after_rate_limit()
+            if page is not None:
+                return page
+        return render_error(exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(500)

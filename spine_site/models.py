@@ -1,0 +1,196 @@
+"""Typed SQLAlchemy models. Passive: rules live in leads.py and outbox.py."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; SQLite would otherwise hand back naive values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class FormKind(enum.StrEnum):
+    APPOINTMENT = "appointment"
+    GUIDE = "guide"
+
+
+class LeadStatus(enum.StrEnum):
+    NEW = "new"
+    CONTACTED = "contacted"
+    SCHEDULED = "scheduled"
+    CLOSED = "closed"
+    NOT_A_FIT = "not_a_fit"
+
+
+class EmailStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class EmailKind(enum.StrEnum):
+    APPOINTMENT_CONFIRMATION = "appointment_confirmation"
+    STAFF_NOTIFICATION = "staff_notification"
+    GUIDE = "guide"
+
+
+def _enum(kind: type[enum.Enum]) -> db.Enum:
+    # Store the readable value, as VARCHAR with a CHECK, so SQLite and PostgreSQL agree and a
+    # new member needs no ALTER TYPE.
+    return db.Enum(
+        kind,
+        native_enum=False,
+        values_callable=lambda members: [m.value for m in members],
+        length=32,
+        validate_strings=True,
+        create_constraint=True,
+        name=kind.__name__.lower(),
+    )
+
+
+class Person(db.Model):
+    """One patient, known by normalised email; links their submissions over time."""
+
+    __tablename__ = "person"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_normalized: Mapped[str] = mapped_column(String(320), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    leads: Mapped[list[Lead]] = relationship(back_populates="person", order_by="Lead.id")
+
+
+class Lead(db.Model):
+    """One form submission: an appointment request or a guide request."""
+
+    __tablename__ = "lead"
+    __table_args__ = (
+        Index("ix_lead_created_at", "created_at"),
+        Index("ix_lead_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    form: Mapped[FormKind] = mapped_column(_enum(FormKind))
+    status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus), default=LeadStatus.NEW)
+    # The per-render form token: unique, so a double click or a resend makes one lead.
+    submission_token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    contact_method: Mapped[str | None] = mapped_column(String(20))
+    best_time: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    message: Mapped[str | None] = mapped_column(Text)
+
+    # Consent: whether it was given, to which wording (versioned), and when.
+    consent_contact: Mapped[bool] = mapped_column(default=False)
+    consent_version: Mapped[str | None] = mapped_column(String(40))
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    marketing_opt_in: Mapped[bool] = mapped_column(default=False)
+    marketing_consent_version: Mapped[str | None] = mapped_column(String(40))
+
+    # Quarantine: suspected spam is stored, never emailed, and shown to staff apart.
+    is_spam: Mapped[bool] = mapped_column(default=False, index=True)
+    spam_reason: Mapped[str | None] = mapped_column(String(40))
+
+    # Attribution: the visit's landing page, campaign tags and referrer; where the form was.
+    utm_source: Mapped[str | None] = mapped_column(String(200))
+    utm_medium: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    utm_term: Mapped[str | None] = mapped_column(String(200))
+    utm_content: Mapped[str | None] = mapped_column(String(200))
+    referrer: Mapped[str | None] = mapped_column(String(500))
+    landing_page: Mapped[str | None] = mapped_column(String(500))
+    source_page: Mapped[str | None] = mapped_column(String(500))
+    placement: Mapped[str | None] = mapped_column(String(20))
+
+    person: Mapped[Person] = relationship(back_populates="leads")
+    emails: Mapped[list[OutboxEmail]] = relationship(
+        back_populates="lead", order_by="OutboxEmail.id"
+    )
+    downloads: Mapped[list[GuideDownload]] = relationship(
+        back_populates="lead", order_by="GuideDownload.id"
+    )
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class OutboxEmail(db.Model):
+    """An email written in the same transaction as its lead, delivered later by a sender."""
+
+    __tablename__ = "outbox_email"
+    __table_args__ = (Index("ix_outbox_email_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"), index=True)
+    kind: Mapped[EmailKind] = mapped_column(_enum(EmailKind))
+    status: Mapped[EmailStatus] = mapped_column(_enum(EmailStatus), default=EmailStatus.QUEUED)
+    to_addr: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(200))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    lead: Mapped[Lead | None] = relationship(back_populates="emails")
+
+
+class GuideDownload(db.Model):
+    """One download of the guide through an emailed link."""
+
+    __tablename__ = "guide_download"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    downloaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    lead: Mapped[Lead] = relationship(back_populates="downloads")
+
+
+class Suppression(db.Model):
+    """An opt-out from marketing email, keyed by a hash of the email so it outlives erasure."""
+
+    __tablename__ = "suppression"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

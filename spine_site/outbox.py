@@ -1,0 +1,313 @@
+"""Transactional outbox: emails are rows written with their lead, delivered by senders.
+
+Any number of senders may run at once (the thread inside each web process, and
+`flask outbox work`): each row is claimed with one conditional UPDATE, so only one sender
+holds it. A sender that dies mid-send leaves a lease that expires, and the row is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, render_template
+from sqlalchemy import and_, or_, select, update
+
+from .extensions import db
+from .models import EmailKind, EmailStatus, Lead, OutboxEmail
+
+log = logging.getLogger(__name__)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- Writing ------------------------------------------------------------------------------
+
+
+def enqueue(
+    *,
+    kind: EmailKind,
+    to_addr: str,
+    subject: str,
+    template: str,
+    context: Mapping[str, Any],
+    lead: Lead | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> OutboxEmail:
+    """Render an email and add it to the session; the caller's commit makes it real."""
+    config = current_app.config
+    domain = urlsplit(config["SITE_URL"]).hostname or "localhost"
+    ctx = {"clinic": clinic(config), "site_url": config["SITE_URL"], **context}
+    all_headers = {"From": config["MAIL_DEFAULT_SENDER"]}
+    if config.get("MAIL_REPLY_TO"):
+        all_headers["Reply-To"] = config["MAIL_REPLY_TO"]
+    all_headers.update(headers or {})
+    email = OutboxEmail(
+        kind=kind,
+        to_addr=to_addr,
+        subject=subject,
+        body_text=render_template(f"email/{template}.txt", **ctx),
+        body_html=render_template(f"email/{template}.html", **ctx),
+        headers=all_headers,
+        message_id=make_msgid(domain=domain),
+        lead=lead,
+        next_attempt_at=now_utc(),
+    )
+    db.session.add(email)
+    return email
+
+
+def clinic(config: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        key.removeprefix("CLINIC_").lower(): value
+        for key, value in config.items()
+        if key.startswith("CLINIC_")
+    }
+
+
+def build_message(email: OutboxEmail) -> EmailMessage:
+    """The MIME message for a row: plain text first, HTML as the alternative."""
+    msg = EmailMessage()
+    for name, value in email.headers.items():
+        msg[name] = value
+    msg["To"] = email.to_addr
+    msg["Subject"] = email.subject
+    msg["Date"] = format_datetime(now_utc())
+    msg["Message-ID"] = email.message_id
+    msg.set_content(email.body_text)
+    msg.add_alternative(email.body_html, subtype="html")
+    return msg
+
+
+# -- Transports ---------------------------------------------------------------------------
+
+
+class Transport(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+
+@dataclass
+class SMTPTransport:
+    host: str
+    port: int
+    use_tls: bool
+    use_ssl: bool
+    username: str | None
+    password: str | None
+    timeout: float
+
+    def send(self, message: EmailMessage) -> None:
+        if self.use_ssl:
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        with client:
+            if self.use_tls:
+                client.starttls(context=ssl.create_default_context())
+            if self.username:
+                client.login(self.username, self.password or "")
+            client.send_message(message)
+
+
+@dataclass
+class FileTransport:
+    """The development default: each message becomes an .eml file; its links are logged."""
+
+    directory: Path
+
+    def send(self, message: EmailMessage) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = now_utc().strftime("%Y%m%dT%H%M%S%f")
+        msgid = str(message["Message-ID"]).strip("<>").split("@")[0]
+        path = self.directory / f"{stamp}-{msgid}.eml"
+        path.write_bytes(bytes(message))
+        log.info("mail written to %s (subject: %s)", path, message["Subject"])
+        body = message.get_body(("plain",))
+        if body is not None:
+            for line in body.get_content().splitlines():
+                if "://" in line:
+                    log.info("  link in that mail: %s", line.strip())
+
+
+def transport_for(config: Mapping[str, Any]) -> Transport:
+    if config.get("MAIL_SERVER"):
+        return SMTPTransport(
+            host=config["MAIL_SERVER"],
+            port=int(config["MAIL_PORT"]),
+            use_tls=bool(config["MAIL_USE_TLS"]),
+            use_ssl=bool(config["MAIL_USE_SSL"]),
+            username=config.get("MAIL_USERNAME"),
+            password=config.get("MAIL_PASSWORD"),
+            timeout=float(config["MAIL_TIMEOUT"]),
+        )
+    return FileTransport(Path(config["MAIL_FILE_DIR"]))
+
+
+# -- Delivering ---------------------------------------------------------------------------
+
+
+def _due_clause(now: datetime):
+    return or_(
+        and_(OutboxEmail.status == EmailStatus.QUEUED, OutboxEmail.next_attempt_at <= now),
+        # A sender that died mid-send: its lease ran out, so the row is fair game again.
+        and_(OutboxEmail.status == EmailStatus.SENDING, OutboxEmail.claimed_until < now),
+    )
+
+
+def claim(email_id: int, now: datetime, lease_seconds: int) -> bool:
+    """Take one row for sending; True only for the one sender whose UPDATE matched it."""
+    result = db.session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.id == email_id, _due_clause(now))
+        .values(
+            status=EmailStatus.SENDING,
+            claimed_until=now + timedelta(seconds=lease_seconds),
+            attempts=OutboxEmail.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def backoff(attempts: int, base_seconds: int) -> timedelta:
+    """Wait before try number attempts+1: base, 2x, 4x ... capped at six hours."""
+    return timedelta(seconds=min(base_seconds * 2 ** max(attempts - 1, 0), 6 * 3600))
+
+
+def deliver_due(transport: Transport | None = None, limit: int = 50) -> int:
+    """Send every due email once; returns how many were sent. Needs an app context."""
+    config = current_app.config
+    transport = transport or transport_for(config)
+    now = now_utc()
+    due_ids = db.session.scalars(
+        select(OutboxEmail.id)
+        .where(_due_clause(now))
+        .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
+        .limit(limit)
+    ).all()
+    db.session.rollback()  # end the read so SQLite does not hold a snapshot while we send
+    sent = 0
+    for email_id in due_ids:
+        if not claim(email_id, now_utc(), config["OUTBOX_LEASE_SECONDS"]):
+            continue
+        email = db.session.get(OutboxEmail, email_id)
+        if email is None:  # erased between claim and send
+            continue
+        try:
+            transport.send(build_message(email))
+        except Exception as exc:  # any failure: record it and let backoff retry
+            _record_failure(email, exc, config)
+        else:
+            email.status = EmailStatus.SENT
+            email.sent_at = now_utc()
+            email.claimed_until = None
+            email.last_error = None
+            sent += 1
+            log.info("email %s (%s) sent", email.id, email.kind.value)
+        db.session.commit()
+    return sent
+
+
+def _record_failure(email: OutboxEmail, exc: Exception, config: Mapping[str, Any]) -> None:
+    # The error text names the SMTP problem only; it never contains the message itself.
+    email.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    email.claimed_until = None
+    if email.attempts >= config["OUTBOX_MAX_ATTEMPTS"]:
+        email.status = EmailStatus.FAILED
+        log.warning("email %s failed for good after %s tries", email.id, email.attempts)
+    else:
+        email.status = EmailStatus.QUEUED
+        email.next_attempt_at = now_utc() + backoff(
+            email.attempts, config["OUTBOX_BACKOFF_SECONDS"]
+        )
+        log.warning("email %s not sent (try %s): %s", email.id, email.attempts, type(exc).__name__)
+
+
+def resend(email: OutboxEmail) -> None:
+    """Put a failed (or sent) email back in the queue for one more round of tries."""
+    email.status = EmailStatus.QUEUED
+    email.attempts = 0
+    email.next_attempt_at = now_utc()
+    email.claimed_until = None
+
+
+# -- The sender thread inside each web process ------------------------------------------
+
+
+class BackgroundSender:
+    """A daemon thread that delivers due mail; woken right after a lead commits."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def ensure_running(self) -> None:
+        # Started lazily in the serving process: a thread made before gunicorn forks (or in
+        # the reloader's parent) would not exist in the worker.
+        import os
+
+        pid = os.getpid()
+        if self._thread is not None and self._thread.is_alive() and self._pid == pid:
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive() and self._pid == pid:
+                return
+            self._pid = pid
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        poll = self.app.config["OUTBOX_POLL_SECONDS"]
+        while not self._stop.is_set():
+            self._wake.wait(poll)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                with self.app.app_context():
+                    deliver_due()
+            except Exception:  # the loop must outlive a database hiccup
+                log.exception("outbox sender: delivery round failed")
+                time.sleep(1)
+
+
+def work_forever(app: Flask, poll_seconds: float, stop: threading.Event | None = None) -> None:
+    """The `flask outbox work` loop: deliver, sleep, repeat until stopped."""
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        try:
+            with app.app_context():
+                deliver_due()
+        except Exception:
+            log.exception("outbox worker: delivery round failed")
+        stop.wait(poll_seconds)

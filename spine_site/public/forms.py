@@ -1,0 +1,170 @@
+"""The two public forms. They check shape; rules across records live in spine_site.leads."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    SelectField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from ..leads import BEST_TIMES, CONTACT_METHODS, REASONS
+
+MESSAGE_MAX = 2000
+# Characters that a message may contain beyond printable text: line breaks and tabs.
+_MULTILINE_OK = {"\n", "\r", "\t"}
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _has_control(text: str, allowed: set[str] = frozenset()) -> bool:
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+
+
+def one_line(form: FlaskForm, field: StringField) -> None:
+    if field.data and _has_control(field.data):
+        raise ValidationError(f"{field.label.text} can't contain line breaks or hidden characters.")
+
+
+def multi_line(form: FlaskForm, field: TextAreaField) -> None:
+    if field.data and _has_control(field.data, _MULTILINE_OK):
+        raise ValidationError("The message can't contain hidden control characters.")
+
+
+def email_address(form: FlaskForm, field: EmailField) -> None:
+    """Syntax always; DNS deliverability only when EMAIL_CHECK_DELIVERABILITY is set."""
+    if not field.data:
+        return
+    try:
+        checked = validate_email(
+            field.data,
+            check_deliverability=current_app.config["EMAIL_CHECK_DELIVERABILITY"],
+        )
+    except EmailNotValidError:
+        raise ValidationError("Enter an email address in the form name@example.com.") from None
+    field.data = checked.normalized
+
+
+def us_phone(form: FlaskForm, field: TelField) -> None:
+    """Parse with a US default and store in E.164, e.g. +12175550134."""
+    if not field.data:
+        return
+    try:
+        number = phonenumbers.parse(field.data, "US")
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValidationError("Enter a phone number we can call, like (217) 555-0134.")
+    field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _required(what: str) -> DataRequired:
+    return DataRequired(message=f"Enter your {what}.")
+
+
+class LeadForm(FlaskForm):
+    """Fields every public form carries besides what the patient types."""
+
+    # Signed per rendering: dedupes double submits and dates the render (minimum fill time).
+    form_token = HiddenField()
+    # Where the form was shown, for attribution and to re-render an article with errors.
+    source_page = HiddenField(filters=[_strip], validators=[Length(max=200)])
+    placement = HiddenField(filters=[_strip], validators=[Length(max=20)])
+    # Honeypot: hidden from people and screen readers, filled in by naive bots.
+    website = StringField("Leave this field empty", validators=[Length(max=200)])
+
+    # Shared fields; subclasses add the rest.
+    first_name = StringField(
+        "First name",
+        filters=[_strip],
+        validators=[_required("first name"), Length(max=100), one_line],
+        render_kw={"autocomplete": "given-name"},
+    )
+    email = EmailField(
+        "Email",
+        filters=[_strip],
+        validators=[_required("email address"), Length(max=254), one_line, email_address],
+        render_kw={"autocomplete": "email", "spellcheck": "false"},
+    )
+
+
+class ScheduleForm(LeadForm):
+    last_name = StringField(
+        "Last name",
+        filters=[_strip],
+        validators=[_required("last name"), Length(max=100), one_line],
+        render_kw={"autocomplete": "family-name"},
+    )
+    phone = TelField(
+        "Phone",
+        filters=[_strip],
+        validators=[_required("phone number"), Length(max=40), one_line, us_phone],
+        render_kw={"autocomplete": "tel"},
+    )
+    contact_method = SelectField(
+        "Preferred contact method",
+        choices=[("", "No preference"), *CONTACT_METHODS],
+        validators=[Optional()],
+    )
+    best_time = SelectField(
+        "Best time to call",
+        choices=[("", "Any time"), *BEST_TIMES],
+        validators=[Optional()],
+    )
+    reason = SelectField(
+        "Reason for visit",
+        choices=[("", "Choose one (optional)"), *REASONS],
+        validators=[Optional()],
+    )
+    message = TextAreaField(
+        "Anything else we should know?",
+        filters=[_strip],
+        validators=[Optional(), Length(max=MESSAGE_MAX), multi_line],
+        description=f"Optional, up to {MESSAGE_MAX} characters. Please don't include urgent "
+        "symptoms: call 911 in an emergency.",
+    )
+    consent = BooleanField(
+        "I agree that the clinic may contact me by phone, text message or email about this "
+        "request.",
+        validators=[
+            DataRequired(message="Tick this box so we can contact you about your request.")
+        ],
+    )
+
+    field_order = (
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "contact_method",
+        "best_time",
+        "reason",
+        "message",
+        "consent",
+    )
+
+
+class GuideForm(LeadForm):
+    opt_in = BooleanField(
+        "Also send me occasional emails with new articles and clinic news. "
+        "I can unsubscribe at any time."
+    )
+
+    field_order = ("first_name", "email", "opt_in")
+
+
+class ResendGuideForm(FlaskForm):
+    """Only a CSRF token: the signed link in the URL says whose guide to resend."""

@@ -1,0 +1,319 @@
+"""Public pages and the two lead forms."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import date
+from io import BytesIO
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from sqlalchemy import text
+
+from .. import leads, tokens
+from ..articles import Article, Library
+from ..extensions import db, limiter
+from ..guide import DOWNLOAD_NAME, guide_pdf
+from ..models import FormKind, Lead, Person
+from .forms import GuideForm, LeadForm, ResendGuideForm, ScheduleForm
+
+bp = Blueprint("public", __name__)
+
+# name in URLs -> (kind stored, form class, field prefix so both forms fit on one page)
+FORMS: dict[str, tuple[FormKind, type[LeadForm], str]] = {
+    "schedule": (FormKind.APPOINTMENT, ScheduleForm, "appt"),
+    "guide": (FormKind.GUIDE, GuideForm, "guide"),
+}
+TIMED_OUT = (
+    "For your security this form timed out. Your details are still here: "
+    "please check them and press the button again."
+)
+_ARTICLE_PATH = re.compile(r"^/articles/([a-z0-9-]+)$")
+
+
+def library() -> Library:
+    return current_app.extensions["articles"]
+
+
+# -- Attribution: remembered in the (first-party, browser-session) cookie ---------------
+
+
+@bp.before_app_request
+def remember_visit() -> None:
+    """Note the landing page, campaign tags and outside referrer of a visit, once."""
+    if request.method != "GET" or request.blueprint != "public":
+        return
+    utm = {
+        key: request.args[f"utm_{key}"][:200]
+        for key in leads.UTM_KEYS
+        if request.args.get(f"utm_{key}")
+    }
+    if "attr" in session and not utm:
+        return
+    referrer = request.referrer or ""
+    if urlsplit(referrer).netloc == request.host:
+        referrer = ""  # our own pages are not a source
+    session["attr"] = {
+        "landing": request.full_path.rstrip("?")[:500],
+        "ref": referrer[:500] or None,
+        "utm": utm,
+    }
+
+
+def attribution(form: LeadForm) -> leads.Attribution:
+    seen = session.get("attr") or {}
+    source_page = form.source_page.data or ""
+    if not source_page.startswith("/") or source_page.startswith("//"):
+        source_page = request.path
+    placement = form.placement.data if form.placement.data in {"embedded", "page"} else "page"
+    return leads.Attribution(
+        utm=seen.get("utm") or {},
+        referrer=seen.get("ref"),
+        landing_page=seen.get("landing"),
+        source_page=source_page,
+        placement=placement,
+    )
+
+
+# -- Pages ------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("public/index.html", articles=library().all)
+
+
+@bp.get("/articles/<slug>")
+def article(slug: str) -> str:
+    found = library().get(slug)
+    if found is None:
+        abort(404)
+    return render_article(found)
+
+
+def fresh_form(name: str, placement: str, source_page: str) -> LeadForm:
+    _, cls, prefix = FORMS[name]
+    form = cls(formdata=None, prefix=prefix)
+    form.form_token.data = tokens.new_form_token()
+    form.placement.data = placement
+    form.source_page.data = source_page
+    return form
+
+
+def render_article(
+    found: Article,
+    forms: dict[str, LeadForm] | None = None,
+    problems: dict[str, list[str]] | None = None,
+    status: int = 200,
+):
+    forms = forms or {}
+    for name in FORMS:
+        forms.setdefault(name, fresh_form(name, "embedded", found.path))
+    return render_template(
+        "public/article.html",
+        article=found,
+        related=library().related(found),
+        forms=forms,
+        problems=problems or {},
+    ), status
+
+
+def render_form_page(name: str, form: LeadForm, problems: list[str], status: int):
+    path = form.source_page.data or ""
+    match = _ARTICLE_PATH.match(path)
+    if form.placement.data == "embedded" and match and library().get(match.group(1)):
+        # The form was inside an article: show the article again, errors in place.
+        return render_article(
+            library().get(match.group(1)), {name: form}, problems={name: problems}, status=status
+        )
+    return render_template(
+        f"public/{name}.html", form=form, problems=problems, articles=library().all
+    ), status
+
+
+def form_limit() -> str:
+    return current_app.config["RATELIMIT_FORMS"]
+
+
+def handle_form(name: str):
+    kind, cls, prefix = FORMS[name]
+    if request.method == "GET":
+        return render_form_page(name, fresh_form(name, "page", request.path), [], 200)
+
+    form = cls(prefix=prefix)
+    valid = form.validate()
+    token = tokens.read_form_token(
+        form.form_token.data or "", current_app.config["FORM_TOKEN_MAX_AGE"]
+    )
+    problems: list[str] = []
+    if form.csrf_token.errors or token is None:
+        # The page sat open too long (or the cookie went): keep every value, ask again.
+        form.csrf_token.errors = []
+        form.form_token.data = tokens.new_form_token()
+        problems.append(TIMED_OUT)
+        valid = False
+    if not valid:
+        return render_form_page(name, form, problems, 400 if problems else 422)
+
+    spam_reason = None
+    if form.website.data:
+        spam_reason = "honeypot"
+    elif time.time() - token.issued_at < current_app.config["FORM_MIN_FILL_SECONDS"]:
+        spam_reason = "too_fast"
+    result = leads.capture(
+        kind,
+        form.data,
+        submission_token=token.nonce,
+        attribution=attribution(form),
+        spam_reason=spam_reason,
+    )
+    if result.created and not result.lead.is_spam:
+        current_app.extensions["outbox_sender"].wake()
+    # Suspected spam sees the same thank-you page: nothing tells a bot it was caught.
+    return redirect(url_for("public.thanks", name=name), 303)
+
+
+@bp.route("/schedule", methods=["GET", "POST"])
+@limiter.limit(form_limit, methods=["POST"])
+def schedule():
+    return handle_form("schedule")
+
+
+@bp.route("/guide", methods=["GET", "POST"])
+@limiter.limit(form_limit, methods=["POST"])
+def guide():
+    return handle_form("guide")
+
+
+def rerender_after_rate_limit():
+    """A 429 on a form post shows the form again with what was typed, not a bare error."""
+    names = {"public.schedule": "schedule", "public.guide": "guide"}
+    name = names.get(request.endpoint or "")
+    if request.method != "POST" or name is None:
+        return None
+    _, cls, prefix = FORMS[name]
+    form = cls(prefix=prefix)
+    message = (
+        "We've had several requests from your connection in a short time. Your details are "
+        f"still here: please wait a minute and try again, or call us at "
+        f"{current_app.config['CLINIC_PHONE']}."
+    )
+    return render_form_page(name, form, [message], 429)
+
+
+@bp.get("/<any(schedule, guide):name>/thanks")
+def thanks(name: str) -> str:
+    return render_template("public/thanks.html", name=name, articles=library().all)
+
+
+# -- Guide download ---------------------------------------------------------------------
+
+
+def _lead_for_link(token: str) -> tuple[tokens.GuideLink, Lead]:
+    link = tokens.read_guide_token(token)
+    lead = db.session.get(Lead, link.lead_id) if link else None
+    if link is None or lead is None:
+        abort(Response(render_template("public/guide_link_invalid.html"), 404))
+    return link, lead
+
+
+@bp.get("/guide/download/<token>")
+def guide_download(token: str):
+    link, lead = _lead_for_link(token)
+    if link.expired:
+        return render_template(
+            "public/guide_expired.html", form=ResendGuideForm(), token=token
+        ), 410
+    leads.record_download(lead)
+    config = current_app.config
+    response = send_file(
+        BytesIO(guide_pdf(config["CLINIC_NAME"], config["CLINIC_PHONE"])),
+        mimetype="application/pdf",
+        download_name=DOWNLOAD_NAME,
+        as_attachment=False,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/guide/download/<token>/resend")
+@limiter.limit(form_limit)
+def guide_resend(token: str):
+    _, lead = _lead_for_link(token)
+    form = ResendGuideForm()
+    if not form.validate():
+        return render_template(
+            "public/guide_expired.html", form=form, token=token, timed_out=True
+        ), 400
+    leads.resend_guide(lead)
+    current_app.extensions["outbox_sender"].wake()
+    return redirect(url_for("public.thanks", name="guide"), 303)
+
+
+# -- Unsubscribe (RFC 8058 one-click on POST) -------------------------------------------
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str):
+    person_id = tokens.read_unsubscribe_token(token)
+    if person_id is None:
+        abort(404)
+    if request.method == "GET":
+        return render_template("public/unsubscribe.html", token=token, done=False)
+    person = db.session.get(Person, person_id)
+    if person is not None:  # an erased person has nothing left to send to
+        leads.unsubscribe(person)
+    return render_template("public/unsubscribe.html", token=token, done=True)
+
+
+# -- Small pages and machine files ------------------------------------------------------
+
+
+@bp.get("/privacy")
+def privacy() -> str:
+    return render_template("public/privacy.html")
+
+
+@bp.get("/sitemap.xml")
+def sitemap() -> Response:
+    newest = max((a.updated for a in library().all), default=date.today())
+    pages: list[dict[str, Any]] = [{"loc": url_for("public.index"), "lastmod": newest}]
+    pages += [{"loc": a.path, "lastmod": a.updated} for a in library().all]
+    pages += [{"loc": url_for(f"public.{n}"), "lastmod": None} for n in ("schedule", "guide")]
+    pages.append({"loc": url_for("public.privacy"), "lastmod": None})
+    body = render_template("public/sitemap.xml", pages=pages)
+    return Response(body, mimetype="application/xml")
+
+
+@bp.get("/robots.txt")
+def robots() -> Response:
+    body = render_template("public/robots.txt")
+    return Response(body, mimetype="text/plain")
+
+
+@bp.get("/healthz")
+def healthz():
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+    except Exception:
+        return {"status": "unavailable", "database": "unreachable"}, 503
+    return {"status": "ok"}
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    return redirect(url_for("static", filename="img/favicon.svg"), 301)

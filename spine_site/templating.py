@@ -1,0 +1,123 @@
+"""What every template can use: the clinic's identity, absolute URLs, JSON-LD."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import phonenumbers
+from flask import Flask, current_app, request
+from markupsafe import Markup
+
+from .articles import Article
+from .outbox import clinic
+
+
+def absolute(path: str) -> str:
+    return current_app.config["SITE_URL"] + path
+
+
+def tel(number: str) -> str:
+    """A tel: target in E.164, so a tap on a phone dials the clinic."""
+    try:
+        return phonenumbers.format_number(
+            phonenumbers.parse(number, "US"), phonenumbers.PhoneNumberFormat.E164
+        )
+    except phonenumbers.NumberParseException:
+        return "".join(ch for ch in number if ch.isdigit() or ch == "+")
+
+
+def json_ld(data: Any) -> Markup:
+    """Serialise for a <script type="application/ld+json"> block, safe against '</script>'."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)
+
+
+def clinic_json_ld(config: dict[str, Any]) -> dict[str, Any]:
+    c = clinic(config)
+    return {
+        "@type": "MedicalClinic",
+        "@id": config["SITE_URL"] + "/#clinic",
+        "name": c["name"],
+        "url": config["SITE_URL"] + "/",
+        "telephone": c["phone"],
+        "openingHours": c["hours"],
+        "medicalSpecialty": "PhysicalMedicineAndRehabilitation",
+        "address": {
+            "@type": "PostalAddress",
+            "streetAddress": c["street"],
+            "addressLocality": c["city"],
+            "addressRegion": c["region"],
+            "postalCode": c["postcode"],
+            "addressCountry": c["country"],
+        },
+    }
+
+
+def article_ld(article: Article) -> dict[str, Any]:
+    """The article's structured data: the page, its FAQ, its breadcrumbs, the clinic."""
+    config = current_app.config
+    site = config["SITE_URL"]
+    url = absolute(article.path)
+    return {
+        "@context": "https://schema.org",
+        "@graph": [
+            clinic_json_ld(config),
+            {
+                "@type": "MedicalWebPage",
+                "@id": url + "#page",
+                "url": url,
+                "name": article.title,
+                "headline": article.title,
+                "description": article.description,
+                "datePublished": article.published.isoformat(),
+                "dateModified": article.updated.isoformat(),
+                "lastReviewed": article.updated.isoformat(),
+                "reviewedBy": {"@type": "Organization", "name": article.reviewer},
+                "publisher": {"@id": site + "/#clinic"},
+                "inLanguage": "en-US",
+                "audience": {"@type": "MedicalAudience", "audienceType": "Patient"},
+            },
+            {
+                "@type": "FAQPage",
+                "@id": url + "#faq",
+                "mainEntity": [
+                    {
+                        "@type": "Question",
+                        "name": item.question,
+                        "acceptedAnswer": {"@type": "Answer", "text": item.answer_text},
+                    }
+                    for item in article.faq
+                ],
+            },
+            {
+                "@type": "BreadcrumbList",
+                "itemListElement": [
+                    {"@type": "ListItem", "position": 1, "name": "Home", "item": site + "/"},
+                    {
+                        "@type": "ListItem",
+                        "position": 2,
+                        "name": "Articles",
+                        "item": site + "/#articles",
+                    },
+                    {"@type": "ListItem", "position": 3, "name": article.title, "item": url},
+                ],
+            },
+        ],
+    }
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals.update(absolute=absolute, json_ld=json_ld, article_ld=article_ld)
+    app.jinja_env.filters["tel"] = tel
+
+    @app.context_processor
+    def _site() -> dict[str, Any]:
+        config = current_app.config
+        return {
+            "clinic": clinic(config),
+            "site_url": config["SITE_URL"],
+            "canonical": config["SITE_URL"] + request.path,
+            "clinic_ld": clinic_json_ld(config),
+        }
