@@ -12,6 +12,7 @@ from wtforms import (
     BooleanField,
     EmailField,
     HiddenField,
+    SelectChoice,
     SelectField,
     StringField,
     TelField,
@@ -71,6 +72,10 @@ def us_phone(form: FlaskForm, field: TelField) -> None:
     field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _choices(blank: str, options: list[tuple[str, str]]) -> list[SelectChoice]:
+    return [SelectChoice("", blank), *(SelectChoice(value, label) for value, label in options)]
+
+
 def _required(what: str) -> DataRequired:
     return DataRequired(message=f"Enter your {what}.")
 
@@ -116,17 +121,17 @@ class ScheduleForm(LeadForm):
     )
     contact_method = SelectField(
         "Preferred contact method",
-        choices=[("", "No preference"), *CONTACT_METHODS],
+        choices=_choices("No preference", CONTACT_METHODS),
         validators=[Optional()],
     )
     best_time = SelectField(
         "Best time to call",
-        choices=[("", "Any time"), *BEST_TIMES],
+        choices=_choices("Any time", BEST_TIMES),
         validators=[Optional()],
     )
     reason = SelectField(
         "Reason for visit",
-        choices=[("", "Choose one (optional)"), *REASONS],
+        choices=_choices("Choose one (optional)", REASONS),
         validators=[Optional()],
     )
     message = TextAreaField(

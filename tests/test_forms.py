@@ -1,0 +1,323 @@
+"""A patient filling in the two forms: validation, kept input, one lead per submit, spam."""
+
+from __future__ import annotations
+
+import html as htmllib
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from spine_site.extensions import db
+from spine_site.models import EmailKind, FormKind, Lead, OutboxEmail, Person
+from tests.helpers import GUIDE, SCHEDULE, fill, form_posting_to
+
+ARTICLE = "/articles/what-is-a-physiatrist"
+
+
+def count(app, model) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def leads(app) -> list[Lead]:
+    with app.app_context():
+        rows = db.session.scalars(select(Lead).order_by(Lead.id)).all()
+        for row in rows:
+            db.session.expunge(row)
+        return rows
+
+
+def open_form(client, page: str, action: str) -> dict[str, str]:
+    return form_posting_to(client.get(page).get_data(as_text=True), action)
+
+
+def submit_schedule(client, page="/schedule", **changes):
+    fields = open_form(client, page, "/schedule")
+    return client.post("/schedule", data=fill(fields, "appt", {**SCHEDULE, **changes}))
+
+
+def submit_guide(client, page="/guide", **changes):
+    fields = open_form(client, page, "/guide")
+    return client.post("/guide", data=fill(fields, "guide", {**GUIDE, **changes}))
+
+
+# -- The happy paths ---------------------------------------------------------------------
+
+
+def test_appointment_request_is_stored_and_redirects_to_thanks(client, app):
+    response = submit_schedule(client)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/schedule/thanks"
+    assert "we have your request" in client.get("/schedule/thanks").get_data(as_text=True)
+    (lead,) = leads(app)
+    assert lead.form is FormKind.APPOINTMENT
+    assert (lead.first_name, lead.last_name) == ("Ada", "Lovelace")
+    assert lead.email == "Ada.Lovelace@example.com"  # domain normalised by email-validator
+    assert lead.phone == "+12175550134"
+    assert (lead.contact_method, lead.best_time, lead.reason) == ("phone", "morning", "sciatica")
+    assert lead.message == "Pain down my left leg for six weeks."
+    assert not lead.is_spam
+    assert lead.consent_contact and lead.consent_version == app.config["CONSENT_VERSION"]
+    assert lead.consent_at is not None
+    with app.app_context():
+        kinds = sorted(e.kind for e in db.session.scalars(select(OutboxEmail)))
+    assert kinds == [EmailKind.APPOINTMENT_CONFIRMATION, EmailKind.STAFF_NOTIFICATION]
+
+
+def test_guide_request_is_stored_with_opt_in_off_by_default(client, app):
+    html = client.get("/guide").get_data(as_text=True)
+    assert (
+        'name="guide-opt_in"' in html and "checked" not in html.split('name="guide-opt_in"')[1][:40]
+    )
+    response = submit_guide(client)
+    assert response.headers["Location"] == "/guide/thanks"
+    (lead,) = leads(app)
+    assert lead.form is FormKind.GUIDE and lead.first_name == "Grace"
+    assert lead.marketing_opt_in is False and lead.marketing_consent_version is None
+    with app.app_context():
+        (email,) = db.session.scalars(select(OutboxEmail)).all()
+        assert email.kind is EmailKind.GUIDE and email.to_addr == "grace@example.org"
+
+
+def test_guide_opt_in_records_the_wording_version(client, app):
+    submit_guide(client, opt_in="y")
+    (lead,) = leads(app)
+    assert lead.marketing_opt_in is True
+    assert lead.marketing_consent_version == app.config["MARKETING_CONSENT_VERSION"]
+
+
+def test_same_email_links_submissions_to_one_person(client, app):
+    submit_guide(client, email="Ada.Lovelace@example.com")
+    submit_schedule(client, email="ada.lovelace@EXAMPLE.com")
+    submit_schedule(client, email="someone.else@example.com")
+    rows = leads(app)
+    assert len(rows) == 3
+    assert rows[0].person_id == rows[1].person_id != rows[2].person_id
+    assert count(app, Person) == 2
+
+
+# -- Validation: errors in place, input kept, nothing stored ------------------------------
+
+
+def test_missing_required_fields_show_inline_errors_and_a_summary(client, app):
+    response = submit_schedule(client, first_name="", phone="", consent="")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'class="error-summary"' in html and "Please fix 3 things below" in html
+    assert '<a href="#appt-first_name">Enter your first name.</a>' in html
+    assert 'id="appt-phone-error"' in html and 'aria-describedby="appt-phone-error"' in html
+    assert 'aria-invalid="true"' in html
+    assert "Tick this box" in html
+    # What was typed is still there.
+    assert 'value="Lovelace"' in html and 'value="Ada.Lovelace@example.com"' in html
+    assert "Pain down my left leg for six weeks." in html
+    assert '<option selected value="sciatica">' in html
+    assert "<title>Error: Schedule an appointment" in html
+    assert count(app, Lead) == 0 and count(app, OutboxEmail) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("email", "not-an-email", "name@example.com"),
+        ("email", "ada@@example.com", "name@example.com"),
+        ("phone", "12", "phone number we can call"),
+        ("phone", "(555) 010-0199", "phone number we can call"),
+        ("first_name", "Ada\r\nBcc: victim@example.com", "line breaks or hidden characters"),
+        ("last_name", "Love\x00lace", "line breaks or hidden characters"),
+        ("first_name", "A" * 101, "Field cannot be longer than 100 characters"),
+        ("message", "x" * 2001, "cannot be longer than 2000"),
+        ("message", "bell\x07", "hidden control characters"),
+        ("reason", "not-a-reason", "Not a valid choice"),
+    ],
+)
+def test_bad_values_are_refused_in_plain_words(client, app, field, value, message):
+    response = submit_schedule(client, **{field: value})
+    assert response.status_code == 422
+    assert message in htmllib.unescape(response.get_data(as_text=True))
+    assert count(app, Lead) == 0
+
+
+def test_message_keeps_line_breaks(client, app):
+    submit_schedule(client, message="First line.\r\nSecond line.")
+    (lead,) = leads(app)
+    assert lead.message == "First line.\r\nSecond line."
+
+
+def test_deliverability_check_is_off_unless_configured(client, app):
+    assert app.config["EMAIL_CHECK_DELIVERABILITY"] is False
+    # No DNS lookup happens (this machine has no resolver for it): the address is accepted
+    # on its syntax alone, so a slow or absent resolver never blocks a patient.
+    submit_schedule(client, email="patient@unregistered-domain-for-tests.com")
+    assert [lead.email for lead in leads(app)] == ["patient@unregistered-domain-for-tests.com"]
+
+
+# -- One lead per submit ----------------------------------------------------------------
+
+
+def test_double_submit_makes_one_lead_and_one_set_of_emails(client, app):
+    fields = open_form(client, "/schedule", "/schedule")
+    data = fill(fields, "appt", SCHEDULE)
+    first = client.post("/schedule", data=data)
+    second = client.post("/schedule", data=data)
+    assert first.status_code == second.status_code == 303
+    assert count(app, Lead) == 1
+    assert count(app, OutboxEmail) == 2
+
+
+def test_each_rendered_form_gets_its_own_token(client, app):
+    submit_schedule(client)
+    submit_schedule(client)
+    assert count(app, Lead) == 2
+
+
+# -- CSRF and form tokens ---------------------------------------------------------------
+
+
+def test_expired_csrf_token_keeps_input_and_asks_again(client, app):
+    fields = open_form(client, "/schedule", "/schedule")
+    data = fill(fields, "appt", SCHEDULE)
+    data["appt-csrf_token"] = "expired-or-forged"
+    response = client.post("/schedule", data=data)
+    assert response.status_code == 400
+    html = htmllib.unescape(response.get_data(as_text=True))
+    assert "timed out" in html and "press the button again" in html
+    assert 'value="Lovelace"' in html and "Pain down my left leg" in html
+    assert count(app, Lead) == 0
+    # The page it sent back carries fresh tokens: submitting it again works.
+    again = form_posting_to(response.get_data(as_text=True), "/schedule")
+    assert again["appt-csrf_token"] != "expired-or-forged"
+    assert client.post("/schedule", data=again).status_code == 303
+    assert count(app, Lead) == 1
+
+
+def test_lost_session_cookie_keeps_input(app):
+    first = app.test_client()
+    fields = open_form(first, "/guide", "/guide")
+    stranger = app.test_client()  # same form, but the browser lost its cookie
+    response = stranger.post("/guide", data=fill(fields, "guide", GUIDE))
+    assert response.status_code == 400
+    assert 'value="grace@example.org"' in response.get_data(as_text=True)
+    assert count(app, Lead) == 0
+
+
+def test_tampered_form_token_is_asked_again_not_stored(client, app):
+    fields = open_form(client, "/guide", "/guide")
+    fields["guide-form_token"] = fields["guide-form_token"][:-2] + "xx"
+    response = client.post("/guide", data=fill(fields, "guide", GUIDE))
+    assert response.status_code == 400
+    assert count(app, Lead) == 0
+
+
+# -- Spam: quarantined, never emailed, same thank-you ------------------------------------
+
+
+def test_honeypot_submission_is_quarantined_silently(client, app):
+    response = submit_schedule(client, website="http://spam.example")
+    assert response.status_code == 303 and response.headers["Location"] == "/schedule/thanks"
+    (lead,) = leads(app)
+    assert lead.is_spam and lead.spam_reason == "honeypot"
+    assert count(app, OutboxEmail) == 0
+
+
+def test_too_fast_submission_is_quarantined(app_factory):
+    app = app_factory(FORM_MIN_FILL_SECONDS=60)
+    client = app.test_client()
+    response = submit_guide(client)
+    assert response.headers["Location"] == "/guide/thanks"
+    (lead,) = leads(app)
+    assert lead.is_spam and lead.spam_reason == "too_fast"
+    assert count(app, OutboxEmail) == 0
+
+
+def test_a_patient_who_takes_their_time_is_not_spam(app_factory):
+    app = app_factory(FORM_MIN_FILL_SECONDS=1)
+    client = app.test_client()
+    fields = open_form(client, "/guide", "/guide")
+    time.sleep(1.1)
+    client.post("/guide", data=fill(fields, "guide", GUIDE))
+    (lead,) = leads(app)
+    assert not lead.is_spam
+
+
+def test_rate_limit_answers_429_with_the_input_kept(app_factory):
+    app = app_factory(RATELIMIT_ENABLED=True, RATELIMIT_FORMS="2 per minute")
+    client = app.test_client()
+    for _ in range(2):
+        assert submit_guide(client).status_code == 303
+    response = submit_guide(client, first_name="Third")
+    assert response.status_code == 429
+    html = htmllib.unescape(response.get_data(as_text=True))
+    assert "several requests from your connection" in html
+    assert 'value="Third"' in html and 'value="grace@example.org"' in html
+    assert count(app, Lead) == 2
+    # Reading pages is never limited.
+    assert client.get("/guide").status_code == 200
+
+
+# -- Oversize bodies -------------------------------------------------------------------
+
+
+def test_oversize_body_gets_a_413_page(client, app):
+    fields = open_form(client, "/schedule", "/schedule")
+    data = fill(fields, "appt", {**SCHEDULE, "message": "x" * 40_000})
+    response = client.post("/schedule", data=data)
+    assert response.status_code == 413
+    assert "too large" in response.get_data(as_text=True)
+    assert count(app, Lead) == 0
+
+
+def test_garbage_post_is_a_clear_4xx(client, app):
+    response = client.post("/schedule", data=b"\xff\xfe\x00garbage", content_type="text/plain")
+    assert 400 <= response.status_code < 500
+    assert count(app, Lead) == 0
+
+
+# -- Forms embedded in articles, and attribution ----------------------------------------
+
+
+def test_embedded_form_errors_re_render_the_article(client, app):
+    fields = open_form(client, ARTICLE, "/schedule")
+    assert fields["appt-placement"] == "embedded" and fields["appt-source_page"] == ARTICLE
+    response = client.post("/schedule", data=fill(fields, "appt", {**SCHEDULE, "email": "nope"}))
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<h1>What Is a Physiatrist?</h1>" in html
+    assert 'class="error-summary"' in html and 'value="Lovelace"' in html
+    # The other form on the page is fresh and shows no errors.
+    guide = form_posting_to(html, "/guide")
+    assert guide["guide-first_name"] == "" and html.count('class="error-summary"') == 1
+
+
+def test_attribution_records_landing_page_campaign_referrer_and_placement(client, app):
+    client.get(
+        f"{ARTICLE}?utm_source=newsletter&utm_medium=email&utm_campaign=fall",
+        headers={"Referer": "https://search.example/?q=physiatrist"},
+    )
+    client.get("/")  # wandering around does not overwrite where the visit began
+    fields = open_form(client, ARTICLE, "/guide")
+    client.post("/guide", data=fill(fields, "guide", GUIDE))
+    (lead,) = leads(app)
+    assert (
+        lead.landing_page == f"{ARTICLE}?utm_source=newsletter&utm_medium=email&utm_campaign=fall"
+    )
+    assert (lead.utm_source, lead.utm_medium, lead.utm_campaign) == ("newsletter", "email", "fall")
+    assert lead.referrer == "https://search.example/?q=physiatrist"
+    assert (lead.source_page, lead.placement) == (ARTICLE, "embedded")
+
+
+def test_standalone_page_is_recorded_as_page_placement(client, app):
+    submit_schedule(client)
+    (lead,) = leads(app)
+    assert (lead.source_page, lead.placement) == ("/schedule", "page")
+    assert lead.landing_page == "/schedule" and lead.referrer is None
+
+
+def test_forged_source_page_falls_back_to_the_form_page(client, app):
+    fields = open_form(client, "/guide", "/guide")
+    fields["guide-source_page"] = "//evil.example/phish"
+    fields["guide-placement"] = "banner<script>"
+    client.post("/guide", data=fill(fields, "guide", GUIDE))
+    (lead,) = leads(app)
+    assert (lead.source_page, lead.placement) == ("/guide", "page")
