@@ -67,7 +67,7 @@ SCHEDULE = {
     "first_name": "Ada",
     "last_name": "Lovelace",
     "email": "Ada.Lovelace@Example.com",
-    "phone": "(217) 555-0134",
+    "phone": "312-867-5309",
     "contact_method": "phone",
     "best_time": "morning",
     "reason": "sciatica",

@@ -54,7 +54,7 @@ def test_appointment_request_is_stored_and_redirects_to_thanks(client, app):
     assert lead.form is FormKind.APPOINTMENT
     assert (lead.first_name, lead.last_name) == ("Ada", "Lovelace")
     assert lead.email == "Ada.Lovelace@example.com"  # domain normalised by email-validator
-    assert lead.phone == "+12175550134"
+    assert lead.phone == "+13128675309"
     assert (lead.contact_method, lead.best_time, lead.reason) == ("phone", "morning", "sciatica")
     assert lead.message == "Pain down my left leg for six weeks."
     assert not lead.is_spam

@@ -1,0 +1,27 @@
+"""The migrations build exactly the models' schema, and come back down cleanly."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect
+
+from spine_site.extensions import db
+
+
+def test_upgrade_on_an_empty_database_gives_the_models_schema(app):
+    # The app fixture's database was built by `upgrade()` from nothing.
+    with app.app_context(), db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        assert diff == []
+
+
+def test_downgrade_to_base_and_up_again(app):
+    with app.app_context():
+        downgrade(revision="base")
+        tables = set(inspect(db.engine).get_table_names()) - {"alembic_version"}
+        assert tables == set()
+        upgrade()
+        tables = set(inspect(db.engine).get_table_names())
+        assert {"lead", "person", "outbox_email", "guide_download", "suppression"} <= tables
