@@ -78,7 +78,7 @@ def make_app(tmp_path: Path, migrated_template: str | None, **overrides: Any) ->
         shutil.copy(migrated_template, path)
         uri = f"sqlite:///{path}"
     app = create_app({**base_overrides(tmp_path, uri), **overrides})
-    if TEST_DATABASE_URL:
+    if TEST_DATABASE_URL and app.config["SQLALCHEMY_DATABASE_URI"] == TEST_DATABASE_URL:
         with app.app_context():
             tables = ", ".join(t.name for t in db.metadata.sorted_tables)
             db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

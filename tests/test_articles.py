@@ -1,0 +1,97 @@
+"""Articles are Markdown files an editor can add; they are rendered once per process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spine_site import articles
+from spine_site.articles import ArticleError, Library, parse_article
+
+GOOD = """---
+title: "Sitting Well"
+description: "How to sit at a desk with less back pain."
+published: 2026-01-02
+updated: 2026-02-03
+reviewer: "Clinic physicians"
+faq:
+  - q: "How long should I sit?"
+    a: "Stand up **every half hour**."
+related: []
+---
+Intro.
+
+## First part
+
+Text with <script>alert(1)</script> in it.
+
+### A detail
+
+## Second part & more
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_an_editor_file_becomes_an_article_with_toc_and_faq(tmp_path):
+    article = parse_article(write(tmp_path, "sitting-well.md", GOOD))
+    assert article.slug == "sitting-well" and article.path == "/articles/sitting-well"
+    assert article.toc == [
+        ("first-part", "First part"),
+        ("second-part--more", "Second part & more"),
+    ]
+    assert '<h2 id="first-part">' in article.body_html
+    # Raw HTML in Markdown is shown as text, never run.
+    assert "<script>" not in article.body_html and "&lt;script&gt;" in article.body_html
+    (faq,) = article.faq
+    assert faq.answer_html == "Stand up <strong>every half hour</strong>."
+    assert faq.answer_text == "Stand up every half hour."
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("no front matter", "missing front matter"),
+        ("---\ntitle: [unclosed\n---\nbody", "not valid YAML"),
+        ('---\ntitle: "T"\n---\nbody', "lacks description, published, updated, reviewer"),
+        (GOOD.replace("2026-01-02", "last tuesday"), "published must be a date"),
+    ],
+)
+def test_malformed_files_are_named_with_the_problem(tmp_path, text, message):
+    with pytest.raises(ArticleError, match=message):
+        parse_article(write(tmp_path, "broken.md", text))
+
+
+def test_bad_file_name_is_refused(tmp_path):
+    with pytest.raises(ArticleError, match="slug"):
+        parse_article(write(tmp_path, "Sitting Well.md", GOOD))
+
+
+def test_related_must_name_existing_articles(tmp_path):
+    write(tmp_path, "a.md", GOOD.replace("related: []", "related: [nowhere]"))
+    with pytest.raises(ArticleError, match="unknown"):
+        Library.load(tmp_path)
+
+
+def test_the_shipped_articles_all_load():
+    library = Library.load()
+    assert {a.slug for a in library.all} >= {"what-is-a-physiatrist", "first-spine-visit"}
+    physiatrist = library.get("what-is-a-physiatrist")
+    assert len(physiatrist.faq) == 7 and len(physiatrist.toc) >= 6
+
+
+def test_articles_are_rendered_at_start_up_not_per_request(app, monkeypatch):
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("an article was parsed during a request")
+
+    monkeypatch.setattr(articles, "parse_article", no_parsing)
+    monkeypatch.setattr(articles.MarkdownIt, "render", no_parsing)
+    monkeypatch.setattr(articles.MarkdownIt, "parse", no_parsing)
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/articles/what-is-a-physiatrist").status_code == 200

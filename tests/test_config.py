@@ -1,0 +1,96 @@
+"""Settings from the environment, failing fast where production would be unsafe."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spine_site import create_app
+from spine_site.config import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_missing_secret_key_outside_development_stops_start_up(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("SPINE_ENV", raising=False)
+    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        load_settings(tmp_path)
+
+
+def test_wsgi_refuses_to_start_without_secret_key_with_a_clear_message(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_development_runs_without_secret_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("SPINE_ENV", "development")
+    settings = load_settings(tmp_path)
+    assert settings["SECRET_KEY"] and settings["ENV_NAME"] == "development"
+    assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'spine_site.sqlite3'}"
+    assert settings["MAIL_SERVER"] is None  # mail goes to .eml files
+
+
+def test_settings_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://u@db/spine")
+    monkeypatch.setenv("MAIL_SERVER", "smtp.example")
+    monkeypatch.setenv("MAIL_USE_SSL", "true")
+    monkeypatch.setenv("SITE_URL", "https://clinic.example/")
+    monkeypatch.setenv("RATELIMIT_ENABLED", "false")
+    monkeypatch.setenv("CLINIC_NAME", "Back Care Clinic")
+    s = load_settings(tmp_path)
+    assert s["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db/spine"
+    assert (s["MAIL_SERVER"], s["MAIL_PORT"], s["MAIL_USE_SSL"]) == ("smtp.example", 465, True)
+    assert s["SITE_URL"] == "https://clinic.example"
+    assert s["SESSION_COOKIE_SECURE"] is True
+    assert s["RATELIMIT_ENABLED"] is False
+    assert s["CLINIC_NAME"] == "Back Care Clinic"
+
+
+@pytest.mark.parametrize(("name", "value"), [("MAIL_USE_TLS", "maybe"), ("MAIL_PORT", "smtp")])
+def test_malformed_values_are_named(monkeypatch, tmp_path, name, value):
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings(tmp_path)
+
+
+def test_session_cookie_is_httponly_and_lax(client):
+    response = client.get("/schedule")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_readme_documents_every_setting_and_command():
+    readme = (ROOT / "README.md").read_text()
+    config = (ROOT / "spine_site" / "config.py").read_text()
+    names = set(re.findall(r'env_(?:str|int|bool)\(\s*"([A-Z_]+)"', config))
+    assert len(names) > 30
+    missing = sorted(n for n in names if f"`{n}`" not in readme)
+    assert missing == []
+    for command in ("db upgrade", "outbox work", "guide build", "dev.py serve", "dev.py test"):
+        assert command in readme, command
+
+
+def test_factory_takes_overrides(tmp_path):
+    app = create_app(
+        {
+            "SECRET_KEY": "x" * 40,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/a.db",
+            "INSTANCE_PATH": str(tmp_path / "inst"),
+            "CLINIC_NAME": "Override Clinic",
+        }
+    )
+    assert app.config["CLINIC_NAME"] == "Override Clinic"
+    assert (tmp_path / "inst").is_dir()
