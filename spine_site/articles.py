@@ -87,7 +87,28 @@ def _as_date(value: object, name: str, source: str) -> date:
         raise ArticleError(f"{source}: {name} must be a date like 2026-11-20") from None
 
 
+def _label_cells(table: re.Match[str]) -> str:
+    """Give each body cell its column's heading, so a phone can show rows as cards."""
+    html = table.group(0)
+    head = re.search(r"<thead>(.*?)</thead>", html, re.S)
+    if head is None:
+        return html
+    labels = [
+        re.sub(r"<[^>]+>", "", h).strip()
+        for h in re.findall(r"<th>(.*?)</th>", head.group(1), re.S)
+    ]
+
+    def row(match: re.Match[str]) -> str:
+        cells = iter(labels)
+        return re.sub(
+            r"<td>", lambda _: f'<td data-label="{escape(next(cells, ""))}">', match.group(0)
+        )
+
+    return re.sub(r"<tr>.*?</tr>", row, html, flags=re.S)
+
+
 def _polish_html(html: str) -> str:
+    html = re.sub(r"<table>.*?</table>", _label_cells, html, flags=re.S)
     # Wide tables scroll inside their own focusable region on a phone instead of the page.
     html = html.replace(
         "<table>",

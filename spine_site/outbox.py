@@ -8,6 +8,7 @@ holds it. A sender that dies mid-send leaves a lease that expires, and the row i
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 import threading
@@ -139,9 +140,8 @@ class FileTransport:
         log.info("mail written to %s (subject: %s)", path, message["Subject"])
         body = message.get_body(("plain",))
         if body is not None:
-            for line in body.get_content().splitlines():
-                if "://" in line:
-                    log.info("  link in that mail: %s", line.strip())
+            for url in re.findall(r"https?://\S+", body.get_content()):
+                log.info("  link in that mail: %s", url)
 
 
 def transport_for(config: Mapping[str, Any]) -> Transport:

@@ -95,3 +95,12 @@ def test_articles_are_rendered_at_start_up_not_per_request(app, monkeypatch):
     client = app.test_client()
     for _ in range(3):
         assert client.get("/articles/what-is-a-physiatrist").status_code == 200
+
+
+def test_table_cells_carry_their_column_heading_for_phones(tmp_path):
+    text = GOOD + "\n| Who | Focus |\n|---|---|\n| PM&R | Function |\n"
+    article = parse_article(write(tmp_path, "table.md", text))
+    assert '<td data-label="Who">PM&amp;R</td>' in article.body_html
+    assert '<td data-label="Focus">Function</td>' in article.body_html
+    assert '<th scope="col">Who</th>' in article.body_html
+    assert 'class="table-wrap" role="region" tabindex="0"' in article.body_html
