@@ -43,7 +43,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(overrides)
 
     register_logging(app)
-    register_extensions(app)
+    register_extensions(app, root)
     register_content(app)
     register_blueprints(app)
     register_errors(app)
@@ -90,11 +90,11 @@ def _sqlite_begin_immediate(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def register_extensions(app: Flask) -> None:
+def register_extensions(app: Flask, root: Path) -> None:
     from .extensions import csrf, db, limiter, migrate
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(_PACKAGE_DIR.parent / "migrations"))
+    migrate.init_app(app, db, directory=str(root / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
 
