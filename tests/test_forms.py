@@ -321,3 +321,35 @@ def test_forged_source_page_falls_back_to_the_form_page(client, app):
     client.post("/guide", data=fill(fields, "guide", GUIDE))
     (lead,) = leads(app)
     assert (lead.source_page, lead.placement) == ("/guide", "page")
+
+
+def test_too_many_multipart_parts_get_a_413_page(client, app):
+    # (A url-encoded body is bounded by MAX_CONTENT_LENGTH alone.)
+    fields = open_form(client, "/guide", "/guide")
+    data = fill(fields, "guide", GUIDE)
+    data.update({f"extra{i}": "x" for i in range(150)})
+    response = client.post("/guide", data=data, content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert count(app, Lead) == 0
+
+
+def test_json_body_is_a_clear_4xx_not_a_crash(client, app):
+    response = client.post("/schedule", json={"appt-first_name": "Ada"})
+    assert response.status_code == 400
+    assert "timed out" in response.get_data(as_text=True)
+    assert count(app, Lead) == 0
+
+
+def test_unexpected_error_shows_a_plain_500_page(app, monkeypatch):
+    from spine_site import leads as leads_module
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(leads_module, "capture", boom)
+    client = app.test_client()
+    fields = open_form(client, "/guide", "/guide")
+    response = client.post("/guide", data=fill(fields, "guide", GUIDE))
+    assert response.status_code == 500
+    html = response.get_data(as_text=True)
+    assert "Something went wrong on our side" in html and "database on fire" not in html
