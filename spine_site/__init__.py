@@ -91,12 +91,17 @@ def _sqlite_begin_immediate(conn: Any) -> None:
 
 
 def register_extensions(app: Flask, root: Path) -> None:
-    from .extensions import csrf, db, limiter, migrate
+    from .extensions import csrf, db, limiter, login_manager, migrate
+    from .users import load_user
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(root / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "staff.login"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(load_user)
 
 
 def register_content(app: Flask) -> None:
@@ -114,6 +119,10 @@ def register_blueprints(app: Flask) -> None:
     # back as a form error with the patient's input kept, not as a bare 400.
     csrf.exempt(public_bp)
     app.register_blueprint(public_bp)
+
+    from .staff.views import bp as staff_bp
+
+    app.register_blueprint(staff_bp)
 
     from . import templating
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from . import outbox
+from . import audit, leads, outbox, users
+from .extensions import db
 from .guide import guide_pdf
+from .models import Role
 
 outbox_cli = AppGroup("outbox", help="Deliver queued email.")
 guide_cli = AppGroup("guide", help="The free guide PDF.")
@@ -47,6 +50,60 @@ def guide_build(output: Path) -> None:
     click.echo(f"wrote {output}")
 
 
+users_cli = AppGroup("users", help="Staff accounts.")
+leads_cli = AppGroup("leads", help="Lead data: retention.")
+
+
+def _read_password() -> str:
+    # A terminal gets a hidden prompt, asked twice; a pipe (scripts) gives one line on stdin.
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise click.ClickException("No password on standard input.")
+    return line
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    required=True,
+    help="admin, staff (intake) or marketing.",
+)
+def users_create(email: str, role: str) -> None:
+    """Create a staff account; the password is prompted twice (or read from stdin)."""
+    password = _read_password()
+    try:
+        user = users.create_user(email, Role(role), password)
+    except users.UserError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    audit.record(
+        "user_create", actor="command line", target=f"user:{user.id}", detail={"role": role}
+    )
+    db.session.commit()
+    click.echo(f"created {user.email} ({role})")
+
+
+@leads_cli.command("purge")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Delete leads received more than DAYS days ago.",
+)
+def leads_purge(days: int) -> None:
+    """Retention: delete old leads and everything attached, quarantined spam first."""
+    counts = leads.purge_older_than(days)
+    click.echo(
+        f"purged {counts['spam']} spam and {counts['leads']} other leads older than {days} days; "
+        f"{counts['people']} people with no request left were removed"
+    )
+
+
 def init_app(app: Flask) -> None:
-    app.cli.add_command(outbox_cli)
-    app.cli.add_command(guide_cli)
+    for group in (outbox_cli, guide_cli, users_cli, leads_cli):
+        app.cli.add_command(group)

@@ -132,6 +132,14 @@ def load_settings(
         "CLINIC_COUNTRY": env_str("CLINIC_COUNTRY", "US"),
         "CLINIC_HOURS": env_str("CLINIC_HOURS", "Mo-Fr 08:00-17:00"),
         "CLINIC_HOURS_TEXT": env_str("CLINIC_HOURS_TEXT", "Monday to Friday, 8 am to 5 pm"),
+        "CLINIC_TIMEZONE": env_str("CLINIC_TIMEZONE", "America/Chicago"),
+        # Staff area.
+        "STAFF_IDLE_MINUTES": env_int("STAFF_IDLE_MINUTES", 30),
+        "STAFF_SESSION_HOURS": env_int("STAFF_SESSION_HOURS", 12),
+        "LOGIN_MAX_FAILURES": env_int("LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCK_MINUTES": env_int("LOGIN_LOCK_MINUTES", 15),
+        "RATELIMIT_LOGIN": env_str("RATELIMIT_LOGIN", "10 per minute; 100 per day"),
+        "STAFF_PAGE_SIZE": env_int("STAFF_PAGE_SIZE", 50),
         # Cookies: the session holds only the CSRF secret and the visit's attribution.
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -9,15 +9,28 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import current_app, url_for
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from . import outbox, tokens
+from . import audit, outbox, tokens
 from .extensions import db
-from .models import EmailKind, FormKind, GuideDownload, Lead, Person, Suppression
+from .models import (
+    EmailKind,
+    FormKind,
+    GuideDownload,
+    Lead,
+    LeadStatus,
+    LeadStatusChange,
+    Note,
+    OutboxEmail,
+    Person,
+    Suppression,
+    User,
+)
 
 log = logging.getLogger(__name__)
 
@@ -245,3 +258,199 @@ def is_suppressed(email: str) -> bool:
         db.session.scalar(select(Suppression.id).where(Suppression.email_hash == email_hash(email)))
         is not None
     )
+
+
+# -- Staff work on leads ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeadFilter:
+    """The lead list's filters; the CSV export takes the same ones."""
+
+    form: FormKind | None = None
+    status: LeadStatus | None = None
+    date_from: date | None = None  # inclusive, in the clinic's time zone
+    date_to: date | None = None  # inclusive, in the clinic's time zone
+    spam: str = "exclude"  # exclude | only | include
+    q: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """The non-default filters, as they appear in a URL and in the audit log."""
+        out = {
+            "form": self.form.value if self.form else "",
+            "status": self.status.value if self.status else "",
+            "date_from": self.date_from.isoformat() if self.date_from else "",
+            "date_to": self.date_to.isoformat() if self.date_to else "",
+            "spam": "" if self.spam == "exclude" else self.spam,
+            "q": self.q,
+        }
+        return {k: v for k, v in out.items() if v}
+
+
+def clinic_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["CLINIC_TIMEZONE"])
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=clinic_zone()).astimezone(UTC)
+
+
+def filter_clauses(f: LeadFilter, *, with_status: bool = True) -> list[ColumnElement[bool]]:
+    """WHERE clauses for a filter (status left out when counting per status)."""
+    clauses: list[ColumnElement[bool]] = []
+    if f.form is not None:
+        clauses.append(Lead.form == f.form)
+    if with_status and f.status is not None:
+        clauses.append(Lead.status == f.status)
+    if f.date_from is not None:
+        clauses.append(Lead.created_at >= day_start(f.date_from))
+    if f.date_to is not None:
+        clauses.append(Lead.created_at < day_start(f.date_to + timedelta(days=1)))
+    if f.spam == "exclude":
+        clauses.append(Lead.is_spam.is_(False))
+    elif f.spam == "only":
+        clauses.append(Lead.is_spam.is_(True))
+    for term in f.q.split()[:5]:
+        # Each word must match a name, the email or the phone (digits compared as digits).
+        options = [
+            func.lower(Lead.first_name).contains(term.lower(), autoescape=True),
+            func.lower(Lead.last_name).contains(term.lower(), autoescape=True),
+            func.lower(Lead.email).contains(term.lower(), autoescape=True),
+        ]
+        digits = "".join(ch for ch in term if ch.isdigit())
+        if len(digits) >= 3:
+            options.append(Lead.phone.contains(digits, autoescape=True))
+        clauses.append(or_(*options))
+    return clauses
+
+
+@dataclass(frozen=True)
+class LeadPage:
+    leads: list[Lead]
+    total: int
+    page: int
+    pages: int
+    counts: dict[LeadStatus, int]
+
+
+def list_leads(f: LeadFilter, page: int, per_page: int) -> LeadPage:
+    """One page of leads, newest first, with the total and the count per status."""
+    clauses = filter_clauses(f)
+    total = db.session.scalar(select(func.count()).select_from(Lead).where(*clauses)) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    rows = db.session.scalars(
+        select(Lead)
+        .where(*clauses)
+        .order_by(Lead.created_at.desc(), Lead.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    by_status = dict(
+        db.session.execute(
+            select(Lead.status, func.count())
+            .where(*filter_clauses(f, with_status=False))
+            .group_by(Lead.status)
+        ).all()
+    )
+    counts = {status: by_status.get(status, 0) for status in LeadStatus}
+    return LeadPage(list(rows), total, page, pages, counts)
+
+
+def change_status(lead: Lead, status: LeadStatus, user: User) -> bool:
+    """Move a lead along the workflow, recording who and when; False if unchanged."""
+    if lead.status is status:
+        return False
+    db.session.add(
+        LeadStatusChange(lead=lead, user=user, from_status=lead.status, to_status=status)
+    )
+    audit.record(
+        "lead_status",
+        user=user,
+        target=f"lead:{lead.id}",
+        detail={"from": lead.status.value, "to": status.value},
+    )
+    lead.status = status
+    db.session.commit()
+    return True
+
+
+def add_note(lead: Lead, body: str, user: User) -> Note:
+    note = Note(lead_id=lead.id, author=user, body=body)
+    db.session.add(note)
+    audit.record("lead_note", user=user, target=f"lead:{lead.id}")
+    db.session.commit()
+    return note
+
+
+def set_spam(lead: Lead, spam: bool, user: User) -> None:
+    """Quarantine a lead, or release it: a released lead gets the emails it never had."""
+    if lead.is_spam == spam:
+        return
+    lead.is_spam = spam
+    lead.spam_reason = "staff" if spam else None
+    if not spam and not lead.emails:
+        queue_emails(lead)
+    audit.record("lead_spam" if spam else "lead_not_spam", user=user, target=f"lead:{lead.id}")
+    db.session.commit()
+
+
+def erase_person(person: Person, user: User | None) -> int:
+    """Remove a person's data everywhere; keep only a hashed opt-out. Returns leads erased."""
+    key = email_hash(person.email_normalized)
+    if db.session.scalar(select(Suppression).where(Suppression.email_hash == key)) is None:
+        db.session.add(Suppression(email_hash=key))
+    lead_ids = [lead.id for lead in person.leads]
+    _delete_leads(lead_ids)
+    person_id = person.id
+    db.session.delete(person)
+    audit.record(
+        "erasure", user=user, target=f"person:{person_id}", detail={"leads": len(lead_ids)}
+    )
+    db.session.commit()
+    return len(lead_ids)
+
+
+def _delete_leads(lead_ids: list[int]) -> None:
+    """Delete leads and everything hanging off them; the caller commits."""
+    if not lead_ids:
+        return
+    for model in (OutboxEmail, GuideDownload, Note, LeadStatusChange):
+        db.session.execute(
+            delete(model)
+            .where(model.lead_id.in_(lead_ids))
+            .execution_options(synchronize_session=False)
+        )
+    db.session.execute(
+        delete(Lead).where(Lead.id.in_(lead_ids)).execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+
+
+def purge_older_than(days: int, *, batch: int = 500) -> dict[str, int]:
+    """Retention: delete leads older than `days`, quarantined spam first, in batches.
+
+    People left with no lead are deleted too. Returns counts for the operator.
+    """
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    counts = {"spam": 0, "leads": 0, "people": 0}
+    for label, spam in (("spam", True), ("leads", False)):
+        while True:
+            ids = db.session.scalars(
+                select(Lead.id).where(Lead.created_at < cutoff, Lead.is_spam.is_(spam)).limit(batch)
+            ).all()
+            if not ids:
+                break
+            _delete_leads(list(ids))
+            db.session.commit()
+            counts[label] += len(ids)
+    orphans = select(Person.id).where(~Person.leads.any())
+    counts["people"] = len(db.session.scalars(orphans).all())
+    db.session.execute(
+        delete(Person)
+        .where(Person.id.in_(orphans.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
+    audit.record("purge", actor="command line", detail={"older_than_days": days, **counts})
+    db.session.commit()
+    return counts

@@ -1,4 +1,4 @@
-"""Typed SQLAlchemy models. Passive: rules live in leads.py and outbox.py."""
+"""Typed SQLAlchemy models. Passive: rules live in leads.py, outbox.py and users.py."""
 
 from __future__ import annotations
 
@@ -106,8 +106,8 @@ class Lead(db.Model):
 
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))
-    email: Mapped[str] = mapped_column(String(320))
-    phone: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
     contact_method: Mapped[str | None] = mapped_column(String(20))
     best_time: Mapped[str | None] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(String(40))
@@ -142,6 +142,8 @@ class Lead(db.Model):
     downloads: Mapped[list[GuideDownload]] = relationship(
         back_populates="lead", order_by="GuideDownload.id"
     )
+    notes: Mapped[list[Note]] = relationship(order_by="Note.id")
+    status_changes: Mapped[list[LeadStatusChange]] = relationship(order_by="LeadStatusChange.id")
 
     @property
     def full_name(self) -> str:
@@ -194,3 +196,93 @@ class Suppression(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# -- Staff side ----------------------------------------------------------------------------
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    STAFF = "staff"
+    MARKETING = "marketing"
+
+
+class User(db.Model):
+    """A staff account. No account exists until an admin creates one."""
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    active: Mapped[bool] = mapped_column(default=True)
+    # Part of the login session's identity: changing it (password change, disable) ends
+    # every session this account has open, on every device.
+    session_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # Flask-Login's interface.
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+
+class LeadStatusChange(db.Model):
+    """One step of a lead's status workflow: who moved it, from what, to what, when."""
+
+    __tablename__ = "lead_status_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    from_status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus))
+    to_status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[User | None] = relationship()
+
+
+class Note(db.Model):
+    """A staff note on a lead. Append-only: there is no edit or delete, except erasure."""
+
+    __tablename__ = "lead_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    author: Mapped[User | None] = relationship()
+
+
+class AuditEvent(db.Model):
+    """Who did what, when, from where. Names IDs, never a patient's details."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_action_created", "action", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    # The account email as typed, kept for failed logins (where there may be no user).
+    actor: Mapped[str | None] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(80))
+    detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+    user: Mapped[User | None] = relationship()

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from flask import Flask, current_app, request
 from markupsafe import Markup
 
 from .articles import Article
+from .leads import REASONS
 from .outbox import clinic
+
+REASON_LABELS = dict(REASONS)
 
 
 def absolute(path: str) -> str:
@@ -108,9 +114,54 @@ def article_ld(article: Article) -> dict[str, Any]:
     }
 
 
+def clinic_time(value: datetime | None) -> str:
+    """A stored UTC time as the clinic reads it: 2026-11-26 13:05 CST."""
+    if value is None:
+        return ""
+    local = value.astimezone(ZoneInfo(current_app.config["CLINIC_TIMEZONE"]))
+    return local.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def phone_display(e164: str) -> str:
+    try:
+        number = phonenumbers.parse(e164, "US")
+    except phonenumbers.NumberParseException:
+        return e164
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if number.country_code == 1
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(number, style)
+
+
+def reason_label(value: str | None) -> str:
+    return REASON_LABELS.get(value or "", value or "")
+
+
+def host(url: str | None) -> str:
+    return urlsplit(url).hostname or "" if url else ""
+
+
+def dict_without(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if k not in keys}
+
+
+def dict_with(mapping: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**mapping, **changes}
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(absolute=absolute, json_ld=json_ld, article_ld=article_ld)
-    app.jinja_env.filters["tel"] = tel
+    app.jinja_env.filters.update(
+        tel=tel,
+        clinic_time=clinic_time,
+        phone_display=phone_display,
+        reason_label=reason_label,
+        host=host,
+        dict_without=dict_without,
+        dict_with=dict_with,
+    )
 
     @app.context_processor
     def _site() -> dict[str, Any]:

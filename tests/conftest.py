@@ -169,3 +169,52 @@ def smtp() -> Iterator[SMTPServer]:
 @pytest.fixture
 def smtp_app(app_factory: Any, smtp: SMTPServer) -> Flask:
     return app_factory(**smtp.config())
+
+
+# -- Staff accounts ------------------------------------------------------------------------
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def make_user(app: Flask, email: str, role: str, password: str = STAFF_PASSWORD) -> int:
+    from spine_site import users
+    from spine_site.models import Role
+
+    with app.app_context():
+        user = users.create_user(email, Role(role), password)
+        db.session.commit()
+        return user.id
+
+
+def login(client: Any, email: str, password: str = STAFF_PASSWORD, next: str | None = None):
+    from urllib.parse import quote
+
+    from tests.helpers import form_posting_to
+
+    fields = form_posting_to(client.get("/staff/login").get_data(as_text=True), "")
+    url = "/staff/login" + (f"?next={quote(next, safe='')}" if next else "")
+    return client.post(url, data={**fields, "email": email, "password": password})
+
+
+@pytest.fixture
+def admin_client(app: Flask):
+    make_user(app, "admin@clinic.example", "admin")
+    client = app.test_client()
+    assert login(client, "admin@clinic.example").status_code == 303
+    return client
+
+
+@pytest.fixture
+def staff_client(app: Flask):
+    make_user(app, "intake@clinic.example", "staff")
+    client = app.test_client()
+    assert login(client, "intake@clinic.example").status_code == 303
+    return client
+
+
+@pytest.fixture
+def marketing_client(app: Flask):
+    make_user(app, "marketing@clinic.example", "marketing")
+    client = app.test_client()
+    assert login(client, "marketing@clinic.example").status_code == 303
+    return client

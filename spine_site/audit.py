@@ -1,0 +1,55 @@
+"""The audit log: logins, failed logins, lead views, changes, exports, erasures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import has_request_context, request
+
+from .extensions import db
+from .models import AuditEvent, User
+
+# Every action the log knows, with the words the audit page shows for it.
+ACTIONS: dict[str, str] = {
+    "login": "Signed in",
+    "login_failed": "Failed sign-in",
+    "login_throttled": "Sign-in refused (too many failures)",
+    "logout": "Signed out",
+    "lead_view": "Viewed a lead",
+    "lead_status": "Changed a lead's status",
+    "lead_note": "Added a note",
+    "lead_spam": "Marked a lead as spam",
+    "lead_not_spam": "Released a lead from quarantine",
+    "email_resend": "Resent an email",
+    "export": "Exported leads (CSV)",
+    "erasure": "Erased a person's data",
+    "purge": "Purged old leads",
+    "user_create": "Created a staff account",
+    "user_role": "Changed a role",
+    "user_disable": "Disabled an account",
+    "user_enable": "Enabled an account",
+    "user_password": "Reset a password",
+}
+
+
+def record(
+    action: str,
+    *,
+    user: User | None = None,
+    actor: str | None = None,
+    target: str | None = None,
+    detail: Mapping[str, object] | None = None,
+) -> AuditEvent:
+    """Add an audit event to the session; it commits with the change it describes."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    event = AuditEvent(
+        action=action,
+        user_id=user.id if user is not None else None,
+        actor=actor or (user.email if user is not None else None),
+        target=target,
+        detail=dict(detail or {}),
+        ip=request.remote_addr if has_request_context() else None,
+    )
+    db.session.add(event)
+    return event

@@ -1,0 +1,126 @@
+"""The leads CSV: a fixed, documented column list, streamed, safe to open in a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from .extensions import db
+from .leads import LeadFilter, filter_clauses
+from .models import GuideDownload, Lead, Role
+
+# (column id, value). The ids are stable: add new columns at the end, never rename.
+COLUMNS: list[tuple[str, str]] = [
+    ("lead_id", "Lead number"),
+    ("created_at", "Received (clinic time, ISO 8601)"),
+    ("form", "appointment or guide"),
+    ("status", "new, contacted, scheduled, closed, not_a_fit"),
+    ("is_spam", "yes when quarantined"),
+    ("person_id", "Same number = same person (by email)"),
+    ("first_name", ""),
+    ("last_name", ""),
+    ("email", ""),
+    ("phone", "E.164, e.g. +13128675309"),
+    ("contact_method", "phone, text or email"),
+    ("best_time", "morning, afternoon or evening"),
+    ("reason", "Reason for visit (medical: not in marketing exports)"),
+    ("message", "Patient's message (medical: not in marketing exports)"),
+    ("consent_contact", "yes/no: agreed to be contacted about the request"),
+    ("consent_version", "Wording version agreed to"),
+    ("consent_at", "When (clinic time)"),
+    ("marketing_opt_in", "yes/no: asked for further emails"),
+    ("marketing_consent_version", ""),
+    ("utm_source", ""),
+    ("utm_medium", ""),
+    ("utm_campaign", ""),
+    ("utm_term", ""),
+    ("utm_content", ""),
+    ("referrer", "Outside page that linked to the site"),
+    ("landing_page", "First page of the visit"),
+    ("source_page", "Page the form was on"),
+    ("placement", "embedded (in an article) or page"),
+    ("guide_downloads", "How often the guide link was used"),
+]
+MEDICAL_COLUMNS = {"reason", "message"}
+# OWASP CSV injection: a cell starting with one of these could run as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def columns_for(role: Role) -> list[str]:
+    return [c for c, _ in COLUMNS if role is not Role.MARKETING or c not in MEDICAL_COLUMNS]
+
+
+def neutralize(value: str) -> str:
+    """Prefix a formula-looking cell with ' so a spreadsheet shows it as text."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _cell(value: object, zone: ZoneInfo) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.astimezone(zone).isoformat(timespec="seconds")
+    if hasattr(value, "value"):  # enums
+        return str(value.value)
+    return neutralize(str(value))
+
+
+class ExportPlan:
+    """The rows an export will contain, fixed before streaming starts (for the audit)."""
+
+    def __init__(self, f: LeadFilter, role: Role) -> None:
+        self.filter = f
+        self.columns = columns_for(role)
+        clauses = filter_clauses(f)
+        # Leads that arrive while the file streams are left for the next export, so the
+        # row count recorded in the audit log is the count delivered.
+        self.max_id = db.session.scalar(select(func.max(Lead.id)).where(*clauses)) or 0
+        self.clauses = [*clauses, Lead.id <= self.max_id]
+        self.row_count = (
+            db.session.scalar(select(func.count()).select_from(Lead).where(*self.clauses)) or 0
+        )
+
+    def rows(self, zone: ZoneInfo, batch: int = 1000) -> Iterator[str]:
+        """CSV text: a BOM (for Excel), the header, then one line per lead, newest first."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+
+        def flush() -> str:
+            text = buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            return text
+
+        writer.writerow(self.columns)
+        yield "\ufeff" + flush()
+        downloads = (
+            select(func.count())
+            .select_from(GuideDownload)
+            .where(GuideDownload.lead_id == Lead.id)
+            .scalar_subquery()
+        )
+        # Keyset pages (id < last) keep memory flat however many leads there are.
+        last_id = self.max_id + 1
+        while True:
+            chunk = db.session.execute(
+                select(Lead, downloads)
+                .where(*self.clauses, Lead.id < last_id)
+                .order_by(Lead.id.desc())
+                .limit(batch)
+            ).all()
+            if not chunk:
+                break
+            for lead, download_count in chunk:
+                values = {c: getattr(lead, c, None) for c in self.columns}
+                values["guide_downloads"] = download_count
+                writer.writerow([_cell(values[c], zone) for c in self.columns])
+            last_id = chunk[-1][0].id
+            db.session.expunge_all()
+            yield flush()

@@ -1,0 +1,80 @@
+"""Forms of the staff area. Every POST form carries a CSRF token (CSRFProtect)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from ..models import LeadStatus, Role
+
+STATUS_LABELS = {
+    LeadStatus.NEW: "New",
+    LeadStatus.CONTACTED: "Contacted",
+    LeadStatus.SCHEDULED: "Scheduled",
+    LeadStatus.CLOSED: "Closed",
+    LeadStatus.NOT_A_FIT: "Not a fit",
+}
+ROLE_LABELS = {Role.ADMIN: "Admin", Role.STAFF: "Intake staff", Role.MARKETING: "Marketing"}
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[DataRequired("Enter your email."), Length(max=320)],
+        render_kw={"autocomplete": "username"},
+    )
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired("Enter your password."), Length(max=256)],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(
+        "Status", choices=[SelectChoice(s.value, label) for s, label in STATUS_LABELS.items()]
+    )
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField(
+        "Add a note",
+        validators=[DataRequired("Write the note first."), Length(max=5000)],
+        render_kw={"rows": 4},
+    )
+
+
+class ActionForm(FlaskForm):
+    """A button that only needs a CSRF token (resend, spam, erase, disable ...)."""
+
+
+class UserCreateForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter an email."), Length(max=320)])
+    role = SelectField(
+        "Role", choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()]
+    )
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(
+        "Role", choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()]
+    )
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired("Enter your current password.")],
+        render_kw={"autocomplete": "current-password"},
+    )
+    new = PasswordField(
+        "New password (at least 12 characters)",
+        validators=[DataRequired("Enter a new password."), Length(max=256)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        "New password again",
+        validators=[DataRequired("Enter the new password again.")],
+        render_kw={"autocomplete": "new-password"},
+    )

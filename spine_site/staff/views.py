@@ -1,0 +1,490 @@
+"""The staff area: sign-in, the lead list and detail, CSV export, accounts, audit log.
+
+Access is denied by default: ACCESS below names the roles for every endpoint, and the
+blueprint's before_request refuses anything not listed there.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import func, select
+
+from .. import audit, leads, outbox, users
+from ..export import ExportPlan
+from ..extensions import db, limiter
+from ..models import AuditEvent, EmailStatus, FormKind, Lead, LeadStatus, OutboxEmail, Role, User
+from .forms import (
+    STATUS_LABELS,
+    ActionForm,
+    LoginForm,
+    NoteForm,
+    PasswordChangeForm,
+    RoleForm,
+    StatusForm,
+    UserCreateForm,
+)
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+EVERYONE = frozenset(Role)
+INTAKE = frozenset({Role.ADMIN, Role.STAFF})
+ADMIN = frozenset({Role.ADMIN})
+# The role x route table (docs/staff.md shows the same; a test keeps them in step).
+ACCESS: dict[str, frozenset[Role]] = {
+    "staff.logout": EVERYONE,
+    "staff.password": EVERYONE,
+    "staff.leads": EVERYONE,
+    "staff.export": EVERYONE,
+    "staff.lead": INTAKE,
+    "staff.lead_status": INTAKE,
+    "staff.lead_note": INTAKE,
+    "staff.lead_spam": INTAKE,
+    "staff.email_resend": INTAKE,
+    "staff.erase": ADMIN,
+    "staff.users": ADMIN,
+    "staff.user_role": ADMIN,
+    "staff.user_active": ADMIN,
+    "staff.user_reset": ADMIN,
+    "staff.audit_log": ADMIN,
+}
+PUBLIC = {"staff.login"}
+
+
+@bp.before_request
+def guard():
+    """Deny by default: sign-in, idle and absolute timeouts, then the role table."""
+    if request.endpoint in PUBLIC:
+        return None
+    if not current_user.is_authenticated:
+        target = request.full_path if request.method == "GET" else url_for("staff.leads")
+        return redirect(url_for("staff.login", next=target.rstrip("?")))
+    now = time.time()
+    config = current_app.config
+    idle = now - session.get("staff_seen", now)
+    age = now - session.get("staff_login_at", now)
+    if idle > config["STAFF_IDLE_MINUTES"] * 60 or age > config["STAFF_SESSION_HOURS"] * 3600:
+        logout_user()
+        session.clear()
+        flash("You were signed out after a period of inactivity. Please sign in again.")
+        return redirect(url_for("staff.login"))
+    session["staff_seen"] = now
+    if current_user.role not in ACCESS.get(request.endpoint or "", frozenset()):
+        abort(403)
+    return None
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    # Patient details must not linger in a shared computer's cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def is_safe_next(target: str | None) -> bool:
+    """Only a path inside the staff area: never another host, scheme or odd form of one."""
+    if not target or any(ord(ch) < 32 or ch == "\\" for ch in target):
+        return False
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. a malformed IPv6 host
+        return False
+    return (
+        not parts.scheme
+        and not parts.netloc
+        and target.startswith("/staff")
+        and not target.startswith("//")
+    )
+
+
+def login_limit() -> str:
+    return current_app.config["RATELIMIT_LOGIN"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+def login():
+    form = LoginForm()
+    next_url = request.args.get("next")
+    status = 200
+    error = None
+    if form.validate_on_submit():
+        try:
+            user = users.authenticate(form.email.data, form.password.data)
+        except users.LoginThrottled:
+            user, status = None, 429
+            error = (
+                "Too many failed sign-ins for this account. Wait "
+                f"{current_app.config['LOGIN_LOCK_MINUTES']} minutes, or ask an admin."
+            )
+        if user is not None:
+            session.clear()  # a fresh session: nothing from before sign-in carries over
+            login_user(user)
+            session["staff_login_at"] = session["staff_seen"] = time.time()
+            return redirect(next_url if is_safe_next(next_url) else url_for("staff.leads"), 303)
+        if error is None:
+            error, status = "That email and password don't match an active account.", 401
+    elif form.is_submitted():
+        status = 400 if form.csrf_token.errors else 422
+        if form.csrf_token.errors:
+            error = "The sign-in page sat open too long. Please sign in again."
+    form.password.data = ""
+    return render_template("staff/login.html", form=form, error=error), status
+
+
+@bp.post("/logout")
+def logout():
+    if ActionForm().validate_on_submit():
+        audit.record("logout", user=current_user._get_current_object())
+        db.session.commit()
+        logout_user()
+        session.clear()
+    return redirect(url_for("staff.login"), 303)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def password():
+    form = PasswordChangeForm()
+    error = None
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        if not _password_matches(user, form.current.data):
+            error = "The current password is not right."
+        elif form.new.data != form.confirm.data:
+            error = "The two new passwords are different."
+        else:
+            try:
+                users.set_password(user, form.new.data)
+            except users.UserError as exc:
+                error = str(exc)
+            else:
+                audit.record("user_password", user=user, target=f"user:{user.id}")
+                db.session.commit()
+                login_user(user)  # the token changed: keep this session, end all others
+                flash("Your password is changed. Other sessions are signed out.")
+                return redirect(url_for("staff.leads"), 303)
+    return render_template("staff/password.html", form=form, error=error), (422 if error else 200)
+
+
+def _password_matches(user: User, password: str) -> bool:
+    try:
+        return users.hasher.verify(user.password_hash, password)
+    except Exception:
+        return False
+
+
+# -- Leads ------------------------------------------------------------------------------
+
+
+def _parse_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def filter_from_request() -> leads.LeadFilter:
+    """The list's filters from the query string; values that make no sense are ignored."""
+    args = request.args
+    form = args.get("form")
+    status = args.get("status")
+    spam = args.get("spam", "exclude")
+    return leads.LeadFilter(
+        form=FormKind(form) if form in {k.value for k in FormKind} else None,
+        status=LeadStatus(status) if status in {s.value for s in LeadStatus} else None,
+        date_from=_parse_date(args.get("date_from")),
+        date_to=_parse_date(args.get("date_to")),
+        spam=spam if spam in {"exclude", "only", "include"} else "exclude",
+        q=args.get("q", "").strip()[:100],
+    )
+
+
+@bp.get("/", endpoint="leads")
+def leads_list():
+    f = filter_from_request()
+    page_number = request.args.get("page", "1")
+    page = leads.list_leads(
+        f,
+        int(page_number) if page_number.isdigit() else 1,
+        current_app.config["STAFF_PAGE_SIZE"],
+    )
+    return render_template(
+        "staff/leads.html",
+        page=page,
+        f=f,
+        filters=f.as_dict(),
+        status_labels=STATUS_LABELS,
+        show_medical=current_user.role is not Role.MARKETING,
+        can_open=current_user.role in INTAKE,
+    )
+
+
+def _lead_or_404(lead_id: int) -> Lead:
+    lead = db.session.get(Lead, lead_id)
+    if lead is None:
+        abort(404)
+    return lead
+
+
+@bp.get("/leads/<int:lead_id>")
+def lead(lead_id: int):
+    found = _lead_or_404(lead_id)
+    audit.record("lead_view", user=current_user._get_current_object(), target=f"lead:{lead_id}")
+    db.session.commit()
+    found = _lead_or_404(lead_id)
+    others = [other for other in found.person.leads if other.id != found.id]
+    return render_template(
+        "staff/lead.html",
+        lead=found,
+        others=others,
+        status_labels=STATUS_LABELS,
+        status_form=StatusForm(status=found.status.value),
+        note_form=NoteForm(),
+        action_form=ActionForm(),
+        EmailStatus=EmailStatus,
+    )
+
+
+@bp.post("/leads/<int:lead_id>/status")
+def lead_status(lead_id: int):
+    found = _lead_or_404(lead_id)
+    form = StatusForm()
+    if form.validate_on_submit():
+        changed = leads.change_status(
+            found, LeadStatus(form.status.data), current_user._get_current_object()
+        )
+        if changed:
+            flash(f"Status changed to {STATUS_LABELS[found.status]}.")
+    return redirect(url_for("staff.lead", lead_id=lead_id), 303)
+
+
+@bp.post("/leads/<int:lead_id>/notes")
+def lead_note(lead_id: int):
+    found = _lead_or_404(lead_id)
+    form = NoteForm()
+    if form.validate_on_submit():
+        leads.add_note(found, form.body.data.strip(), current_user._get_current_object())
+        flash("Note added.")
+        return redirect(url_for("staff.lead", lead_id=lead_id) + "#notes", 303)
+    flash(form.body.errors[0] if form.body.errors else "Please try again.", "error")
+    return redirect(url_for("staff.lead", lead_id=lead_id) + "#notes", 303)
+
+
+@bp.post("/leads/<int:lead_id>/spam")
+def lead_spam(lead_id: int):
+    found = _lead_or_404(lead_id)
+    if ActionForm().validate_on_submit():
+        spam = request.form.get("spam") == "1"
+        leads.set_spam(found, spam, current_user._get_current_object())
+        if not spam:
+            current_app.extensions["outbox_sender"].wake()
+        flash("Marked as spam." if spam else "Released from quarantine; its emails are queued.")
+    return redirect(url_for("staff.lead", lead_id=lead_id), 303)
+
+
+@bp.post("/emails/<int:email_id>/resend")
+def email_resend(email_id: int):
+    email = db.session.get(OutboxEmail, email_id)
+    if email is None or email.lead_id is None:
+        abort(404)
+    if ActionForm().validate_on_submit():
+        outbox.resend(email)
+        audit.record(
+            "email_resend", user=current_user._get_current_object(), target=f"email:{email.id}"
+        )
+        db.session.commit()
+        current_app.extensions["outbox_sender"].wake()
+        flash("The email is queued again.")
+    return redirect(url_for("staff.lead", lead_id=email.lead_id) + "#emails", 303)
+
+
+@bp.route("/leads/<int:lead_id>/erase", methods=["GET", "POST"])
+def erase(lead_id: int):
+    found = _lead_or_404(lead_id)
+    form = ActionForm()
+    if form.validate_on_submit():
+        count = leads.erase_person(found.person, current_user._get_current_object())
+        flash(f"Erased: {count} request(s) and everything attached to them.")
+        return redirect(url_for("staff.leads"), 303)
+    return render_template("staff/erase.html", lead=found, form=form)
+
+
+@bp.get("/leads/export.csv")
+def export():
+    f = filter_from_request()
+    user = current_user._get_current_object()
+    plan = ExportPlan(f, user.role)
+    audit.record(
+        "export",
+        user=user,
+        detail={"filters": f.as_dict(), "rows": plan.row_count, "role": user.role.value},
+    )
+    db.session.commit()
+    zone = leads.clinic_zone()
+    stamp = date.today().isoformat()
+    return Response(
+        stream_with_context(plan.rows(zone)),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="leads-{stamp}.csv"',
+            "Content-Type": "text/csv; charset=utf-8",
+        },
+    )
+
+
+# -- Accounts and the audit log (admin) ---------------------------------------------------
+
+
+@bp.route("/users", methods=["GET", "POST"], endpoint="users")
+def users_page():
+    form = UserCreateForm()
+    created_password = None
+    error = None
+    if form.validate_on_submit():
+        temporary = users.new_temporary_password()
+        try:
+            user = users.create_user(form.email.data, Role(form.role.data), temporary)
+        except users.UserError as exc:
+            error = str(exc)
+            db.session.rollback()
+        else:
+            audit.record(
+                "user_create",
+                user=current_user._get_current_object(),
+                target=f"user:{user.id}",
+                detail={"role": user.role.value},
+            )
+            db.session.commit()
+            created_password = (user.email, temporary)
+            form = UserCreateForm(formdata=None)
+    return _render_users(form, error=error, shown_password=created_password)
+
+
+def _render_users(form: UserCreateForm, error: str | None = None, shown_password=None):
+    accounts = db.session.scalars(select(User).order_by(User.email)).all()
+    return render_template(
+        "staff/users.html",
+        form=form,
+        accounts=accounts,
+        role_forms={u.id: RoleForm(formdata=None, role=u.role.value) for u in accounts},
+        action_form=ActionForm(),
+        error=error,
+        shown_password=shown_password,
+    ), (422 if error else 200)
+
+
+def _other_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.post("/users/<int:user_id>/role")
+def user_role(user_id: int):
+    user = _other_user(user_id)
+    form = RoleForm()
+    if form.validate_on_submit() and user.id != current_user.id:
+        old = user.role
+        user.role = Role(form.role.data)
+        audit.record(
+            "user_role",
+            user=current_user._get_current_object(),
+            target=f"user:{user.id}",
+            detail={"from": old.value, "to": user.role.value},
+        )
+        db.session.commit()
+        flash(f"{user.email} is now {user.role.value}.")
+    elif user.id == current_user.id:
+        flash("You can't change your own role; ask another admin.", "error")
+    return redirect(url_for("staff.users"), 303)
+
+
+@bp.post("/users/<int:user_id>/active")
+def user_active(user_id: int):
+    user = _other_user(user_id)
+    if ActionForm().validate_on_submit():
+        if user.id == current_user.id:
+            flash("You can't disable your own account.", "error")
+        else:
+            active = request.form.get("active") == "1"
+            users.set_active(user, active)
+            audit.record(
+                "user_enable" if active else "user_disable",
+                user=current_user._get_current_object(),
+                target=f"user:{user.id}",
+            )
+            db.session.commit()
+            flash(f"{user.email} is {'enabled' if active else 'disabled and signed out'}.")
+    return redirect(url_for("staff.users"), 303)
+
+
+@bp.post("/users/<int:user_id>/reset")
+def user_reset(user_id: int):
+    user = _other_user(user_id)
+    if ActionForm().validate_on_submit():
+        temporary = users.new_temporary_password()
+        users.set_password(user, temporary)
+        audit.record(
+            "user_password", user=current_user._get_current_object(), target=f"user:{user.id}"
+        )
+        db.session.commit()
+        return _render_users(UserCreateForm(formdata=None), shown_password=(user.email, temporary))
+    return redirect(url_for("staff.users"), 303)
+
+
+@bp.get("/audit")
+def audit_log():
+    args = request.args
+    clauses = []
+    action = args.get("action", "")
+    if action in audit.ACTIONS:
+        clauses.append(AuditEvent.action == action)
+    actor = args.get("actor", "").strip()[:320]
+    if actor:
+        clauses.append(func.lower(AuditEvent.actor).contains(actor.lower(), autoescape=True))
+    date_from, date_to = _parse_date(args.get("date_from")), _parse_date(args.get("date_to"))
+    f = leads.LeadFilter(date_from=date_from, date_to=date_to)
+    if date_from:
+        clauses.append(AuditEvent.created_at >= leads.day_start(date_from))
+    if date_to:
+        clauses.append(AuditEvent.created_at < leads.day_start(date_to + timedelta(days=1)))
+    page_number = int(args["page"]) if args.get("page", "").isdigit() else 1
+    per_page = 100
+    total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(*clauses)) or 0
+    pages = max(1, -(-total // per_page))
+    page_number = min(max(page_number, 1), pages)
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(*clauses)
+        .order_by(AuditEvent.id.desc())
+        .limit(per_page)
+        .offset((page_number - 1) * per_page)
+    ).all()
+    return render_template(
+        "staff/audit.html",
+        events=events,
+        actions=audit.ACTIONS,
+        action=action,
+        actor=actor,
+        f=f,
+        page=page_number,
+        pages=pages,
+        total=total,
+    )

@@ -1,0 +1,141 @@
+"""Staff accounts: passwords, roles, sign-in with throttling, disabling."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import func, select
+
+from . import audit
+from .extensions import db
+from .models import AuditEvent, Role, User
+
+# argon2id with argon2-cffi's defaults (RFC 9106 "low memory": t=3, m=64 MiB, p=4): above
+# the OWASP ASVS 5.0 floor for argon2id (m=19 MiB, t=2, p=1).
+hasher = PasswordHasher()
+PASSWORD_MIN = 12
+PASSWORD_MAX = 256
+# Verified against when the email is unknown, so a miss costs the same time as a hit.
+_DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
+
+
+class UserError(ValueError):
+    """A request about an account that cannot be done; the message says why, plainly."""
+
+
+class LoginThrottled(Exception):
+    """Too many recent failures for this account: refuse even a correct password."""
+
+
+def normalize_email(email: str) -> str:
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise UserError("Enter an email address in the form name@example.com.") from None
+
+
+def check_password_rules(password: str, email: str = "") -> None:
+    """Length, not composition (ASVS 5.0): 12 to 256 characters, not the email itself."""
+    if len(password) < PASSWORD_MIN:
+        raise UserError(f"Use at least {PASSWORD_MIN} characters for the password.")
+    if len(password) > PASSWORD_MAX:
+        raise UserError(f"Use at most {PASSWORD_MAX} characters for the password.")
+    if email and password.strip().lower() == email.lower():
+        raise UserError("The password can't be the email address.")
+
+
+def create_user(email: str, role: Role, password: str) -> User:
+    """Create an account; the caller commits."""
+    email = normalize_email(email)
+    check_password_rules(password, email)
+    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise UserError(f"An account for {email} already exists.")
+    user = User(
+        email=email,
+        role=Role(role),
+        password_hash=hasher.hash(password),
+        session_token=secrets.token_hex(16),
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Change the password and end every session the account has open."""
+    check_password_rules(password, user.email)
+    user.password_hash = hasher.hash(password)
+    user.session_token = secrets.token_hex(16)
+
+
+def set_active(user: User, active: bool) -> None:
+    user.active = active
+    if not active:
+        user.session_token = secrets.token_hex(16)
+
+
+def load_user(session_id: str) -> User | None:
+    """Flask-Login's loader: the id and the account's current session token must match."""
+    user_id, _, token = session_id.partition(":")
+    if not user_id.isdigit() or not token:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
+        return None
+    return user
+
+
+def _recent_failures(email: str, since: datetime) -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.action == "login_failed",
+            AuditEvent.actor == email,
+            AuditEvent.created_at > since,
+        )
+    )
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """Check a sign-in; record it in the audit log either way, and commit.
+
+    Raises LoginThrottled after LOGIN_MAX_FAILURES failures within LOGIN_LOCK_MINUTES
+    (counted since the last good sign-in), whatever the password.
+    """
+    config = current_app.config
+    typed = email.strip().lower()[:320]
+    user = db.session.scalar(select(User).where(User.email == typed))
+    window_start = datetime.now(UTC) - timedelta(minutes=config["LOGIN_LOCK_MINUTES"])
+    if user is not None and user.last_login_at and user.last_login_at > window_start:
+        window_start = user.last_login_at
+    if _recent_failures(typed, window_start) >= config["LOGIN_MAX_FAILURES"]:
+        audit.record("login_throttled", user=user, actor=typed)
+        db.session.commit()
+        raise LoginThrottled
+
+    try:
+        hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        ok = user is not None and user.active
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        audit.record("login_failed", user=user, actor=typed)
+        db.session.commit()
+        return None
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    user.last_login_at = datetime.now(UTC)
+    audit.record("login", user=user)
+    db.session.commit()
+    return user
+
+
+def new_temporary_password() -> str:
+    """A password an admin hands over once; about 100 bits."""
+    return secrets.token_urlsafe(16)
