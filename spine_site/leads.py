@@ -99,19 +99,47 @@ def _person_for(email: str) -> Person:
     return person
 
 
+# What a patient typed; two posts of one rendered form with these equal are one submission.
+SUBMITTED_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "contact_method",
+    "best_time",
+    "reason",
+    "message",
+    "consent",
+    "opt_in",
+)
+
+
+def submission_key(form_nonce: str, fields: Mapping[str, object]) -> str:
+    """The form rendering's nonce plus a digest of the content.
+
+    A double click or a browser resend repeats both, so it finds the stored lead. A patient who
+    goes Back, corrects the phone number and sends the same form again gets a new key: the
+    correction is a new submission, not silently dropped.
+    """
+    content = "\x1f".join(f"{name}={fields.get(name) or ''}" for name in SUBMITTED_FIELDS)
+    return hashlib.sha256(f"{form_nonce}\x1e{content}".encode()).hexdigest()
+
+
 def capture(
     form: FormKind,
     fields: Mapping[str, object],
     *,
-    submission_token: str,
+    form_nonce: str,
     attribution: Attribution,
     spam_reason: str | None = None,
 ) -> CaptureResult:
     """Store one submission and queue its emails in a single commit.
 
-    `fields` are already validated and normalised (email, E.164 phone). A token seen before
-    returns the stored lead, so a double click or a resend makes one lead and one set of mail.
+    `fields` are already validated and normalised (email, E.164 phone). A repeat of a stored
+    submission (same rendered form, same content) returns the stored lead: one lead, one set
+    of emails.
     """
+    submission_token = submission_key(form_nonce, fields)
     existing = db.session.scalar(select(Lead).where(Lead.submission_token == submission_token))
     if existing is not None:
         return CaptureResult(existing, created=False)
@@ -233,10 +261,29 @@ def record_download(lead: Lead) -> None:
     db.session.commit()
 
 
-def resend_guide(lead: Lead) -> None:
-    """Send a fresh guide link to the lead's address (the old one expired)."""
+GUIDE_RESENDS_PER_DAY = 3
+
+
+def resend_guide(lead: Lead) -> bool:
+    """Send a fresh guide link to the lead's address; False if several went out today.
+
+    The cap stops an old link from being used to fill someone's inbox.
+    """
+    since = datetime.now(UTC) - timedelta(days=1)
+    recent = db.session.scalar(
+        select(func.count())
+        .select_from(OutboxEmail)
+        .where(
+            OutboxEmail.lead_id == lead.id,
+            OutboxEmail.kind == EmailKind.GUIDE,
+            OutboxEmail.created_at > since,
+        )
+    )
+    if recent >= GUIDE_RESENDS_PER_DAY:
+        return False
     queue_guide_email(lead)
     db.session.commit()
+    return True
 
 
 def unsubscribe(person: Person) -> None:
@@ -362,7 +409,7 @@ def change_status(lead: Lead, status: LeadStatus, user: User) -> bool:
     if lead.status is status:
         return False
     db.session.add(
-        LeadStatusChange(lead=lead, user=user, from_status=lead.status, to_status=status)
+        LeadStatusChange(lead_id=lead.id, user=user, from_status=lead.status, to_status=status)
     )
     audit.record(
         "lead_status",

@@ -61,7 +61,7 @@ class EmailKind(enum.StrEnum):
     GUIDE = "guide"
 
 
-def _enum(kind: type[enum.Enum]) -> db.Enum:
+def _enum(kind: type[enum.Enum], name: str | None = None) -> db.Enum:
     # Store the readable value, as VARCHAR with a CHECK, so SQLite and PostgreSQL agree and a
     # new member needs no ALTER TYPE.
     return db.Enum(
@@ -71,7 +71,8 @@ def _enum(kind: type[enum.Enum]) -> db.Enum:
         length=32,
         validate_strings=True,
         create_constraint=True,
-        name=kind.__name__.lower(),
+        # The name becomes the CHECK constraint's; two columns of one table need two names.
+        name=name or kind.__name__.lower(),
     )
 
 
@@ -79,6 +80,8 @@ class Person(db.Model):
     """One patient, known by normalised email; links their submissions over time."""
 
     __tablename__ = "person"
+    # Never reuse an id: unsubscribe links name the person by id.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email_normalized: Mapped[str] = mapped_column(String(320), unique=True)
@@ -94,6 +97,8 @@ class Lead(db.Model):
     __table_args__ = (
         Index("ix_lead_created_at", "created_at"),
         Index("ix_lead_status_created", "status", "created_at"),
+        # Never reuse an id: guide links name the lead by id.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -248,8 +253,8 @@ class LeadStatusChange(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
-    from_status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus))
-    to_status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus))
+    from_status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus, "from_status"))
+    to_status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus, "to_status"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     user: Mapped[User | None] = relationship()

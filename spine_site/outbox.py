@@ -169,8 +169,12 @@ def _due_clause(now: datetime):
     )
 
 
-def claim(email_id: int, now: datetime, lease_seconds: int) -> bool:
-    """Take one row for sending; True only for the one sender whose UPDATE matched it."""
+def claim(email_id: int, now: datetime, lease_seconds: int) -> EmailMessage | None:
+    """Take one row for sending and build its message; None unless this sender won it.
+
+    The message is built inside the claiming transaction, which then commits: no
+    transaction (on SQLite: no write lock) stays open while SMTP takes its time.
+    """
     result = db.session.execute(
         update(OutboxEmail)
         .where(OutboxEmail.id == email_id, _due_clause(now))
@@ -181,8 +185,10 @@ def claim(email_id: int, now: datetime, lease_seconds: int) -> bool:
         )
         .execution_options(synchronize_session=False)
     )
+    email = db.session.get(OutboxEmail, email_id) if result.rowcount == 1 else None
+    message = build_message(email) if email is not None else None
     db.session.commit()
-    return result.rowcount == 1
+    return message
 
 
 def backoff(attempts: int, base_seconds: int) -> timedelta:
@@ -204,15 +210,21 @@ def deliver_due(transport: Transport | None = None, limit: int = 50) -> int:
     db.session.rollback()  # end the read so SQLite does not hold a snapshot while we send
     sent = 0
     for email_id in due_ids:
-        if not claim(email_id, now_utc(), config["OUTBOX_LEASE_SECONDS"]):
+        message = claim(email_id, now_utc(), config["OUTBOX_LEASE_SECONDS"])
+        if message is None:
             continue
-        email = db.session.get(OutboxEmail, email_id)
-        if email is None:  # erased between claim and send
-            continue
+        error: Exception | None = None
         try:
-            transport.send(build_message(email))
+            transport.send(message)
         except Exception as exc:  # any failure: record it and let backoff retry
-            _record_failure(email, exc, config)
+            error = exc
+        # A new, short transaction records the outcome.
+        email = db.session.get(OutboxEmail, email_id)
+        if email is None:  # erased while it was being sent
+            db.session.rollback()
+            continue
+        if error is not None:
+            _record_failure(email, error, config)
         else:
             email.status = EmailStatus.SENT
             email.sent_at = now_utc()

@@ -25,11 +25,17 @@ def _serializer(salt: str) -> URLSafeSerializer:
 class FormToken:
     nonce: str
     issued_at: float
+    # Issued to a form sent back to be submitted again: a person has been typing all along,
+    # so the minimum fill time does not apply to it.
+    reissued: bool = False
 
 
-def new_form_token() -> str:
+def new_form_token(reissued: bool = False) -> str:
     """A token for one rendering of a form: its nonce dedupes submits, its time catches bots."""
-    return _serializer("form-token").dumps({"n": secrets.token_urlsafe(16), "t": time.time()})
+    data: dict[str, object] = {"n": secrets.token_urlsafe(16), "t": time.time()}
+    if reissued:
+        data["r"] = 1
+    return _serializer("form-token").dumps(data)
 
 
 def read_form_token(token: str, max_age: int) -> FormToken | None:
@@ -37,11 +43,12 @@ def read_form_token(token: str, max_age: int) -> FormToken | None:
         data = _serializer("form-token").loads(token)
         issued = float(data["t"])
         nonce = str(data["n"])
-    except (BadSignature, KeyError, TypeError, ValueError):
+        reissued = bool(data.get("r"))
+    except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
         return None
     if time.time() - issued > max_age:
         return None
-    return FormToken(nonce=nonce, issued_at=issued)
+    return FormToken(nonce=nonce, issued_at=issued, reissued=reissued)
 
 
 @dataclass(frozen=True)

@@ -128,3 +128,24 @@ def test_guide_build_command_writes_the_pdf(app, tmp_path):
     result = app.test_cli_runner().invoke(args=["guide", "build", str(out)])
     assert result.exit_code == 0, result.output
     assert PdfReader(str(out)).metadata.title.startswith("A Patient's Guide")
+
+
+def test_resend_is_only_for_expired_links_and_capped_per_day(app):
+    lead_id = guide_lead(app)
+    client = app.test_client()
+    fresh = link_for(app, lead_id)
+    old = link_for(app, lead_id, datetime.now(UTC) - timedelta(days=20))
+    fields = form_posting_to(client.get(old).get_data(as_text=True), f"{old}/resend")
+    assert client.post(f"{fresh}/resend", data=fields).status_code == 404
+    statuses = [client.post(f"{old}/resend", data=fields).status_code for _ in range(3)]
+    # The first guide email plus two fresh links make three today; the third is refused.
+    assert statuses == [303, 303, 429]
+    with app.app_context():
+        assert len(db.session.scalars(select(OutboxEmail)).all()) == 3
+
+
+def test_head_request_does_not_count_as_a_download(app):
+    lead_id = guide_lead(app)
+    assert app.test_client().head(link_for(app, lead_id)).status_code == 200
+    with app.app_context():
+        assert db.session.scalars(select(GuideDownload)).all() == []

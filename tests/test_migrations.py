@@ -25,3 +25,37 @@ def test_downgrade_to_base_and_up_again(app):
         upgrade()
         tables = set(inspect(db.engine).get_table_names())
         assert {"lead", "person", "outbox_email", "guide_download", "suppression"} <= tables
+
+
+def test_a_deleted_newest_lead_id_is_never_reused(app):
+    """Guide and unsubscribe links name ids: an erased newest lead's id must stay unused."""
+    from sqlalchemy import delete
+
+    from spine_site.models import FormKind, Lead, Person
+
+    with app.app_context():
+        person = Person(email_normalized="a@example.com")
+        db.session.add(person)
+        db.session.flush()
+        first = Lead(
+            person=person,
+            form=FormKind.GUIDE,
+            submission_token="a",
+            first_name="A",
+            email="a@example.com",
+        )
+        db.session.add(first)
+        db.session.commit()
+        first_id = first.id
+        db.session.execute(delete(Lead))
+        db.session.commit()
+        second = Lead(
+            person=person,
+            form=FormKind.GUIDE,
+            submission_token="b",
+            first_name="B",
+            email="a@example.com",
+        )
+        db.session.add(second)
+        db.session.commit()
+        assert second.id > first_id

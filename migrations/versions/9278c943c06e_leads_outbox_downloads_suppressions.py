@@ -23,7 +23,8 @@ def upgrade():
     sa.Column('email_normalized', sa.String(length=320), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_person')),
-    sa.UniqueConstraint('email_normalized', name=op.f('uq_person_email_normalized'))
+    sa.UniqueConstraint('email_normalized', name=op.f('uq_person_email_normalized')),
+    sqlite_autoincrement=True
     )
     op.create_table('suppression',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -65,7 +66,8 @@ def upgrade():
     sa.Column('placement', sa.String(length=20), nullable=True),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_lead_person_id_person')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lead')),
-    sa.UniqueConstraint('submission_token', name=op.f('uq_lead_submission_token'))
+    sa.UniqueConstraint('submission_token', name=op.f('uq_lead_submission_token')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('lead', schema=None) as batch_op:
         batch_op.create_index('ix_lead_created_at', ['created_at'], unique=False)

@@ -7,7 +7,6 @@ import unicodedata
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -20,32 +19,57 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from ..formbase import PostForm
 from ..leads import BEST_TIMES, CONTACT_METHODS, REASONS
 
 MESSAGE_MAX = 2000
 # Characters that a message may contain beyond printable text: line breaks and tabs.
-_MULTILINE_OK = {"\n", "\r", "\t"}
+_MULTILINE_OK = frozenset({"\n", "\t"})
+# Invisible characters that change how text reads or where it breaks: direction overrides
+# and isolates, marks, zero-width space, word joiner, BOM. (ZWJ and ZWNJ stay allowed: some
+# scripts need them in ordinary names.)
+_INVISIBLE = frozenset(
+    "\u061c\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069\ufeff"
+)
 
 
 def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-def _has_control(text: str, allowed: set[str] = frozenset()) -> bool:
-    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+def _unix_newlines(value: object) -> object:
+    # Browsers send CRLF; counted as one character each, as the patient sees them.
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    return value
 
 
-def one_line(form: FlaskForm, field: StringField) -> None:
-    if field.data and _has_control(field.data):
+def visible_only(value: object) -> object:
+    """For hidden fields: drop hidden characters instead of failing (nobody typed them)."""
+    if isinstance(value, str):
+        return "".join(ch for ch in value if not _is_hidden(ch)).strip()
+    return value
+
+
+def _is_hidden(ch: str) -> bool:
+    return unicodedata.category(ch) in {"Cc", "Zl", "Zp"} or ch in _INVISIBLE
+
+
+def _has_hidden(text: str, allowed: frozenset[str] = frozenset()) -> bool:
+    return any(_is_hidden(ch) and ch not in allowed for ch in text)
+
+
+def one_line(form: PostForm, field: StringField) -> None:
+    if field.data and _has_hidden(field.data):
         raise ValidationError(f"{field.label.text} can't contain line breaks or hidden characters.")
 
 
-def multi_line(form: FlaskForm, field: TextAreaField) -> None:
-    if field.data and _has_control(field.data, _MULTILINE_OK):
+def multi_line(form: PostForm, field: TextAreaField) -> None:
+    if field.data and _has_hidden(field.data, _MULTILINE_OK):
         raise ValidationError("The message can't contain hidden control characters.")
 
 
-def email_address(form: FlaskForm, field: EmailField) -> None:
+def email_address(form: PostForm, field: EmailField) -> None:
     """Syntax always; DNS deliverability only when EMAIL_CHECK_DELIVERABILITY is set."""
     if not field.data:
         return
@@ -56,10 +80,17 @@ def email_address(form: FlaskForm, field: EmailField) -> None:
         )
     except EmailNotValidError:
         raise ValidationError("Enter an email address in the form name@example.com.") from None
-    field.data = checked.normalized
+    if checked.ascii_email is None:
+        # Accented letters before the @ need SMTPUTF8, which most mail relays lack.
+        raise ValidationError(
+            "We can't send email to an address with accented letters before the @. "
+            "Please use another address, or call us."
+        )
+    # The ASCII form (an international domain in punycode) is what SMTP can deliver to.
+    field.data = checked.ascii_email
 
 
-def us_phone(form: FlaskForm, field: TelField) -> None:
+def us_phone(form: PostForm, field: TelField) -> None:
     """Parse with a US default and store in E.164, e.g. +12175550134."""
     if not field.data:
         return
@@ -80,16 +111,16 @@ def _required(what: str) -> DataRequired:
     return DataRequired(message=f"Enter your {what}.")
 
 
-class LeadForm(FlaskForm):
+class LeadForm(PostForm):
     """Fields every public form carries besides what the patient types."""
 
     # Signed per rendering: dedupes double submits and dates the render (minimum fill time).
-    form_token = HiddenField()
+    form_token = HiddenField(filters=[visible_only])
     # Where the form was shown, for attribution and to re-render an article with errors.
-    source_page = HiddenField(filters=[_strip], validators=[Length(max=200)])
-    placement = HiddenField(filters=[_strip], validators=[Length(max=20)])
+    source_page = HiddenField(filters=[visible_only], validators=[Length(max=200)])
+    placement = HiddenField(filters=[visible_only], validators=[Length(max=20)])
     # Honeypot: hidden from people and screen readers, filled in by naive bots.
-    website = StringField("Leave this field empty", validators=[Length(max=200)])
+    website = StringField("Leave this field empty", filters=[visible_only])
 
     # Shared fields; subclasses add the rest.
     first_name = StringField(
@@ -136,7 +167,7 @@ class ScheduleForm(LeadForm):
     )
     message = TextAreaField(
         "Anything else we should know?",
-        filters=[_strip],
+        filters=[_unix_newlines],
         validators=[Optional(), Length(max=MESSAGE_MAX), multi_line],
         description=f"Optional, up to {MESSAGE_MAX} characters. Please don't include urgent "
         "symptoms: call 911 in an emergency.",
@@ -171,5 +202,5 @@ class GuideForm(LeadForm):
     field_order = ("first_name", "email", "opt_in")
 
 
-class ResendGuideForm(FlaskForm):
+class ResendGuideForm(PostForm):
     """Only a CSRF token: the signed link in the URL says whose guide to resend."""

@@ -28,7 +28,7 @@ from ..articles import Article, Library
 from ..extensions import db, limiter
 from ..guide import DOWNLOAD_NAME, guide_pdf
 from ..models import FormKind, Lead, Person
-from .forms import GuideForm, LeadForm, ResendGuideForm, ScheduleForm
+from .forms import GuideForm, LeadForm, ResendGuideForm, ScheduleForm, visible_only
 
 bp = Blueprint("public", __name__)
 
@@ -57,20 +57,35 @@ def remember_visit() -> None:
     if request.method != "GET" or request.blueprint != "public":
         return
     utm = {
-        key: request.args[f"utm_{key}"][:200]
+        key: value
         for key in leads.UTM_KEYS
-        if request.args.get(f"utm_{key}")
+        if (value := _bounded(request.args.get(f"utm_{key}"), 100))
     }
     if "attr" in session and not utm:
         return
-    referrer = request.referrer or ""
-    if urlsplit(referrer).netloc == request.host:
-        referrer = ""  # our own pages are not a source
+    referrer = _bounded(request.referrer, 300)
+    try:
+        if urlsplit(referrer).netloc == request.host:
+            referrer = ""  # our own pages are not a source
+    except ValueError:
+        referrer = ""
     session["attr"] = {
-        "landing": request.full_path.rstrip("?")[:500],
-        "ref": referrer[:500] or None,
+        "landing": _bounded(request.full_path.rstrip("?"), 300),
+        "ref": referrer or None,
         "utm": utm,
     }
+
+
+def _bounded(value: str | None, limit: int) -> str:
+    """Visible characters only, at most `limit` characters and 2 bytes a character on average.
+
+    The session cookie carries these; a long non-Latin value would otherwise push the cookie
+    past what browsers keep, and the form's CSRF secret would go with it.
+    """
+    text = str(visible_only(value or ""))[:limit]
+    while len(text.encode()) > 2 * limit:
+        text = text[:-1]
+    return text
 
 
 def attribution(form: LeadForm) -> leads.Attribution:
@@ -161,8 +176,10 @@ def handle_form(name: str):
     problems: list[str] = []
     if form.csrf_token.errors or token is None:
         # The page sat open too long (or the cookie went): keep every value, ask again.
+        # A still-valid form token is kept, so its original time still counts.
         form.csrf_token.errors = []
-        form.form_token.data = tokens.new_form_token()
+        if token is None:
+            form.form_token.data = tokens.new_form_token(reissued=True)
         problems.append(TIMED_OUT)
         valid = False
     if not valid:
@@ -171,12 +188,15 @@ def handle_form(name: str):
     spam_reason = None
     if form.website.data:
         spam_reason = "honeypot"
-    elif time.time() - token.issued_at < current_app.config["FORM_MIN_FILL_SECONDS"]:
+    elif (
+        not token.reissued
+        and time.time() - token.issued_at < current_app.config["FORM_MIN_FILL_SECONDS"]
+    ):
         spam_reason = "too_fast"
     result = leads.capture(
         kind,
         form.data,
-        submission_token=token.nonce,
+        form_nonce=token.nonce,
         attribution=attribution(form),
         spam_reason=spam_reason,
     )
@@ -237,7 +257,8 @@ def guide_download(token: str):
         return render_template(
             "public/guide_expired.html", form=ResendGuideForm(), token=token
         ), 410
-    leads.record_download(lead)
+    if request.method == "GET":  # a HEAD (link checkers) is not a download
+        leads.record_download(lead)
     config = current_app.config
     response = send_file(
         BytesIO(guide_pdf(config["CLINIC_NAME"], config["CLINIC_PHONE"])),
@@ -252,13 +273,18 @@ def guide_download(token: str):
 @bp.post("/guide/download/<token>/resend")
 @limiter.limit(form_limit)
 def guide_resend(token: str):
-    _, lead = _lead_for_link(token)
+    link, lead = _lead_for_link(token)
+    if not link.expired:
+        abort(404)  # only an expired link offers a fresh one
     form = ResendGuideForm()
     if not form.validate():
         return render_template(
             "public/guide_expired.html", form=form, token=token, timed_out=True
         ), 400
-    leads.resend_guide(lead)
+    if not leads.resend_guide(lead):
+        return render_template(
+            "public/guide_expired.html", form=form, token=token, too_many=True
+        ), 429
     current_app.extensions["outbox_sender"].wake()
     return redirect(url_for("public.thanks", name="guide"), 303)
 

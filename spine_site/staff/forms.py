@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from ..formbase import PostForm
 from ..models import LeadStatus, Role
 
 STATUS_LABELS = {
@@ -18,7 +18,7 @@ STATUS_LABELS = {
 ROLE_LABELS = {Role.ADMIN: "Admin", Role.STAFF: "Intake staff", Role.MARKETING: "Marketing"}
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PostForm):
     email = EmailField(
         "Email",
         validators=[DataRequired("Enter your email."), Length(max=320)],
@@ -31,13 +31,13 @@ class LoginForm(FlaskForm):
     )
 
 
-class StatusForm(FlaskForm):
+class StatusForm(PostForm):
     status = SelectField(
         "Status", choices=[SelectChoice(s.value, label) for s, label in STATUS_LABELS.items()]
     )
 
 
-class NoteForm(FlaskForm):
+class NoteForm(PostForm):
     body = TextAreaField(
         "Add a note",
         validators=[DataRequired("Write the note first."), Length(max=5000)],
@@ -45,24 +45,24 @@ class NoteForm(FlaskForm):
     )
 
 
-class ActionForm(FlaskForm):
+class ActionForm(PostForm):
     """A button that only needs a CSRF token (resend, spam, erase, disable ...)."""
 
 
-class UserCreateForm(FlaskForm):
+class UserCreateForm(PostForm):
     email = EmailField("Email", validators=[DataRequired("Enter an email."), Length(max=320)])
     role = SelectField(
         "Role", choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()]
     )
 
 
-class RoleForm(FlaskForm):
+class RoleForm(PostForm):
     role = SelectField(
         "Role", choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()]
     )
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(PostForm):
     current = PasswordField(
         "Current password",
         validators=[DataRequired("Enter your current password.")],
