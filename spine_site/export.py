@@ -47,6 +47,8 @@ COLUMNS: list[tuple[str, str]] = [
     ("guide_downloads", "How often the guide link was used"),
 ]
 MEDICAL_COLUMNS = {"reason", "message"}
+# Columns whose model attribute has another name.
+_ATTRIBUTE = {"lead_id": "id"}
 # OWASP CSV injection: a cell starting with one of these could run as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 
@@ -118,7 +120,7 @@ class ExportPlan:
             if not chunk:
                 break
             for lead, download_count in chunk:
-                values = {c: getattr(lead, c, None) for c in self.columns}
+                values = {c: getattr(lead, _ATTRIBUTE.get(c, c), None) for c in self.columns}
                 values["guide_downloads"] = download_count
                 writer.writerow([_cell(values[c], zone) for c in self.columns])
             last_id = chunk[-1][0].id

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, url_for
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, outbox, tokens
@@ -168,6 +168,7 @@ def capture(
         created_at=now,
         **{f"utm_{key}": attribution.utm.get(key) for key in UTM_KEYS},
     )
+    lead.search_text = search_text(lead)
     if fields.get("consent"):
         lead.consent_contact = True
         lead.consent_version = config["CONSENT_VERSION"]
@@ -190,6 +191,12 @@ def capture(
         return CaptureResult(existing, created=False)
     log.info("lead %s stored (%s%s)", lead.id, form.value, ", quarantined" if lead.is_spam else "")
     return CaptureResult(lead, created=True)
+
+
+def search_text(lead: Lead) -> str:
+    """What the staff search looks in: names, email, phone digits, lower-cased."""
+    digits = "".join(ch for ch in lead.phone or "" if ch.isdigit())
+    return " ".join(p for p in (lead.first_name, lead.last_name, lead.email, digits) if p).lower()
 
 
 def _opt(value: object) -> str | None:
@@ -357,17 +364,13 @@ def filter_clauses(f: LeadFilter, *, with_status: bool = True) -> list[ColumnEle
         clauses.append(Lead.is_spam.is_(False))
     elif f.spam == "only":
         clauses.append(Lead.is_spam.is_(True))
-    for term in f.q.split()[:5]:
-        # Each word must match a name, the email or the phone (digits compared as digits).
-        options = [
-            func.lower(Lead.first_name).contains(term.lower(), autoescape=True),
-            func.lower(Lead.last_name).contains(term.lower(), autoescape=True),
-            func.lower(Lead.email).contains(term.lower(), autoescape=True),
-        ]
+    for term in f.q.lower().split()[:5]:
+        # Every word must appear in a name, the email or the phone; a phone typed with
+        # punctuation, like 867-5309, is compared by its digits.
         digits = "".join(ch for ch in term if ch.isdigit())
-        if len(digits) >= 3:
-            options.append(Lead.phone.contains(digits, autoescape=True))
-        clauses.append(or_(*options))
+        if len(digits) >= 3 and not any(ch.isalpha() or ch == "@" for ch in term):
+            term = digits
+        clauses.append(Lead.search_text.contains(term, autoescape=True))
     return clauses
 
 
@@ -382,17 +385,6 @@ class LeadPage:
 
 def list_leads(f: LeadFilter, page: int, per_page: int) -> LeadPage:
     """One page of leads, newest first, with the total and the count per status."""
-    clauses = filter_clauses(f)
-    total = db.session.scalar(select(func.count()).select_from(Lead).where(*clauses)) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
-    rows = db.session.scalars(
-        select(Lead)
-        .where(*clauses)
-        .order_by(Lead.created_at.desc(), Lead.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
     by_status = dict(
         db.session.execute(
             select(Lead.status, func.count())
@@ -401,6 +393,17 @@ def list_leads(f: LeadFilter, page: int, per_page: int) -> LeadPage:
         ).all()
     )
     counts = {status: by_status.get(status, 0) for status in LeadStatus}
+    # The counts per status already add up to the total: no second count query.
+    total = counts[f.status] if f.status is not None else sum(counts.values())
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    rows = db.session.scalars(
+        select(Lead)
+        .where(*filter_clauses(f))
+        .order_by(Lead.created_at.desc(), Lead.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
     return LeadPage(list(rows), total, page, pages, counts)
 
 

@@ -59,3 +59,28 @@ def test_a_deleted_newest_lead_id_is_never_reused(app):
         db.session.add(second)
         db.session.commit()
         assert second.id > first_id
+
+
+def test_upgrade_fills_the_search_text_of_existing_leads(app):
+    from sqlalchemy import text
+
+    with app.app_context():
+        downgrade(revision="9278c943c06e")
+        db.session.execute(
+            text(
+                "INSERT INTO person (id, email_normalized, created_at) "
+                "VALUES (1, 'ada@example.com', '2026-01-01 00:00:00')"
+            )
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO lead (id, person_id, form, status, submission_token, created_at, "
+                "first_name, last_name, email, phone, consent_contact, marketing_opt_in, is_spam)"
+                " VALUES (1, 1, 'appointment', 'new', 't', '2026-01-01 00:00:00', 'Ada', "
+                "'Lovelace', 'Ada@example.com', '+13128675309', true, false, false)"
+            )
+        )
+        db.session.commit()
+        upgrade()
+        stored = db.session.execute(text("SELECT search_text FROM lead")).scalar_one()
+        assert stored == "ada lovelace ada@example.com 13128675309"

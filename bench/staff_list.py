@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""How the staff lead list and the CSV export hold up with 100,000 leads.
+
+    .venv/bin/python bench/staff_list.py                      # SQLite in a temp folder
+    .venv/bin/python bench/staff_list.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/staff_list.py --leads 20000        # a quicker run
+
+Builds the schema with the real migrations, inserts synthetic leads (spread over a year,
+every status, 5% spam), then times each query the list page runs, repeated, and streams the
+whole export while measuring Python's peak memory. Prints one line per figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flask_migrate import upgrade
+from sqlalchemy import insert, text
+
+from spine_site import create_app
+from spine_site.export import ExportPlan
+from spine_site.extensions import db
+from spine_site.leads import LeadFilter, clinic_zone, list_leads
+from spine_site.models import FormKind, Lead, LeadStatus, Person, Role
+
+FIRST = ["Ada", "Grace", "Alan", "Mary", "José", "Wei", "Fatima", "Olga", "Liam", "Noor"]
+LAST = ["Lovelace", "Hopper", "Turing", "Curie", "García", "Zhang", "Khan", "Ivanova", "Byrne"]
+
+
+def populate(n: int) -> None:
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    people = [
+        {"id": i + 1, "email_normalized": f"p{i}@example.com", "created_at": now}
+        for i in range(n // 2)
+    ]
+    db.session.execute(insert(Person), people)
+    rows = []
+    statuses = list(LeadStatus)
+    for i in range(n):
+        person = rng.randrange(len(people))
+        rows.append(
+            {
+                "person_id": person + 1,
+                "form": rng.choice([FormKind.APPOINTMENT, FormKind.GUIDE]),
+                "status": rng.choice(statuses),
+                "submission_token": f"{i:064x}",
+                "created_at": now - timedelta(minutes=rng.randrange(365 * 24 * 60)),
+                "first_name": rng.choice(FIRST),
+                "last_name": rng.choice(LAST),
+                "email": f"p{person}@example.com",
+                "phone": f"+1312{rng.randrange(10**7):07d}",
+                "reason": "sciatica",
+                "message": "Pain down the left leg, worse when sitting. " * 3,
+                "consent_contact": True,
+                "marketing_opt_in": False,
+                "is_spam": rng.random() < 0.05,
+            }
+        )
+        row = rows[-1]
+        row["search_text"] = " ".join(
+            (row["first_name"], row["last_name"], row["email"], row["phone"][1:])
+        ).lower()
+        if len(rows) == 5000:
+            db.session.execute(insert(Lead), rows)
+            rows = []
+    if rows:
+        db.session.execute(insert(Lead), rows)
+    db.session.commit()
+    db.session.execute(text("ANALYZE"))
+    db.session.commit()
+
+
+def timed(label: str, fn, repeat: int = 20) -> None:
+    fn()  # warm up
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+        db.session.rollback()
+    samples.sort()
+    print(
+        f"{label:<44} median {statistics.median(samples):7.1f} ms   "
+        f"p95 {samples[int(len(samples) * 0.95) - 1]:7.1f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="spine-bench-"))
+    url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
+    app = create_app(
+        {
+            "SECRET_KEY": "bench" * 8,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "INSTANCE_PATH": str(tmp),
+            "OUTBOX_IN_PROCESS": False,
+        }
+    )
+    with app.test_request_context():
+        if args.database_url:
+            db.drop_all()
+            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            db.session.commit()
+        upgrade()
+        started = time.perf_counter()
+        populate(args.leads)
+        print(
+            f"database: {db.engine.dialect.name}, leads: {args.leads:,} "
+            f"(inserted in {time.perf_counter() - started:.1f} s)"
+        )
+        per_page = app.config["STAFF_PAGE_SIZE"]
+        today = date.today()
+        cases = {
+            "list, page 1 (count + rows + status counts)": (LeadFilter(), 1),
+            "list, page 500": (LeadFilter(), 500),
+            "list, status=new": (LeadFilter(status=LeadStatus.NEW), 1),
+            "list, last 7 days": (LeadFilter(date_from=today - timedelta(days=7)), 1),
+            "list, only spam": (LeadFilter(spam="only"), 1),
+            "list, search 'lovelace'": (LeadFilter(q="lovelace"), 1),
+            "list, search phone digits '5550'": (LeadFilter(q="5550"), 1),
+            "list, search email 'p123@'": (LeadFilter(q="p123@"), 1),
+        }
+        for label, (f, page) in cases.items():
+            timed(label, lambda f=f, page=page: list_leads(f, page, per_page))
+
+        tracemalloc.start()
+        started = time.perf_counter()
+        plan = ExportPlan(LeadFilter(spam="include"), Role.STAFF)
+        size = sum(len(chunk.encode()) for chunk in plan.rows(clinic_zone()))
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(
+            f"{'export, all leads':<44} {plan.row_count:,} rows, {size / 1e6:.1f} MB "
+            f"in {elapsed:.1f} s ({plan.row_count / elapsed:,.0f} rows/s); "
+            f"peak Python memory {peak / 1e6:.1f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""An intake staff member signs in, opens a new lead, notes the call, moves it on, exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+
+from tests.conftest import STAFF_PASSWORD, make_user
+from tests.helpers import SCHEDULE, fill, form_posting_to
+
+pytestmark = pytest.mark.browser
+
+
+def test_intake_staff_works_a_new_lead_and_exports(browser, live_server):
+    app = live_server.app
+    make_user(app, "intake@clinic.example", "staff")
+    patient = app.test_client()
+    fields = form_posting_to(patient.get("/schedule").get_data(as_text=True), "/schedule")
+    assert patient.post("/schedule", data=fill(fields, "appt", SCHEDULE)).status_code == 303
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/staff/")
+    page.wait_for_url(re.compile(r"/staff/login"))
+    page.get_by_label("Email").fill("intake@clinic.example")
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/staff/$"))
+
+    row = page.locator("tr.is-new").first
+    assert "Lovelace" in row.inner_text()
+    row.get_by_role("link").click()
+    page.wait_for_url(re.compile(r"/staff/leads/\d+$"))
+    assert "Pain down my left leg" in page.content()
+
+    page.get_by_label("Add a note").fill("Called, left a voicemail.")
+    page.get_by_role("button", name="Add note").click()
+    page.wait_for_load_state()
+    assert "Called, left a voicemail." in page.locator(".note-item").inner_text()
+
+    page.get_by_label("Status").select_option("contacted")
+    page.get_by_role("button", name="Save status").click()
+    page.wait_for_load_state()
+    assert "Status changed to Contacted" in page.content()
+    assert "New → Contacted by intake@clinic.example" in page.locator(".history").inner_text()
+
+    page.get_by_role("link", name="All leads").click()
+    page.wait_for_url(re.compile(r"/staff/$"))
+    assert page.locator("tr.is-new").count() == 0, "a contacted lead no longer stands out"
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name=re.compile("Export CSV")).click()
+    download = download_info.value
+    assert download.suggested_filename.startswith("leads-")
+    with open(download.path(), encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(io.StringIO(f.read(), newline="")))
+    assert [(r["last_name"], r["status"]) for r in rows] == [("Lovelace", "contacted")]
+
+    page.get_by_role("button", name=re.compile("Sign out")).click()
+    page.wait_for_url(re.compile(r"/staff/login"))
+    page.goto(f"{live_server.url}/staff/")
+    page.wait_for_url(re.compile(r"/staff/login"))
+    context.close()

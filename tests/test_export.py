@@ -1,0 +1,117 @@
+"""The leads CSV: filters, a fixed column list, safe cells, exact round trip, audit."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy import select
+
+from spine_site.export import COLUMNS, MEDICAL_COLUMNS, neutralize
+from spine_site.extensions import db
+from spine_site.models import AuditEvent, Lead
+from tests.test_staff_leads import add_lead
+
+
+def read_csv(response) -> list[dict[str, str]]:
+    body = response.get_data()
+    assert body.startswith("\ufeff".encode()), "UTF-8 BOM so Excel reads it as UTF-8"
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+
+
+def test_export_has_the_documented_columns_in_order(app, staff_client):
+    add_lead(app, 1)
+    response = staff_client.get("/staff/leads/export.csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert response.is_streamed
+    header = response.get_data().decode("utf-8-sig").splitlines()[0]
+    assert header.split(",") == [c for c, _ in COLUMNS]
+
+
+def test_values_round_trip_exactly_through_pythons_csv(app, staff_client):
+    tricky = 'He said "it hurts", then, after a pause,\nleft.\nÜber-café ✓'
+    lead_id = add_lead(app, 1, message=tricky, first_name="Zoë", last_name="O'Brien, Jr")
+    (row,) = read_csv(staff_client.get("/staff/leads/export.csv"))
+    assert row["lead_id"] == str(lead_id)
+    assert row["message"] == tricky
+    assert (row["first_name"], row["last_name"]) == ("Zoë", "O'Brien, Jr")
+    assert row["email"] == "patient1@example.com"
+    assert row["reason"] == "sciatica" and row["consent_contact"] == "yes"
+    assert row["source_page"] == "/schedule" and row["placement"] == "page"
+
+
+def test_formula_cells_are_neutralised(app, staff_client):
+    add_lead(app, 1, message='=HYPERLINK("http://evil")', first_name="@SUM(A1)", last_name="-2+3")
+    (row,) = read_csv(staff_client.get("/staff/leads/export.csv"))
+    assert row["message"] == '\'=HYPERLINK("http://evil")'
+    assert row["first_name"] == "'@SUM(A1)" and row["last_name"] == "'-2+3"
+    assert row["phone"] == "'+13128675309"
+    for prefix in ("=", "+", "-", "@", "\t", "\r", "\0"):
+        assert neutralize(prefix + "x") == "'" + prefix + "x"
+    assert neutralize("plain") == "plain" and neutralize("") == ""
+
+
+def test_dates_are_in_the_clinic_time_zone(app, staff_client):
+    lead_id = add_lead(app, 1)
+    (row,) = read_csv(staff_client.get("/staff/leads/export.csv"))
+    with app.app_context():
+        created = db.session.get(Lead, lead_id).created_at
+    assert row["created_at"].endswith(("-06:00", "-05:00"))  # America/Chicago
+    from datetime import datetime
+
+    assert datetime.fromisoformat(row["created_at"]) == created.replace(microsecond=0)
+
+
+def test_export_follows_the_list_filters(app, staff_client):
+    add_lead(app, 1, form="guide")
+    add_lead(app, 2)
+    add_lead(app, 3, website="spam")
+    rows = read_csv(staff_client.get("/staff/leads/export.csv?form=appointment"))
+    assert [r["email"] for r in rows] == ["patient2@example.com"]
+    rows = read_csv(staff_client.get("/staff/leads/export.csv?spam=only"))
+    assert [r["email"] for r in rows] == ["patient3@example.com"]
+    rows = read_csv(staff_client.get("/staff/leads/export.csv?q=patient1"))
+    assert [r["form"] for r in rows] == ["guide"]
+    rows = read_csv(staff_client.get("/staff/leads/export.csv"))
+    assert [r["email"] for r in rows] == ["patient2@example.com", "patient1@example.com"]
+
+
+def test_marketing_export_has_no_medical_free_text(app, marketing_client):
+    add_lead(app, 1, reason="sciatica", message="Private symptoms")
+    response = marketing_client.get("/staff/leads/export.csv")
+    body = response.get_data().decode("utf-8-sig")
+    (row,) = list(csv.DictReader(io.StringIO(body, newline="")))
+    assert MEDICAL_COLUMNS.isdisjoint(row)
+    assert "Private symptoms" not in body and "sciatica" not in body
+    assert row["utm_source"] == "" and row["consent_contact"] == "yes"
+
+
+def test_each_export_is_audited_with_its_filters_and_row_count(app, staff_client):
+    add_lead(app, 1)
+    add_lead(app, 2)
+    staff_client.get("/staff/leads/export.csv?status=new&q=patient").get_data()
+    with app.app_context():
+        (event,) = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export"))
+        assert event.detail == {
+            "filters": {"status": "new", "q": "patient"},
+            "rows": 2,
+            "role": "staff",
+        }
+        assert event.actor == "intake@clinic.example"
+
+
+def test_export_streams_in_batches(app):
+    from spine_site.export import ExportPlan
+    from spine_site.leads import LeadFilter, clinic_zone
+    from spine_site.models import Role
+
+    for n in range(5):
+        add_lead(app, n)
+    with app.test_request_context():
+        plan = ExportPlan(LeadFilter(), Role.STAFF)
+        chunks = list(plan.rows(clinic_zone(), batch=2))
+    # BOM + header, then 3 batches of at most 2 rows.
+    assert len(chunks) == 4 and plan.row_count == 5
+    assert chunks[1].count("\r\n") == 2 and chunks[3].count("\r\n") == 1
