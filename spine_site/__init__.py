@@ -43,6 +43,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(overrides)
 
     register_logging(app)
+    register_security(app)
     register_extensions(app, root)
     register_content(app)
     register_blueprints(app)
@@ -88,6 +89,12 @@ def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None
 def _sqlite_begin_immediate(conn: Any) -> None:
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def register_security(app: Flask) -> None:
+    from .security import init_app
+
+    init_app(app)
 
 
 def register_extensions(app: Flask, root: Path) -> None:

@@ -22,6 +22,20 @@ _FALSE = {"0", "false", "no", "off", ""}
 # Keys with a well-known development value; refusing them outside development keeps a copied
 # .env from turning into a production secret.
 DEV_SECRET_KEY = "dev-only-not-secret"
+KNOWN_WEAK_KEYS = {
+    DEV_SECRET_KEY,
+    "dev",
+    "development",
+    "secret",
+    "secret-key",
+    "secret_key",
+    "changeme",
+    "change-me",
+    "your-secret-key",
+    "please-change-me",
+    "test",
+}
+SECRET_KEY_MIN = 32
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -63,17 +77,35 @@ def load_settings(
     """
     overrides = overrides or {}
     env = env_str("SPINE_ENV") or env_str("FLASK_ENV") or "production"
-    development = env in {"development", "dev"} or env_bool("FLASK_DEBUG", False)
+    development = env in {"development", "dev"}
+    debug = bool(overrides.get("DEBUG")) or env_bool("FLASK_DEBUG", False)
+    testing = bool(overrides.get("TESTING"))
+    if debug and not development:
+        raise ConfigError(
+            "FLASK_DEBUG is on outside development: the debugger would let anyone run code. "
+            "Turn it off, or set SPINE_ENV=development on a developer's machine."
+        )
 
     secret_key = overrides.get("SECRET_KEY") or env_str("SECRET_KEY")
+    new_key_hint = (
+        "Set it to a long random value, for example: "
+        "export SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')."
+    )
     if secret_key is None:
         if not development:
             raise ConfigError(
-                "SECRET_KEY is not set. Set it to a long random value, for example: "
-                "export SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))'). "
+                f"SECRET_KEY is not set. {new_key_hint} "
                 "For local development only, set SPINE_ENV=development instead."
             )
         secret_key = DEV_SECRET_KEY
+    elif not (development or testing):
+        if secret_key.strip().lower() in KNOWN_WEAK_KEYS:
+            raise ConfigError(f"SECRET_KEY is a well-known placeholder. {new_key_hint}")
+        if len(secret_key) < SECRET_KEY_MIN:
+            raise ConfigError(
+                f"SECRET_KEY is {len(secret_key)} characters; use at least {SECRET_KEY_MIN}. "
+                f"{new_key_hint}"
+            )
 
     default_db = f"sqlite:///{instance_path / 'spine_site.sqlite3'}"
     mail_server = env_str("MAIL_SERVER")
@@ -89,6 +121,9 @@ def load_settings(
         ],
         "SQLALCHEMY_DATABASE_URI": env_str("DATABASE_URL", default_db),
         "SITE_URL": site_url,
+        # How many reverse proxies (nginx, a load balancer) stand in front and set
+        # X-Forwarded-For/-Proto. 0 trusts none: the client address is the socket's.
+        "TRUSTED_PROXIES": env_int("TRUSTED_PROXIES", 0),
         # Mail. With no MAIL_SERVER, messages are written as .eml files under instance/mail.
         "MAIL_SERVER": mail_server,
         "MAIL_PORT": env_int("MAIL_PORT", 465 if use_ssl else 25),
