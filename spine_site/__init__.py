@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,18 +52,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_logging(app: Flask) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        formatter = logging.Formatter(
-            "%(asctime)sZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"
-        )
-        formatter.converter = time.gmtime  # UTC, whatever the server's zone
-        handler.setFormatter(formatter)
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-        # Alembic announces every plugin it loads at INFO; only its warnings help an operator.
-        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    from .logs import configure
+
+    development = app.config["ENV_NAME"] == "development"
+    # A developer reads plain lines and clicks the links the file transport logs; production
+    # gets JSON lines with every token and cookie redacted.
+    configure(json_lines=app.config["LOG_FORMAT"] == "json", redact_links=not development)
 
 
 @event.listens_for(Engine, "connect")

@@ -136,6 +136,8 @@ def load_settings(
         "MAIL_TIMEOUT": env_int("MAIL_TIMEOUT", 10),
         "MAIL_FILE_DIR": env_str("MAIL_FILE_DIR", str(instance_path / "mail")),
         "STAFF_NOTIFY_EMAIL": env_str("STAFF_NOTIFY_EMAIL"),
+        # json (one object a line, for a log collector) or text; json outside development.
+        "LOG_FORMAT": env_str("LOG_FORMAT", "text" if development else "json"),
         # Outbox delivery.
         "OUTBOX_IN_PROCESS": env_bool("OUTBOX_IN_PROCESS", True),
         "OUTBOX_POLL_SECONDS": env_int("OUTBOX_POLL_SECONDS", 5),
