@@ -59,12 +59,22 @@ def _has_hidden(text: str, allowed: frozenset[str] = frozenset()) -> bool:
     return any(_is_hidden(ch) and ch not in allowed for ch in text)
 
 
+def _unreadable(form: PostForm, field: StringField) -> None:
+    # U+FFFD is what bytes that were not valid UTF-8 became on the way in.
+    if field.data and "\ufffd" in field.data:
+        raise ValidationError(
+            f"{field.label.text} has characters we couldn't read. Please type it again."
+        )
+
+
 def one_line(form: PostForm, field: StringField) -> None:
+    _unreadable(form, field)
     if field.data and _has_hidden(field.data):
         raise ValidationError(f"{field.label.text} can't contain line breaks or hidden characters.")
 
 
 def multi_line(form: PostForm, field: TextAreaField) -> None:
+    _unreadable(form, field)
     if field.data and _has_hidden(field.data, _MULTILINE_OK):
         raise ValidationError("The message can't contain hidden control characters.")
 
