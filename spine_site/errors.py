@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ def render_error(code: int):
 def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        if isinstance(exc, CSRFError) and request.blueprint == "staff":
+            from .staff.views import after_csrf_failure
+
+            return after_csrf_failure()
         if exc.code == 429:
             from .public.views import rerender_after_rate_limit
 

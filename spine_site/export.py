@@ -49,8 +49,9 @@ COLUMNS: list[tuple[str, str]] = [
 MEDICAL_COLUMNS = {"reason", "message"}
 # Columns whose model attribute has another name.
 _ATTRIBUTE = {"lead_id": "id"}
-# OWASP CSV injection: a cell starting with one of these could run as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+# OWASP CSV injection: a cell starting with one of these could run as a formula. A cell that
+# already starts with ' gets one more, so "strip one leading '" always restores the value.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0", "'")
 
 
 def columns_for(role: Role) -> list[str]:
@@ -101,6 +102,7 @@ class ExportPlan:
             return text
 
         writer.writerow(self.columns)
+        db.session.rollback()
         yield "\ufeff" + flush()
         downloads = (
             select(func.count())
@@ -125,4 +127,7 @@ class ExportPlan:
                 writer.writerow([_cell(values[c], zone) for c in self.columns])
             last_id = chunk[-1][0].id
             db.session.expunge_all()
+            # End the read before handing the batch over: a slow download must not keep a
+            # transaction (on SQLite, the write lock) open while the client reads.
+            db.session.rollback()
             yield flush()

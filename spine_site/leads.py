@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, url_for
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, outbox, tokens
@@ -364,12 +364,15 @@ def filter_clauses(f: LeadFilter, *, with_status: bool = True) -> list[ColumnEle
         clauses.append(Lead.is_spam.is_(False))
     elif f.spam == "only":
         clauses.append(Lead.is_spam.is_(True))
-    for term in f.q.lower().split()[:5]:
-        # Every word must appear in a name, the email or the phone; a phone typed with
-        # punctuation, like 867-5309, is compared by its digits.
-        digits = "".join(ch for ch in term if ch.isdigit())
-        if len(digits) >= 3 and not any(ch.isalpha() or ch == "@" for ch in term):
-            term = digits
+    query = f.q.lower()
+    digits = "".join(ch for ch in query if ch.isdigit())
+    if len(digits) >= 3 and all(ch.isdigit() or ch in " +-().-/" for ch in query):
+        # A phone number however it is typed: +1 312 867 5309, (312) 867-5309, 8675309.
+        terms = [digits]
+    else:
+        terms = query.split()[:5]
+    for term in terms:
+        # Every word must appear in a name, the email or the phone digits.
         clauses.append(Lead.search_text.contains(term, autoescape=True))
     return clauses
 
@@ -407,20 +410,31 @@ def list_leads(f: LeadFilter, page: int, per_page: int) -> LeadPage:
     return LeadPage(list(rows), total, page, pages, counts)
 
 
-def change_status(lead: Lead, status: LeadStatus, user: User) -> bool:
-    """Move a lead along the workflow, recording who and when; False if unchanged."""
-    if lead.status is status:
+def change_status(lead: Lead, status: LeadStatus, user: User, seen: LeadStatus) -> bool:
+    """Move a lead from the status the user saw to a new one, recording who and when.
+
+    False when nothing changed, or when someone else moved the lead first (the UPDATE only
+    matches the status the user saw), so the history never records a step that did not
+    happen.
+    """
+    if seen is status:
         return False
-    db.session.add(
-        LeadStatusChange(lead_id=lead.id, user=user, from_status=lead.status, to_status=status)
-    )
+    moved = db.session.execute(
+        update(Lead)
+        .where(Lead.id == lead.id, Lead.status == seen)
+        .values(status=status)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        db.session.rollback()
+        return False
+    db.session.add(LeadStatusChange(lead_id=lead.id, user=user, from_status=seen, to_status=status))
     audit.record(
         "lead_status",
         user=user,
         target=f"lead:{lead.id}",
-        detail={"from": lead.status.value, "to": status.value},
+        detail={"from": seen.value, "to": status.value},
     )
-    lead.status = status
     db.session.commit()
     return True
 

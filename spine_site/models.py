@@ -233,6 +233,8 @@ class User(db.Model):
     session_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Failed sign-ins before this moment no longer count (an admin reset or re-enabled it).
+    failures_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     # Flask-Login's interface.
     @property

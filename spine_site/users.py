@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
+from flask import current_app, has_request_context, request
 from sqlalchemy import func, select
 
 from . import audit
@@ -71,11 +71,14 @@ def set_password(user: User, password: str) -> None:
     check_password_rules(password, user.email)
     user.password_hash = hasher.hash(password)
     user.session_token = secrets.token_hex(16)
+    user.failures_reset_at = datetime.now(UTC)  # an admin's reset also lifts a lock
 
 
 def set_active(user: User, active: bool) -> None:
     user.active = active
-    if not active:
+    if active:
+        user.failures_reset_at = datetime.now(UTC)
+    else:
         user.session_token = secrets.token_hex(16)
 
 
@@ -90,34 +93,45 @@ def load_user(session_id: str) -> User | None:
     return user
 
 
-def _recent_failures(email: str, since: datetime) -> int:
-    return db.session.scalar(
-        select(func.count())
-        .select_from(AuditEvent)
-        .where(
-            AuditEvent.action == "login_failed",
-            AuditEvent.actor == email,
-            AuditEvent.created_at > since,
-        )
-    )
+def _failures(user: User, since: datetime, ip: str | None) -> int:
+    clauses = [
+        AuditEvent.action == "login_failed",
+        AuditEvent.user_id == user.id,
+        AuditEvent.created_at > since,
+    ]
+    if ip is not None:
+        clauses.append(AuditEvent.ip == ip)
+    return db.session.scalar(select(func.count()).select_from(AuditEvent).where(*clauses)) or 0
 
 
 def authenticate(email: str, password: str) -> User | None:
     """Check a sign-in; record it in the audit log either way, and commit.
 
-    Raises LoginThrottled after LOGIN_MAX_FAILURES failures within LOGIN_LOCK_MINUTES
-    (counted since the last good sign-in), whatever the password.
+    Raises LoginThrottled when the account has had LOGIN_MAX_FAILURES failures from this
+    address, or LOGIN_MAX_FAILURES_ALL from anywhere, within LOGIN_LOCK_MINUTES (counted
+    since its last good sign-in or an admin's reset), whatever the password. Counting per
+    address too means a stranger guessing from elsewhere cannot lock staff out of the clinic.
     """
     config = current_app.config
     typed = email.strip().lower()[:320]
-    user = db.session.scalar(select(User).where(User.email == typed))
-    window_start = datetime.now(UTC) - timedelta(minutes=config["LOGIN_LOCK_MINUTES"])
-    if user is not None and user.last_login_at and user.last_login_at > window_start:
-        window_start = user.last_login_at
-    if _recent_failures(typed, window_start) >= config["LOGIN_MAX_FAILURES"]:
-        audit.record("login_throttled", user=user, actor=typed)
-        db.session.commit()
-        raise LoginThrottled
+    if any(ord(ch) < 32 for ch in typed):
+        typed = ""  # no account has such an address (and PostgreSQL refuses NUL in text)
+    # FOR UPDATE (PostgreSQL) queues concurrent sign-ins to one account, so parallel guesses
+    # cannot all slip under the limit; SQLite's BEGIN IMMEDIATE already does the same.
+    user = db.session.scalar(select(User).where(User.email == typed).with_for_update())
+    if user is not None:
+        since = datetime.now(UTC) - timedelta(minutes=config["LOGIN_LOCK_MINUTES"])
+        for mark in (user.last_login_at, user.failures_reset_at):
+            if mark is not None and mark > since:
+                since = mark
+        ip = request.remote_addr if has_request_context() else None
+        if (
+            _failures(user, since, ip) >= config["LOGIN_MAX_FAILURES"]
+            or _failures(user, since, None) >= config["LOGIN_MAX_FAILURES_ALL"]
+        ):
+            audit.record("login_throttled", user=user)
+            db.session.commit()
+            raise LoginThrottled
 
     try:
         hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
@@ -125,7 +139,9 @@ def authenticate(email: str, password: str) -> User | None:
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok:
-        audit.record("login_failed", user=user, actor=typed)
+        # What was typed is not kept unless it names an account: people type passwords
+        # and patients' details into the wrong box.
+        audit.record("login_failed", user=user, detail={} if user else {"account": "unknown"})
         db.session.commit()
         return None
     if hasher.check_needs_rehash(user.password_hash):

@@ -37,7 +37,7 @@ def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-def _unix_newlines(value: object) -> object:
+def unix_newlines(value: object) -> object:
     # Browsers send CRLF; counted as one character each, as the patient sees them.
     if isinstance(value, str):
         return value.replace("\r\n", "\n").replace("\r", "\n").strip()
@@ -76,7 +76,7 @@ def one_line(form: PostForm, field: StringField) -> None:
 def multi_line(form: PostForm, field: TextAreaField) -> None:
     _unreadable(form, field)
     if field.data and _has_hidden(field.data, _MULTILINE_OK):
-        raise ValidationError("The message can't contain hidden control characters.")
+        raise ValidationError(f"{field.label.text} can't contain hidden control characters.")
 
 
 def email_address(form: PostForm, field: EmailField) -> None:
@@ -177,7 +177,7 @@ class ScheduleForm(LeadForm):
     )
     message = TextAreaField(
         "Anything else we should know?",
-        filters=[_unix_newlines],
+        filters=[unix_newlines],
         validators=[Optional(), Length(max=MESSAGE_MAX), multi_line],
         description=f"Optional, up to {MESSAGE_MAX} characters. Please don't include urgent "
         "symptoms: call 911 in an emergency.",

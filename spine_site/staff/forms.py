@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from wtforms import EmailField, PasswordField, SelectChoice, SelectField, TextAreaField
+from wtforms import (
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length
 
 from ..formbase import PostForm
 from ..models import LeadStatus, Role
+from ..public.forms import multi_line, unix_newlines
 
 STATUS_LABELS = {
     LeadStatus.NEW: "New",
@@ -35,12 +43,15 @@ class StatusForm(PostForm):
     status = SelectField(
         "Status", choices=[SelectChoice(s.value, label) for s, label in STATUS_LABELS.items()]
     )
+    # The status the page showed: a change applies only if nobody moved the lead meanwhile.
+    seen = HiddenField()
 
 
 class NoteForm(PostForm):
     body = TextAreaField(
         "Add a note",
-        validators=[DataRequired("Write the note first."), Length(max=5000)],
+        filters=[unix_newlines],
+        validators=[DataRequired("Write the note first."), Length(max=5000), multi_line],
         render_kw={"rows": 4},
     )
 

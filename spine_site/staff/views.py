@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import date, timedelta
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from flask import (
@@ -29,7 +30,18 @@ from sqlalchemy import func, select
 from .. import audit, leads, outbox, users
 from ..export import ExportPlan
 from ..extensions import db, limiter
-from ..models import AuditEvent, EmailStatus, FormKind, Lead, LeadStatus, OutboxEmail, Role, User
+from ..models import (
+    AuditEvent,
+    EmailKind,
+    EmailStatus,
+    FormKind,
+    Lead,
+    LeadStatus,
+    OutboxEmail,
+    Role,
+    User,
+)
+from ..public.forms import visible_only
 from .forms import (
     STATUS_LABELS,
     ActionForm,
@@ -80,10 +92,13 @@ def guard():
     idle = now - session.get("staff_seen", now)
     age = now - session.get("staff_login_at", now)
     if idle > config["STAFF_IDLE_MINUTES"] * 60 or age > config["STAFF_SESSION_HOURS"] * 3600:
+        user_id = current_user.id
+        back = _page_to_return_to()
         logout_user()
         session.clear()
+        stash_note_draft(user_id)
         flash("You were signed out after a period of inactivity. Please sign in again.")
-        return redirect(url_for("staff.login"))
+        return redirect(url_for("staff.login", next=back))
     session["staff_seen"] = now
     if current_user.role not in ACCESS.get(request.endpoint or "", frozenset()):
         abort(403)
@@ -95,6 +110,37 @@ def no_store(response: Response) -> Response:
     # Patient details must not linger in a shared computer's cache.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _page_to_return_to() -> str:
+    """Where to go after signing in again: this page, or for a POST the lead it was about."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    lead_id = (request.view_args or {}).get("lead_id")
+    return url_for("staff.lead", lead_id=lead_id) if lead_id else url_for("staff.leads")
+
+
+def stash_note_draft(user_id: int) -> None:
+    """Keep a note that could not be saved (timed out) to show it again, for this user only."""
+    if request.endpoint == "staff.lead_note" and request.form.get("body", "").strip():
+        session["note_draft"] = {
+            "user": user_id,
+            "lead": (request.view_args or {}).get("lead_id"),
+            "body": request.form["body"][:5000],
+        }
+
+
+def after_csrf_failure():
+    """A staff form whose security token expired: say so plainly and keep what was typed."""
+    if request.endpoint == "staff.login":
+        form = LoginForm()
+        form.password.data = ""
+        error = "The sign-in page sat open too long. Please sign in again."
+        return render_template("staff/login.html", form=form, error=error), 400
+    if current_user.is_authenticated:
+        stash_note_draft(current_user.id)
+    flash("That page sat open too long for our security check. Please try again.", "error")
+    return redirect(_page_to_return_to(), 303)
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -118,7 +164,7 @@ def login_limit() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"], deduct_when=lambda r: r.status_code != 303)
 def login():
     form = LoginForm()
     next_url = request.args.get("next")
@@ -134,7 +180,10 @@ def login():
                 f"{current_app.config['LOGIN_LOCK_MINUTES']} minutes, or ask an admin."
             )
         if user is not None:
-            session.clear()  # a fresh session: nothing from before sign-in carries over
+            draft = session.get("note_draft")
+            session.clear()  # a fresh session: nothing from before sign-in carries over...
+            if isinstance(draft, dict) and draft.get("user") == user.id:
+                session["note_draft"] = draft  # ...but the same person's unsaved note
             login_user(user)
             session["staff_login_at"] = session["staff_seen"] = time.time()
             return redirect(next_url if is_safe_next(next_url) else url_for("staff.leads"), 303)
@@ -193,10 +242,28 @@ def _password_matches(user: User, password: str) -> bool:
 
 
 def _parse_date(value: str | None) -> date | None:
+    """A yyyy-mm-dd filter date; anything else (or an absurd year) means no filter."""
     try:
-        return date.fromisoformat(value) if value else None
+        parsed = date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return parsed if parsed is not None and 1900 <= parsed.year <= 9000 else None
+
+
+def _page_number(value: str | None) -> int:
+    text = value or ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 6 else 1
+
+
+_M = TypeVar("_M")
+MAX_ID = 2**31 - 1  # ids past this are not ours (and overflow PostgreSQL's integer)
+
+
+def _get_or_404(model: type[_M], object_id: int) -> _M:
+    found = db.session.get(model, object_id) if 0 < object_id <= MAX_ID else None
+    if found is None:
+        abort(404)
+    return found
 
 
 def filter_from_request() -> leads.LeadFilter:
@@ -211,18 +278,15 @@ def filter_from_request() -> leads.LeadFilter:
         date_from=_parse_date(args.get("date_from")),
         date_to=_parse_date(args.get("date_to")),
         spam=spam if spam in {"exclude", "only", "include"} else "exclude",
-        q=args.get("q", "").strip()[:100],
+        q=str(visible_only(args.get("q", "")))[:100],
     )
 
 
 @bp.get("/", endpoint="leads")
 def leads_list():
     f = filter_from_request()
-    page_number = request.args.get("page", "1")
     page = leads.list_leads(
-        f,
-        int(page_number) if page_number.isdigit() else 1,
-        current_app.config["STAFF_PAGE_SIZE"],
+        f, _page_number(request.args.get("page")), current_app.config["STAFF_PAGE_SIZE"]
     )
     return render_template(
         "staff/leads.html",
@@ -236,26 +300,31 @@ def leads_list():
 
 
 def _lead_or_404(lead_id: int) -> Lead:
-    lead = db.session.get(Lead, lead_id)
-    if lead is None:
-        abort(404)
-    return lead
+    return _get_or_404(Lead, lead_id)
 
 
 @bp.get("/leads/<int:lead_id>")
 def lead(lead_id: int):
     found = _lead_or_404(lead_id)
-    audit.record("lead_view", user=current_user._get_current_object(), target=f"lead:{lead_id}")
-    db.session.commit()
-    found = _lead_or_404(lead_id)
+    if request.method == "GET":  # a HEAD shows nobody anything
+        audit.record("lead_view", user=current_user._get_current_object(), target=f"lead:{lead_id}")
+        db.session.commit()
+        found = _lead_or_404(lead_id)
     others = [other for other in found.person.leads if other.id != found.id]
+    note_form = NoteForm()
+    draft = session.get("note_draft")
+    if isinstance(draft, dict) and draft.get("lead") == lead_id:
+        if draft.get("user") == current_user.id:
+            note_form.body.data = draft.get("body", "")
+            flash("Your unsaved note is below: press Add note to save it.")
+        session.pop("note_draft")
     return render_template(
         "staff/lead.html",
         lead=found,
         others=others,
         status_labels=STATUS_LABELS,
-        status_form=StatusForm(status=found.status.value),
-        note_form=NoteForm(),
+        status_form=StatusForm(status=found.status.value, seen=found.status.value),
+        note_form=note_form,
         action_form=ActionForm(),
         EmailStatus=EmailStatus,
     )
@@ -266,11 +335,17 @@ def lead_status(lead_id: int):
     found = _lead_or_404(lead_id)
     form = StatusForm()
     if form.validate_on_submit():
-        changed = leads.change_status(
-            found, LeadStatus(form.status.data), current_user._get_current_object()
-        )
-        if changed:
-            flash(f"Status changed to {STATUS_LABELS[found.status]}.")
+        new = LeadStatus(form.status.data)
+        valid = {s.value for s in LeadStatus}
+        seen = LeadStatus(form.seen.data) if form.seen.data in valid else found.status
+        if leads.change_status(found, new, current_user._get_current_object(), seen):
+            flash(f"Status changed to {STATUS_LABELS[new]}.")
+        elif seen is not new:
+            flash(
+                "Someone else changed this lead's status a moment ago; here it is as it is "
+                "now. Choose again if needed.",
+                "error",
+            )
     return redirect(url_for("staff.lead", lead_id=lead_id), 303)
 
 
@@ -300,11 +375,15 @@ def lead_spam(lead_id: int):
 
 @bp.post("/emails/<int:email_id>/resend")
 def email_resend(email_id: int):
-    email = db.session.get(OutboxEmail, email_id)
-    if email is None or email.lead_id is None:
+    email = _get_or_404(OutboxEmail, email_id)
+    if email.lead_id is None:
         abort(404)
     if ActionForm().validate_on_submit():
-        outbox.resend(email)
+        if email.kind is EmailKind.GUIDE:
+            # The old body carries a link that may have expired: send a fresh one instead.
+            leads.queue_guide_email(email.lead)
+        else:
+            outbox.resend(email)
         audit.record(
             "email_resend", user=current_user._get_current_object(), target=f"email:{email.id}"
         )
@@ -329,11 +408,18 @@ def erase(lead_id: int):
 def export():
     f = filter_from_request()
     user = current_user._get_current_object()
+    if request.method == "HEAD":
+        return Response(mimetype="text/csv")
     plan = ExportPlan(f, user.role)
+    filters = f.as_dict()
+    if "q" in filters:
+        # The search words are often a patient's name or number: the log says only that
+        # there was a search, so an erasure leaves nothing of the person behind.
+        filters["q"] = "(search)"
     audit.record(
         "export",
         user=user,
-        detail={"filters": f.as_dict(), "rows": plan.row_count, "role": user.role.value},
+        detail={"filters": filters, "rows": plan.row_count, "role": user.role.value},
     )
     db.session.commit()
     zone = leads.clinic_zone()
@@ -390,10 +476,7 @@ def _render_users(form: UserCreateForm, error: str | None = None, shown_password
 
 
 def _other_user(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        abort(404)
-    return user
+    return _get_or_404(User, user_id)
 
 
 @bp.post("/users/<int:user_id>/role")
@@ -456,7 +539,7 @@ def audit_log():
     action = args.get("action", "")
     if action in audit.ACTIONS:
         clauses.append(AuditEvent.action == action)
-    actor = args.get("actor", "").strip()[:320]
+    actor = str(visible_only(args.get("actor", "")))[:320]
     if actor:
         clauses.append(func.lower(AuditEvent.actor).contains(actor.lower(), autoescape=True))
     date_from, date_to = _parse_date(args.get("date_from")), _parse_date(args.get("date_to"))
@@ -465,7 +548,7 @@ def audit_log():
         clauses.append(AuditEvent.created_at >= leads.day_start(date_from))
     if date_to:
         clauses.append(AuditEvent.created_at < leads.day_start(date_to + timedelta(days=1)))
-    page_number = int(args["page"]) if args.get("page", "").isdigit() else 1
+    page_number = _page_number(args.get("page"))
     per_page = 100
     total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(*clauses)) or 0
     pages = max(1, -(-total // per_page))

@@ -62,4 +62,7 @@ def test_intake_staff_works_a_new_lead_and_exports(browser, live_server):
     page.wait_for_url(re.compile(r"/staff/login"))
     page.goto(f"{live_server.url}/staff/")
     page.wait_for_url(re.compile(r"/staff/login"))
+    # Let the icon and stylesheet requests finish: a connection dropped mid-file leaves the
+    # test server's file handle to the garbage collector.
+    page.wait_for_load_state("networkidle")
     context.close()
