@@ -6,6 +6,8 @@ import logging
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,30 @@ def init_app(app: Flask) -> None:
             if page is not None:
                 return page
         return render_error(exc.code or 500)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(SQLAlchemyTimeoutError)
+    def _database_unavailable(exc: Exception):
+        # The database is restarting or unreachable: a clear 503, not a crash; a form keeps
+        # what the patient typed. pool_pre_ping reconnects once it is back.
+        log.warning(
+            "database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__
+        )
+        from .extensions import db
+        from .public.views import rerender_after_failure
+
+        db.session.rollback()
+        page = rerender_after_failure(
+            "We couldn't save your request just now. Your details are still here: please "
+            "try again in a minute, or call us.",
+            503,
+        )
+        response = page if page is not None else render_error(503)
+        if isinstance(response, tuple):
+            response = app.make_response(response)
+        response.headers["Retry-After"] = "10"
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

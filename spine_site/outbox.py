@@ -191,6 +191,30 @@ def claim(email_id: int, now: datetime, lease_seconds: int) -> EmailMessage | No
     return message
 
 
+def claim_next(lease_seconds: int) -> tuple[int, EmailMessage] | None:
+    """Claim the most overdue email, or None when nothing is due.
+
+    PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, so concurrent senders each take a
+    different row without waiting on one another. SQLite: the transaction begins IMMEDIATE,
+    so one sender claims at a time. Either way claim()'s conditional UPDATE is the guard.
+    """
+    now = now_utc()
+    pick = (
+        select(OutboxEmail.id)
+        .where(_due_clause(now))
+        .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
+        .limit(1)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    email_id = db.session.scalar(pick)
+    if email_id is None:
+        db.session.rollback()
+        return None
+    message = claim(email_id, now, lease_seconds)
+    return (email_id, message) if message is not None else None
+
+
 def backoff(attempts: int, base_seconds: int) -> timedelta:
     """Wait before try number attempts+1: base, 2x, 4x ... capped at six hours."""
     return timedelta(seconds=min(base_seconds * 2 ** max(attempts - 1, 0), 6 * 3600))
@@ -200,19 +224,12 @@ def deliver_due(transport: Transport | None = None, limit: int = 50) -> int:
     """Send every due email once; returns how many were sent. Needs an app context."""
     config = current_app.config
     transport = transport or transport_for(config)
-    now = now_utc()
-    due_ids = db.session.scalars(
-        select(OutboxEmail.id)
-        .where(_due_clause(now))
-        .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
-        .limit(limit)
-    ).all()
-    db.session.rollback()  # end the read so SQLite does not hold a snapshot while we send
     sent = 0
-    for email_id in due_ids:
-        message = claim(email_id, now_utc(), config["OUTBOX_LEASE_SECONDS"])
-        if message is None:
-            continue
+    for _ in range(limit):
+        claimed = claim_next(config["OUTBOX_LEASE_SECONDS"])
+        if claimed is None:
+            break
+        email_id, message = claimed
         error: Exception | None = None
         try:
             transport.send(message)

@@ -8,6 +8,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from spine_site import leads as leads_module
 from spine_site.extensions import db
 from spine_site.models import EmailKind, FormKind, Lead, OutboxEmail, Person
 from tests.helpers import GUIDE, SCHEDULE, fill, form_posting_to
@@ -448,3 +449,23 @@ def test_fields_without_errors_carry_no_empty_aria_describedby(client):
     html = client.get("/schedule").get_data(as_text=True)
     assert 'aria-describedby="None"' not in html
     assert 'aria-describedby="appt-message-hint"' in html
+
+
+def test_database_outage_is_a_503_that_keeps_the_input(app, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def down(*args, **kwargs):
+        raise OperationalError("INSERT ...", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(leads_module, "capture", down)
+    client = app.test_client()
+    fields = open_form(client, "/schedule", "/schedule")
+    response = client.post("/schedule", data=fill(fields, "appt", SCHEDULE))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "10"
+    html = htmllib.unescape(response.get_data(as_text=True))
+    assert "couldn't save your request just now" in html and 'value="Lovelace"' in html
+    monkeypatch.undo()
+    # Once the database answers again, the same page submits.
+    again = form_posting_to(response.get_data(as_text=True), "/schedule")
+    assert client.post("/schedule", data=again).status_code == 303

@@ -218,20 +218,24 @@ def guide():
     return handle_form("guide")
 
 
-def rerender_after_rate_limit():
-    """A 429 on a form post shows the form again with what was typed, not a bare error."""
+def rerender_after_failure(message: str, status: int):
+    """A form post that could not be handled shows the form again with what was typed."""
     names = {"public.schedule": "schedule", "public.guide": "guide"}
     name = names.get(request.endpoint or "")
     if request.method != "POST" or name is None:
         return None
     _, cls, prefix = FORMS[name]
-    form = cls(prefix=prefix)
-    message = (
+    return render_form_page(name, cls(prefix=prefix), [message], status)
+
+
+def rerender_after_rate_limit():
+    """A 429 on a form post shows the form again with what was typed, not a bare error."""
+    return rerender_after_failure(
         "We've had several requests from your connection in a short time. Your details are "
         f"still here: please wait a minute and try again, or call us at "
-        f"{current_app.config['CLINIC_PHONE']}."
+        f"{current_app.config['CLINIC_PHONE']}.",
+        429,
     )
-    return render_form_page(name, form, [message], 429)
 
 
 @bp.get("/<any(schedule, guide):name>/thanks")
