@@ -61,7 +61,7 @@ class Sink:
         self.lock = threading.Lock()
         self.controller = Controller(self, hostname="127.0.0.1", port=port)
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001
+    async def handle_DATA(self, server, session, envelope) -> str:
         found = re.search(rb"^Message-ID:\s*(\S+)", envelope.original_content, re.M | re.I)
         with self.lock:
             self.ids[found.group(1).decode() if found else "?"] += 1
