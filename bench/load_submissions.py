@@ -23,6 +23,7 @@ how often, and the request latencies. Scenarios:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import re
@@ -44,6 +45,7 @@ from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
+CLEANUP: list = []  # servers to stop even if a scenario crashes
 SCENARIOS = ["normal", "smtp-down", "smtp-hang", "kill-worker", "kill-outbox", "pg-restart"]
 
 
@@ -85,7 +87,8 @@ class Silent:
         self.sock.listen(64)
         self.conns: list[socket.socket] = []
         self.stopped = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
 
     def _accept(self) -> None:
         self.sock.settimeout(0.2)
@@ -97,6 +100,7 @@ class Silent:
 
     def stop(self) -> None:
         self.stopped.set()
+        self.thread.join()
         for conn in self.conns:
             conn.close()
         self.sock.close()
@@ -137,8 +141,9 @@ class Site:
         return [int(p) for p in out.stdout.split()]
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
 
 
 def submit(port: int, email: str, latencies: list[float], statuses: Counter) -> bool:
@@ -189,7 +194,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(scenario: str, args: argparse.Namespace, url: str, tmp: Path) -> bool:
-    engine = create_engine(url)
+    engine = create_engine(url, pool_pre_ping=True)
     with engine.begin() as conn:
         for table in (
             "guide_download",
@@ -224,6 +229,7 @@ def run(scenario: str, args: argparse.Namespace, url: str, tmp: Path) -> bool:
     if sink and scenario != "smtp-down":
         sink.start()
     site = Site(env, args.workers, free_port(), tmp / f"{scenario}.log")
+    CLEANUP.append(site.stop)
     worker = None
     if scenario == "kill-outbox":
         worker = subprocess.Popen(
@@ -299,6 +305,12 @@ def run(scenario: str, args: argparse.Namespace, url: str, tmp: Path) -> bool:
                 break
             time.sleep(0.5)
     with engine.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT id, status, attempts, next_attempt_at, claimed_until, last_error "
+                "FROM outbox_email WHERE status <> 'sent' ORDER BY id LIMIT 5"
+            )
+        ).all()
         leads = conn.execute(text("SELECT count(*) FROM lead")).scalar_one()
         emails = conn.execute(text("SELECT count(*) FROM outbox_email")).scalar_one()
         sent = conn.execute(
@@ -333,9 +345,23 @@ def run(scenario: str, args: argparse.Namespace, url: str, tmp: Path) -> bool:
     good = leads == expected and emails == expected
     if scenario == "smtp-hang":
         good = good and percentile(latencies, 0.99) < 1000
+    elif scenario == "kill-outbox":
+        # A sender killed after SMTP accepted a message but before it wrote "sent" cannot
+        # know the message went out; after its lease the message is sent again, with the
+        # same Message-ID (mail clients show one). At most the one message in flight.
+        good = good and sent == expected and delivered - duplicates == expected
+        good = good and duplicates <= 1
+        if duplicates:
+            print(
+                "note: the message in flight when the worker was killed went out again, "
+                "with the same Message-ID"
+            )
     else:
         good = good and sent == expected and delivered == expected and duplicates == 0
-    if scenario != "pg-restart":
+    if scenario == "pg-restart":
+        # While PostgreSQL restarts, a request may get a clean 503 (and is sent again).
+        good = good and five_xx == statuses.get(503, 0)
+    else:
         good = good and five_xx == 0
     print("result:", "PASS" if good else "FAIL")
     return good
@@ -365,7 +391,12 @@ def main() -> None:
         s for s in SCENARIOS if s != "pg-restart" or url.startswith("postgresql")
     ]
     print(f"database: {url.split('://')[0]}; gunicorn workers: {args.workers}; logs in {tmp}")
-    results = [run(s, args, url, tmp) for s in scenarios]
+    try:
+        results = [run(s, args, url, tmp) for s in scenarios]
+    finally:
+        for stop in CLEANUP:
+            with contextlib.suppress(Exception):  # already stopped
+                stop()
     sys.exit(0 if all(results) else 1)
 
 

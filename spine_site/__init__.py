@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import sys
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from .config import load_settings
 
@@ -94,6 +96,18 @@ def register_extensions(app: Flask, root: Path) -> None:
     from .users import load_user
 
     db.init_app(app)
+
+    @app.teardown_appcontext
+    def _close_session_quietly(exc: BaseException | None) -> None:
+        # Runs before Flask-SQLAlchemy's own teardown. A connection the database dropped
+        # (a restart) must not turn an answered, committed request into a 500.
+        try:
+            db.session.remove()
+        except SQLAlchemyError as error:
+            logging.getLogger(__name__).warning(
+                "database connection lost while closing: %s", type(error).__name__
+            )
+
     migrate.init_app(app, db, directory=str(root / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)

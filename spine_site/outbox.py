@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, render_template
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from .extensions import db
 from .models import EmailKind, EmailStatus, Lead, OutboxEmail
@@ -235,22 +236,39 @@ def deliver_due(transport: Transport | None = None, limit: int = 50) -> int:
             transport.send(message)
         except Exception as exc:  # any failure: record it and let backoff retry
             error = exc
-        # A new, short transaction records the outcome.
-        email = db.session.get(OutboxEmail, email_id)
-        if email is None:  # erased while it was being sent
-            db.session.rollback()
-            continue
-        if error is not None:
-            _record_failure(email, error, config)
-        else:
-            email.status = EmailStatus.SENT
-            email.sent_at = now_utc()
-            email.claimed_until = None
-            email.last_error = None
+        if _record_outcome(email_id, error, config):
             sent += 1
-            log.info("email %s (%s) sent", email.id, email.kind.value)
-        db.session.commit()
     return sent
+
+
+def _record_outcome(email_id: int, error: Exception | None, config: Mapping[str, Any]) -> bool:
+    """Write what happened to one send, in a new short transaction; True if it was sent.
+
+    If the database is briefly unreachable (a restart), keep trying for a while rather than
+    forget: a sent email whose "sent" is lost would be sent again after its lease runs out.
+    """
+    deadline = time.monotonic() + config["OUTBOX_LEASE_SECONDS"] / 2
+    while True:
+        try:
+            email = db.session.get(OutboxEmail, email_id)
+            if email is None:  # erased while it was being sent
+                db.session.rollback()
+                return False
+            if error is not None:
+                _record_failure(email, error, config)
+            else:
+                email.status = EmailStatus.SENT
+                email.sent_at = now_utc()
+                email.claimed_until = None
+                email.last_error = None
+                log.info("email %s (%s) sent", email.id, email.kind.value)
+            db.session.commit()
+            return error is None
+        except (OperationalError, InterfaceError):
+            db.session.rollback()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _record_failure(email: OutboxEmail, exc: Exception, config: Mapping[str, Any]) -> None:
