@@ -18,9 +18,11 @@ worker_class = "sync"
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-# Recycle workers now and then so a slow leak can never grow without bound.
-max_requests = 5000
-max_requests_jitter = 500
+# Workers are not recycled by default: a restart costs a worker's start-up (articles,
+# templates, a connection pool) in the middle of traffic. MAX_REQUESTS=20000 turns recycling
+# on should a leak ever show.
+max_requests = int(os.environ.get("MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
 # Load the app in each worker, not before forking: each worker then opens its own database
 # connections and starts its own outbox sender thread.
 preload_app = False

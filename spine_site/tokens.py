@@ -5,6 +5,7 @@ Each kind has its own salt, so a token made for one purpose is refused by the ot
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,8 +18,14 @@ from itsdangerous import BadSignature, URLSafeSerializer
 def _serializer(salt: str) -> URLSafeSerializer:
     config = current_app.config
     # Old keys (SECRET_KEY_FALLBACKS) still verify links already emailed after a key rotation.
-    keys = [*(config.get("SECRET_KEY_FALLBACKS") or []), config["SECRET_KEY"]]
-    return URLSafeSerializer(keys, salt=salt)
+    keys = (*(config.get("SECRET_KEY_FALLBACKS") or []), config["SECRET_KEY"])
+    return _cached_serializer(keys, salt)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_serializer(keys: tuple[str, ...], salt: str) -> URLSafeSerializer:
+    # Built once per key set: every article view signs a token, so this is on the hot path.
+    return URLSafeSerializer(list(keys), salt=salt)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import text
 
 from .. import leads, tokens
@@ -56,11 +57,13 @@ def remember_visit() -> None:
     """Note the landing page, campaign tags and outside referrer of a visit, once."""
     if request.method != "GET" or request.blueprint != "public":
         return
-    utm = {
-        key: value
-        for key in leads.UTM_KEYS
-        if (value := _bounded(request.args.get(f"utm_{key}"), 100))
-    }
+    args = request.args
+    utm = {}
+    if args:
+        for key in leads.UTM_KEYS:
+            value = _bounded(args.get(f"utm_{key}"), 100)
+            if value:
+                utm[key] = value
     if "attr" in session and not utm:
         return
     referrer = _bounded(request.referrer, 300)
@@ -82,7 +85,9 @@ def _bounded(value: str | None, limit: int) -> str:
     The session cookie carries these; a long non-Latin value would otherwise push the cookie
     past what browsers keep, and the form's CSRF secret would go with it.
     """
-    text = str(visible_only(value or ""))[:limit]
+    if not value:
+        return ""
+    text = str(visible_only(value))[:limit]
     while len(text.encode()) > 2 * limit:
         text = text[:-1]
     return text
@@ -112,11 +117,49 @@ def index() -> str:
 
 
 @bp.get("/articles/<slug>")
-def article(slug: str) -> str:
+def article(slug: str):
     found = library().get(slug)
     if found is None:
         abort(404)
-    return render_article(found)
+    return fresh_article_page(found)
+
+
+# Stand-ins for the per-visitor parts of an article page: its CSRF token and the forms' own
+# token. Nothing else on the page differs between visitors.
+_CSRF_SLOT = "\x00csrf-slot\x00"
+_TOKEN_SLOT = "\x00form-token-slot\x00"
+_SLOT_PATTERN = re.compile("(\x00csrf-slot\x00|\x00form-token-slot\x00)")
+
+
+def fresh_article_page(found: Article) -> Response:
+    """An article with empty forms: rendered once per process, then only the tokens change.
+
+    Rendering two forms field by field is most of the cost of the page; the result is the
+    same for every visitor but for the tokens, which are filled in per request. (Both forms
+    share one form token: a submission's key also covers its content, so the two forms'
+    submissions never collide.)
+    """
+    cache: dict[str, list[str]] = current_app.extensions.setdefault("article_pages", {})
+    parts = cache.get(found.slug)
+    if parts is None:
+        forms = {}
+        for name in FORMS:
+            form = fresh_form(name, "embedded", found.path)
+            form.form_token.data = _TOKEN_SLOT
+            form.csrf_token.current_token = _CSRF_SLOT
+            forms[name] = form
+        page = render_template(
+            "public/article.html",
+            article=found,
+            related=library().related(found),
+            forms=forms,
+            problems={},
+        )
+        # Even positions hold page text, odd positions the slots.
+        parts = cache[found.slug] = _SLOT_PATTERN.split(page)
+    fill = {_CSRF_SLOT: generate_csrf(), _TOKEN_SLOT: tokens.new_form_token()}
+    page = "".join(fill.get(part, part) if i % 2 else part for i, part in enumerate(parts))
+    return Response(page, mimetype="text/html")
 
 
 def fresh_form(name: str, placement: str, source_page: str) -> LeadForm:
