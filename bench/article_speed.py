@@ -45,9 +45,12 @@ def to_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def run_wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
+def run_wrk(
+    url: str, connections: int, seconds: int, script: Path | None = None
+) -> dict[str, float]:
+    extra = ["-s", str(script)] if script else []
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *extra, url],
         capture_output=True,
         text=True,
         timeout=seconds + 30,
