@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import Flask, Response, request
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Nothing runs but what we serve, and we serve no script: forms and pages work without it.
@@ -45,7 +47,24 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once, not per request.
+
+    Every first visit to an article writes a session (the CSRF secret), so this is on the
+    page's hot path.
+    """
+
+    _cached: tuple[tuple[object, ...], URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        key = (app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        if self._cached is None or self._cached[0] != key:
+            self._cached = (key, super().get_signing_serializer(app))
+        return self._cached[1]
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies > 0:
         # Only as many hops as there are proxies we run: a client cannot spoof its address
