@@ -72,6 +72,26 @@ def run_wrk(
     }
 
 
+def start_gunicorn(workers: int, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """gunicorn with the project's gunicorn.conf.py, serving bench/constant_app.py."""
+    return subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "-c",
+            "gunicorn.conf.py",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "bench.constant_app:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=5)
@@ -97,22 +117,7 @@ def main() -> None:
         capture_output=True,
     )
     base = f"http://127.0.0.1:{args.port}"
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "-c",
-            "gunicorn.conf.py",
-            "-w",
-            str(args.workers),
-            "-b",
-            f"127.0.0.1:{args.port}",
-            "bench.constant_app:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp / "server.log").open("w"),
-    )
+    server = start_gunicorn(args.workers, args.port, env, tmp / "server.log")
     try:
         wait_until_up(base + ARTICLE)
         wait_until_up(base + "/bench/constant")

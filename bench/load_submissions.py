@@ -146,6 +146,16 @@ class Site:
             self.proc.wait(timeout=30)
 
 
+def start_outbox_worker(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "flask"), "--app", "wsgi", "outbox", "work", "--poll", "0.5"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def submit(port: int, email: str, latencies: list[float], statuses: Counter) -> bool:
     """One patient: GET the form, POST it; on a dropped connection press again (same form)."""
     cookie = ""
@@ -232,13 +242,7 @@ def run(scenario: str, args: argparse.Namespace, url: str, tmp: Path) -> bool:
     CLEANUP.append(site.stop)
     worker = None
     if scenario == "kill-outbox":
-        worker = subprocess.Popen(
-            [str(BIN / "flask"), "--app", "wsgi", "outbox", "work", "--poll", "0.5"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        worker = start_outbox_worker(env)
     latencies: list[float] = []
     statuses: Counter = Counter()
     ok = Counter()
@@ -266,13 +270,7 @@ def run(scenario: str, args: argparse.Namespace, url: str, tmp: Path) -> bool:
         worker.wait()
         fault = "killed the outbox worker"
         time.sleep(1.0)
-        worker = subprocess.Popen(
-            [str(BIN / "flask"), "--app", "wsgi", "outbox", "work", "--poll", "0.5"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        worker = start_outbox_worker(env)
     elif scenario == "pg-restart":
         time.sleep(1.0)
         version = os.listdir("/etc/postgresql")[0]

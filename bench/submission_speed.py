@@ -25,7 +25,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from article_speed import run_wrk, wait_until_up
+from article_speed import run_wrk, start_gunicorn, wait_until_up
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,22 +81,7 @@ def main() -> None:
             conn.execute(text(f"DELETE FROM {table}"))
         conn.execute(text("DROP TABLE IF EXISTS bench_insert"))
     base = f"http://127.0.0.1:{args.port}"
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "-c",
-            "gunicorn.conf.py",
-            "-w",
-            str(args.workers),
-            "-b",
-            f"127.0.0.1:{args.port}",
-            "bench.constant_app:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp / "server.log").open("w"),
-    )
+    server = start_gunicorn(args.workers, args.port, env, tmp / "server.log")
     try:
         wait_until_up(base + "/healthz")
         conn = http.client.HTTPConnection("127.0.0.1", args.port)
