@@ -196,25 +196,23 @@ def login(client: Any, email: str, password: str = STAFF_PASSWORD, next: str | N
     return client.post(url, data={**fields, "email": email, "password": password})
 
 
+def signed_in(app: Flask, email: str, role: str):
+    make_user(app, email, role)
+    client = app.test_client()
+    assert login(client, email).status_code == 303
+    return client
+
+
 @pytest.fixture
 def admin_client(app: Flask):
-    make_user(app, "admin@clinic.example", "admin")
-    client = app.test_client()
-    assert login(client, "admin@clinic.example").status_code == 303
-    return client
+    return signed_in(app, "admin@clinic.example", "admin")
 
 
 @pytest.fixture
 def staff_client(app: Flask):
-    make_user(app, "intake@clinic.example", "staff")
-    client = app.test_client()
-    assert login(client, "intake@clinic.example").status_code == 303
-    return client
+    return signed_in(app, "intake@clinic.example", "staff")
 
 
 @pytest.fixture
 def marketing_client(app: Flask):
-    make_user(app, "marketing@clinic.example", "marketing")
-    client = app.test_client()
-    assert login(client, "marketing@clinic.example").status_code == 303
-    return client
+    return signed_in(app, "marketing@clinic.example", "marketing")

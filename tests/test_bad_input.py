@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from spine_site.extensions import db
 from spine_site.models import Lead, Note, OutboxEmail
+from spine_site.public.forms import GuideForm, ScheduleForm
 from tests.conftest import login, make_user
 from tests.helpers import GUIDE, SCHEDULE, fill, form_posting_to
 
@@ -39,18 +40,8 @@ NASTY = {
     "backslashes": "C:\\Windows\\system32",
     "long_unicode": "é" * 101,
 }
-SCHEDULE_FIELDS = [
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "contact_method",
-    "best_time",
-    "reason",
-    "message",
-    "consent",
-]
-GUIDE_FIELDS = ["first_name", "email", "opt_in"]
+SCHEDULE_FIELDS = list(ScheduleForm.field_order)
+GUIDE_FIELDS = list(GuideForm.field_order)
 
 
 def counts(app) -> tuple[int, int]:
