@@ -23,6 +23,7 @@ from flask import (
 )
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import leads, tokens
 from ..articles import Article, Library
@@ -382,7 +383,8 @@ def healthz():
     try:
         db.session.execute(text("SELECT 1"))
         db.session.rollback()
-    except Exception:
+    except SQLAlchemyError:
+        db.session.rollback()
         return {"status": "unavailable", "database": "unreachable"}, 503
     return {"status": "ok"}
 

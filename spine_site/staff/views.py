@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from argon2.exceptions import InvalidHashError, VerificationError
 from flask import (
     Blueprint,
     Response,
@@ -234,7 +235,7 @@ def password():
 def _password_matches(user: User, password: str) -> bool:
     try:
         return users.hasher.verify(user.password_hash, password)
-    except Exception:
+    except (VerificationError, InvalidHashError):
         return False
 
 
