@@ -72,8 +72,10 @@ def run_wrk(
     }
 
 
-def start_gunicorn(workers: int, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """gunicorn with the project's gunicorn.conf.py, serving bench/constant_app.py."""
+def start_gunicorn(
+    workers: int, port: int, env: dict[str, str], log: Path, app: str = "bench.constant_app:app"
+) -> subprocess.Popen:
+    """gunicorn with the project's gunicorn.conf.py, its errors appended to `log`."""
     return subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
@@ -83,12 +85,12 @@ def start_gunicorn(workers: int, port: int, env: dict[str, str], log: Path) -> s
             str(workers),
             "-b",
             f"127.0.0.1:{port}",
-            "bench.constant_app:app",
+            app,
         ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
+        stderr=log.open("a"),
     )
 
 

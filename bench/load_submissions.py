@@ -41,6 +41,7 @@ from collections import Counter
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from article_speed import start_gunicorn, wait_until_up
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,32 +110,8 @@ class Silent:
 class Site:
     def __init__(self, env: dict[str, str], workers: int, port: int, log: Path) -> None:
         self.port = port
-        self.proc = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "-c",
-                "gunicorn.conf.py",
-                "-w",
-                str(workers),
-                "-b",
-                f"127.0.0.1:{port}",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("a"),
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise SystemExit("gunicorn did not start; see " + str(log))
+        self.proc = start_gunicorn(workers, port, env, log, app="wsgi:app")
+        wait_until_up(f"http://127.0.0.1:{port}/healthz")
 
     def workers(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)

@@ -377,6 +377,12 @@ def filter_clauses(f: LeadFilter, *, with_status: bool = True) -> list[ColumnEle
     return clauses
 
 
+def page_bounds(total: int, page: int, per_page: int) -> tuple[int, int]:
+    """The page to show (clamped to what exists) and how many pages there are."""
+    pages = max(1, -(-total // per_page))
+    return min(max(page, 1), pages), pages
+
+
 @dataclass(frozen=True)
 class LeadPage:
     leads: list[Lead]
@@ -398,8 +404,7 @@ def list_leads(f: LeadFilter, page: int, per_page: int) -> LeadPage:
     counts = {status: by_status.get(status, 0) for status in LeadStatus}
     # The counts per status already add up to the total: no second count query.
     total = counts[f.status] if f.status is not None else sum(counts.values())
-    pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
+    page, pages = page_bounds(total, page, per_page)
     rows = db.session.scalars(
         select(Lead)
         .where(*filter_clauses(f))

@@ -8,6 +8,7 @@ holds it. A sender that dies mid-send leaves a lease that expires, and the row i
 from __future__ import annotations
 
 import logging
+import os
 import re
 import smtplib
 import ssl
@@ -311,8 +312,6 @@ class BackgroundSender:
     def ensure_running(self) -> None:
         # Started lazily in the serving process: a thread made before gunicorn forks (or in
         # the reloader's parent) would not exist in the worker.
-        import os
-
         pid = os.getpid()
         if self._thread is not None and self._thread.is_alive() and self._pid == pid:
             return

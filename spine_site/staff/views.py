@@ -552,8 +552,7 @@ def audit_log():
     page_number = _page_number(args.get("page"))
     per_page = 100
     total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(*clauses)) or 0
-    pages = max(1, -(-total // per_page))
-    page_number = min(max(page_number, 1), pages)
+    page_number, pages = leads.page_bounds(total, page_number, per_page)
     events = db.session.scalars(
         select(AuditEvent)
         .where(*clauses)
