@@ -1,6 +1,6 @@
 """Extension objects, created unbound; the app factory binds them with init_app."""
 
-from flask import request
+from flask import Response, request
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -27,4 +27,23 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
 migrate = Migrate()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=client_address, default_limits=[])
-login_manager = LoginManager()
+
+
+@limiter.request_filter
+def _reads_are_never_limited() -> bool:
+    # Every limit here is on a POST (forms, sign-in); page views skip the limiter's
+    # per-request lookups, which cost more than the rest of a cached article page.
+    return request.method in {"GET", "HEAD"}
+
+
+class StaffLoginManager(LoginManager):
+    """Flask-Login without remember-me cookies: staff sessions end when idle or after 12 h."""
+
+    def _update_remember_cookie(self, response: Response) -> Response:
+        # Sign-in never sets a remember-me cookie, so there is none to refresh or clear.
+        # Flask-Login's version reads the session on every response, public pages included,
+        # which loads it and adds "Vary: Cookie" to pages that are the same for everyone.
+        return response
+
+
+login_manager = StaffLoginManager()

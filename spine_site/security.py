@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -50,8 +50,7 @@ def add_security_headers(response: Response) -> Response:
 class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the signing serializer built once, not per request.
 
-    Every first visit to an article writes a session (the CSRF secret), so this is on the
-    page's hot path.
+    Every staff request reads the session and most write it (the idle timeout moves on).
     """
 
     _cached: tuple[tuple[object, ...], URLSafeTimedSerializer | None] | None = None
@@ -61,6 +60,24 @@ class SessionInterface(SecureCookieSessionInterface):
         if self._cached is None or self._cached[0] != key:
             self._cached = (key, super().get_signing_serializer(app))
         return self._cached[1]
+
+
+def is_cross_site(request: Request) -> bool:
+    """True for a form post another website made the browser send.
+
+    The public forms use this instead of a session-bound CSRF token, so a reader gets no
+    session cookie (and an article page costs no session write). It is the check of Go's
+    net/http CrossOriginProtection: browsers since 2023 send Sec-Fetch-Site on every
+    request; older ones send Origin on cross-site POSTs. A request with neither (curl, an
+    old browser posting from our own page) is not a browser acting for another site.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site:
+        return fetch_site not in {"same-origin", "none"}
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    return origin != request.host_url.rstrip("/")
 
 
 def init_app(app: Flask) -> None:

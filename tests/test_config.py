@@ -67,9 +67,17 @@ def test_malformed_values_are_named(monkeypatch, tmp_path, name, value):
 
 
 def test_session_cookie_is_httponly_and_lax(client):
-    response = client.get("/schedule")
-    cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    response = client.get("/staff/login")
+    (cookie,) = response.headers.getlist("Set-Cookie")
+    assert cookie.startswith("session=")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+
+def test_cookies_are_secure_when_the_site_is_https(app_factory):
+    client = app_factory(SESSION_COOKIE_SECURE=True).test_client()
+    for path in ("/staff/login", "/articles/what-is-a-physiatrist"):
+        (cookie,) = client.get(path, base_url="https://localhost").headers.getlist("Set-Cookie")
+        assert "Secure" in cookie, path
 
 
 def test_readme_documents_every_setting_and_command():

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from spine_site import leads as leads_module
+from spine_site import tokens
 from spine_site.extensions import db
 from spine_site.models import EmailKind, FormKind, Lead, OutboxEmail, Person
 from tests.helpers import GUIDE, SCHEDULE, fill, form_posting_to
@@ -176,31 +177,109 @@ def test_each_rendered_form_gets_its_own_token(client, app):
 # -- CSRF and form tokens ---------------------------------------------------------------
 
 
-def test_expired_csrf_token_keeps_input_and_asks_again(client, app):
+def test_expired_form_token_keeps_input_and_asks_again(client, app, monkeypatch):
     fields = open_form(client, "/schedule", "/schedule")
     data = fill(fields, "appt", SCHEDULE)
-    data["appt-csrf_token"] = "expired-or-forged"
+    # The page was opened longer ago than FORM_TOKEN_MAX_AGE.
+    opened_at = time.time() - app.config["FORM_TOKEN_MAX_AGE"] - 5
+    with app.test_request_context(), monkeypatch.context() as patch:
+        patch.setattr(time, "time", lambda: opened_at)
+        data["appt-form_token"] = tokens.new_form_token()
     response = client.post("/schedule", data=data)
     assert response.status_code == 400
     html = htmllib.unescape(response.get_data(as_text=True))
     assert "timed out" in html and "press the button again" in html
     assert 'value="Lovelace"' in html and "Pain down my left leg" in html
     assert count(app, Lead) == 0
-    # The page it sent back carries fresh tokens: submitting it again works.
+    # The page it sent back carries a fresh token: submitting it again works.
     again = form_posting_to(response.get_data(as_text=True), "/schedule")
-    assert again["appt-csrf_token"] != "expired-or-forged"
+    assert again["appt-form_token"] != data["appt-form_token"]
     assert client.post("/schedule", data=again).status_code == 303
     assert count(app, Lead) == 1
 
 
-def test_lost_session_cookie_keeps_input(app):
+def test_forms_work_without_any_cookie(app):
     first = app.test_client()
     fields = open_form(first, "/guide", "/guide")
-    stranger = app.test_client()  # same form, but the browser lost its cookie
+    # A browser that refuses cookies: nothing the form needs lives in one.
+    stranger = app.test_client(use_cookies=False)
     response = stranger.post("/guide", data=fill(fields, "guide", GUIDE))
-    assert response.status_code == 400
-    assert 'value="grace@example.org"' in response.get_data(as_text=True)
+    assert response.status_code == 303
+    assert count(app, Lead) == 1
+
+
+def test_reading_an_article_sets_no_session_cookie(client):
+    response = client.get(ARTICLE)
+    cookies = response.headers.getlist("Set-Cookie")
+    assert [c.split("=")[0] for c in cookies] == ["spine_visit"]
+    assert "HttpOnly" in cookies[0] and "SameSite=Lax" in cookies[0]
+    assert "Expires" not in cookies[0]  # gone when the browser closes
+    # Once set, later pages do not set it again.
+    assert client.get("/").headers.getlist("Set-Cookie") == []
+    # The page is the same for everyone, so caches need not keep a copy per cookie.
+    assert "Cookie" not in response.headers.get("Vary", "")
+
+
+def test_long_foreign_campaign_tags_keep_the_visit_cookie_small(client, app):
+    long = "文字" * 400  # 3 bytes each in UTF-8, 9 once URL-encoded
+    query = "&".join(f"utm_{k}={long}" for k in leads_module.UTM_KEYS)
+    response = client.get(
+        f"{ARTICLE}?{query}&pad={long}", headers={"Referer": f"https://ref.example/{long}"}
+    )
+    (cookie,) = response.headers.getlist("Set-Cookie")
+    assert len(cookie) < 4000  # what every browser keeps
+    submit_guide(client)
+    (lead,) = leads(app)
+    assert lead.utm_source and set(lead.utm_source) == {"文", "字"}
+    assert lead.landing_page.startswith(ARTICLE) and lead.referrer.startswith("https://ref.")
+
+
+def test_a_forged_visit_cookie_is_read_with_the_same_limits(client, app):
+    client.set_cookie("spine_visit", "l=%00%2Fx%E2%80%AE&r=" + "r" * 3000 + "&u_source=a&zz=1")
+    submit_guide(client)
+    (lead,) = leads(app)
+    assert lead.landing_page == "/x" and len(lead.referrer) == 300
+    assert lead.utm_source == "a"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},  # a sibling subdomain is another site too
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+    ],
+)
+def test_a_post_from_another_website_is_not_stored(client, app, headers):
+    fields = open_form(client, ARTICLE, "/schedule")
+    response = client.post("/schedule", data=fill(fields, "appt", SCHEDULE), headers=headers)
+    assert response.status_code == 403
+    html = htmllib.unescape(response.get_data(as_text=True))
+    assert "sent from another website" in html
+    assert 'value="Lovelace"' in html and "Pain down my left leg" in html
     assert count(app, Lead) == 0
+    # Pressing the button on our own page sends it.
+    again = form_posting_to(response.get_data(as_text=True), "/schedule")
+    own = {"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"}
+    assert client.post("/schedule", data=again, headers=own).status_code == 303
+    assert count(app, Lead) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"},
+        {"Sec-Fetch-Site": "none"},  # typed or bookmarked: the user's own doing
+        {"Origin": "http://localhost"},  # a browser older than Fetch Metadata
+        {},  # no browser at all (curl): nothing for another site to ride on
+    ],
+)
+def test_a_post_from_our_own_pages_is_stored(client, app, headers):
+    fields = open_form(client, ARTICLE, "/guide")
+    response = client.post("/guide", data=fill(fields, "guide", GUIDE), headers=headers)
+    assert response.status_code == 303
+    assert count(app, Lead) == 1
 
 
 def test_tampered_form_token_is_asked_again_not_stored(client, app):
@@ -398,20 +477,20 @@ def test_corrected_resubmission_of_the_same_form_is_a_new_lead(client, app):
 def test_a_patient_asked_to_submit_again_is_not_taken_for_a_bot(app_factory):
     app = app_factory(FORM_MIN_FILL_SECONDS=60)
     client = app.test_client()
-    for spoil in ("appt-csrf_token", "appt-form_token"):
+    for spoil, status in ((None, 403), ("appt-form_token", 400)):
         fields = open_form(client, "/schedule", "/schedule")
         data = fill(fields, "appt", SCHEDULE)
-        data[spoil] = "expired"
-        again = client.post("/schedule", data=data)
-        assert again.status_code == 400
+        if spoil:
+            data[spoil] = "expired"
+        headers = {} if spoil else {"Sec-Fetch-Site": "cross-site"}
+        again = client.post("/schedule", data=data, headers=headers)
+        assert again.status_code == status
         # Pressing the button again at once is what a person does here.
         resent = form_posting_to(again.get_data(as_text=True), "/schedule")
         assert client.post("/schedule", data=resent).status_code == 303
     rows = leads(app)
-    assert len(rows) == 2
-    # The CSRF case kept its original form token (rendered just now, so it is still "too
-    # fast"); the reissued token is exempt from the fill-time check.
-    assert rows[1].is_spam is False
+    # Both pages sent back carried a reissued token, exempt from the fill-time check.
+    assert [row.is_spam for row in rows] == [False, False]
 
 
 @pytest.mark.parametrize(

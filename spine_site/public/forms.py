@@ -129,6 +129,11 @@ def _required(what: str) -> DataRequired:
 class LeadForm(PostForm):
     """Fields every public form carries besides what the patient types."""
 
+    class Meta:
+        # No session-bound CSRF token: a reader gets no session cookie. The signed form token
+        # and the cross-site check (security.is_cross_site) guard these forms instead.
+        csrf = False
+
     # Signed per rendering: dedupes double submits and dates the render (minimum fill time).
     form_token = HiddenField(filters=[visible_only])
     # Where the form was shown, for attribution and to re-render an article with errors.

@@ -7,21 +7,20 @@ import time
 from datetime import date
 from io import BytesIO
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
 from flask import (
     Blueprint,
     Response,
     abort,
+    after_this_request,
     current_app,
     redirect,
     render_template,
     request,
     send_file,
-    session,
     url_for,
 )
-from flask_wtf.csrf import generate_csrf
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,6 +29,7 @@ from ..articles import Article, Library
 from ..extensions import db, limiter
 from ..guide import DOWNLOAD_NAME, guide_pdf
 from ..models import FormKind, Lead, Person
+from ..security import is_cross_site
 from .forms import GuideForm, LeadForm, ResendGuideForm, ScheduleForm, visible_only
 
 bp = Blueprint("public", __name__)
@@ -43,6 +43,10 @@ TIMED_OUT = (
     "For your security this form timed out. Your details are still here: "
     "please check them and press the button again."
 )
+CROSS_SITE = (
+    "This form was sent from another website, so we did not send it on. Your details are "
+    "here: if this is your request, please check them and press the button."
+)
 _ARTICLE_PATH = re.compile(r"^/articles/([a-z0-9-]+)$")
 
 
@@ -50,7 +54,13 @@ def library() -> Library:
     return current_app.extensions["articles"]
 
 
-# -- Attribution: remembered in the (first-party, browser-session) cookie ---------------
+# -- Attribution: remembered in a first-party, browser-session cookie -------------------
+
+# Not signed: it holds only what the visitor's own browser sent us (the URL and Referer of
+# the first page), which they could change anyway, and it is checked again when read.
+VISIT_COOKIE = "spine_visit"
+# name in the cookie -> longest value kept, in characters
+_VISIT_LIMITS = {"l": 300, "r": 300, **{f"u_{key}": 100 for key in leads.UTM_KEYS}}
 
 
 @bp.before_app_request
@@ -64,46 +74,65 @@ def remember_visit() -> None:
         for key in leads.UTM_KEYS:
             value = _bounded(args.get(f"utm_{key}"), 100)
             if value:
-                utm[key] = value
-    if "attr" in session and not utm:
+                utm[f"u_{key}"] = value
+    if VISIT_COOKIE in request.cookies and not utm:
         return
     referrer = _bounded(request.referrer, 300)
-    try:
-        if urlsplit(referrer).netloc == request.host:
-            referrer = ""  # our own pages are not a source
-    except ValueError:
-        referrer = ""
-    session["attr"] = {
-        "landing": _bounded(request.full_path.rstrip("?"), 300),
-        "ref": referrer or None,
-        "utm": utm,
-    }
+    if referrer:
+        try:
+            if urlsplit(referrer).netloc == request.host:
+                referrer = ""  # our own pages are not a source
+        except ValueError:
+            referrer = ""
+    # (full_path re-encodes the path; the plain path is enough when there is no query.)
+    landing = request.full_path.rstrip("?") if request.query_string else request.path
+    visit = {"l": _bounded(landing, 300), "r": referrer, **utm}
+    value = urlencode({k: v for k, v in visit.items() if v})
+
+    @after_this_request
+    def set_visit_cookie(response: Response) -> Response:
+        response.set_cookie(
+            VISIT_COOKIE,
+            value,
+            httponly=True,
+            samesite="Lax",
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+        )
+        return response
 
 
 def _bounded(value: str | None, limit: int) -> str:
-    """Visible characters only, at most `limit` characters and 2 bytes a character on average.
+    """Visible characters only: at most `limit` of them, and 3 * `limit` once URL-encoded.
 
-    The session cookie carries these; a long non-Latin value would otherwise push the cookie
-    past what browsers keep, and the form's CSRF secret would go with it.
+    The cookie carries these; long non-Latin values would otherwise push it past the 4 KB
+    browsers keep (at most 900 + 900 + 5 * 300 characters here).
     """
     if not value:
         return ""
     text = str(visible_only(value))[:limit]
-    while len(text.encode()) > 2 * limit:
+    while len(quote_plus(text)) > 3 * limit:
         text = text[:-1]
     return text
 
 
+def read_visit() -> dict[str, str]:
+    try:
+        pairs = parse_qsl(request.cookies.get(VISIT_COOKIE, ""), max_num_fields=10)
+    except ValueError:
+        return {}
+    return {k: _bounded(v, _VISIT_LIMITS[k]) for k, v in pairs if k in _VISIT_LIMITS}
+
+
 def attribution(form: LeadForm) -> leads.Attribution:
-    seen = session.get("attr") or {}
+    seen = read_visit()
     source_page = form.source_page.data or ""
     if not source_page.startswith("/") or source_page.startswith("//"):
         source_page = request.path
     placement = form.placement.data if form.placement.data in {"embedded", "page"} else "page"
     return leads.Attribution(
-        utm=seen.get("utm") or {},
-        referrer=seen.get("ref"),
-        landing_page=seen.get("landing"),
+        utm={key: seen[f"u_{key}"] for key in leads.UTM_KEYS if seen.get(f"u_{key}")},
+        referrer=seen.get("r") or None,
+        landing_page=seen.get("l") or None,
         source_page=source_page,
         placement=placement,
     )
@@ -125,20 +154,17 @@ def article(slug: str):
     return fresh_article_page(found)
 
 
-# Stand-ins for the per-visitor parts of an article page: its CSRF token and the forms' own
-# token. Nothing else on the page differs between visitors.
-_CSRF_SLOT = "\x00csrf-slot\x00"
+# Stand-in for the one per-visitor part of an article page: the forms' token.
 _TOKEN_SLOT = "\x00form-token-slot\x00"
-_SLOT_PATTERN = re.compile("(\x00csrf-slot\x00|\x00form-token-slot\x00)")
 
 
 def fresh_article_page(found: Article) -> Response:
-    """An article with empty forms: rendered once per process, then only the tokens change.
+    """An article with empty forms: rendered once per process, then only the token changes.
 
     Rendering two forms field by field is most of the cost of the page; the result is the
-    same for every visitor but for the tokens, which are filled in per request. (Both forms
-    share one form token: a submission's key also covers its content, so the two forms'
-    submissions never collide.)
+    same for every visitor but for the form token, filled in per request. (Both forms share
+    it: a submission's key also covers its content, so the two forms' submissions never
+    collide.)
     """
     cache: dict[str, list[str]] = current_app.extensions.setdefault("article_pages", {})
     parts = cache.get(found.slug)
@@ -147,7 +173,6 @@ def fresh_article_page(found: Article) -> Response:
         for name in FORMS:
             form = fresh_form(name, "embedded", found.path)
             form.form_token.data = _TOKEN_SLOT
-            form.csrf_token.current_token = _CSRF_SLOT
             forms[name] = form
         page = render_template(
             "public/article.html",
@@ -156,11 +181,8 @@ def fresh_article_page(found: Article) -> Response:
             forms=forms,
             problems={},
         )
-        # Even positions hold page text, odd positions the slots.
-        parts = cache[found.slug] = _SLOT_PATTERN.split(page)
-    fill = {_CSRF_SLOT: generate_csrf(), _TOKEN_SLOT: tokens.new_form_token()}
-    page = "".join(fill.get(part, part) if i % 2 else part for i, part in enumerate(parts))
-    return Response(page, mimetype="text/html")
+        parts = cache[found.slug] = page.split(_TOKEN_SLOT)
+    return Response(tokens.new_form_token().join(parts), mimetype="text/html")
 
 
 def fresh_form(name: str, placement: str, source_page: str) -> LeadForm:
@@ -213,17 +235,19 @@ def handle_form(name: str):
         return render_form_page(name, fresh_form(name, "page", request.path), [], 200)
 
     form = cls(prefix=prefix)
+    if is_cross_site(request):
+        # Another website posted this: store nothing, but show the patient what they typed
+        # on our own page, where pressing the button again is a same-site post.
+        form.form_token.data = tokens.new_form_token(reissued=True)
+        return render_form_page(name, form, [CROSS_SITE], 403)
     valid = form.validate()
     token = tokens.read_form_token(
         form.form_token.data or "", current_app.config["FORM_TOKEN_MAX_AGE"]
     )
     problems: list[str] = []
-    if form.csrf_token.errors or token is None:
-        # The page sat open too long (or the cookie went): keep every value, ask again.
-        # A still-valid form token is kept, so its original time still counts.
-        form.csrf_token.errors = []
-        if token is None:
-            form.form_token.data = tokens.new_form_token(reissued=True)
+    if token is None:
+        # The page sat open too long (or the token was damaged): keep every value, ask again.
+        form.form_token.data = tokens.new_form_token(reissued=True)
         problems.append(TIMED_OUT)
         valid = False
     if not valid:
