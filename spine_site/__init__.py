@@ -92,6 +92,8 @@ def register_security(app: Flask) -> None:
 
 
 def register_extensions(app: Flask, root: Path) -> None:
+    from flask_login import current_user
+
     from .extensions import csrf, db, limiter, login_manager, migrate
     from .users import load_user
 
@@ -111,7 +113,11 @@ def register_extensions(app: Flask, root: Path) -> None:
     migrate.init_app(app, db, directory=str(root / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
-    login_manager.init_app(app)
+    # Flask-Login's own context processor loads the user (and so the session) for every
+    # template, public pages included; the bare proxy loads it only where a staff template
+    # reads it.
+    login_manager.init_app(app, add_context_processor=False)
+    app.context_processor(lambda: {"current_user": current_user})
     login_manager.login_view = "staff.login"
     login_manager.session_protection = "basic"
     login_manager.user_loader(load_user)

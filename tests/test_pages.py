@@ -198,3 +198,16 @@ def test_static_stylesheet_and_favicon_are_served(client):
     assert response.status_code == 301
     with client.get(response.headers["Location"]) as icon:
         assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/articles/what-is-a-physiatrist", "/schedule", "/guide", "/privacy", "/guide/thanks"],
+)
+def test_public_pages_open_no_session(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    # No session cookie for a reader, and nothing that makes the page differ per cookie.
+    names = [c.split("=")[0] for c in response.headers.getlist("Set-Cookie")]
+    assert "session" not in names
+    assert "Cookie" not in response.headers.get("Vary", "")
