@@ -72,6 +72,33 @@ def run_wrk(
     }
 
 
+def migrated_database(url: str, env: dict[str, str]) -> None:
+    """An empty database at `url` with the schema applied; PostgreSQL's is made afresh.
+
+    A PostgreSQL database named in --database-url is dropped and created again (connecting to
+    the server's `postgres` database), so each run counts only its own rows.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    if target.get_backend_name() == "postgresql":
+        server = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with server.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+        server.dispose()
+    done = subprocess.run(
+        [str(ROOT / ".venv/bin/flask"), "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise SystemExit(f"flask db upgrade failed:\n{done.stderr[-2000:]}")
+
+
 def start_gunicorn(
     workers: int, port: int, env: dict[str, str], log: Path, app: str = "bench.constant_app:app"
 ) -> subprocess.Popen:

@@ -19,13 +19,12 @@ import os
 import re
 import secrets
 import signal
-import subprocess
 import tempfile
 import time
 import urllib.parse
 from pathlib import Path
 
-from article_speed import run_wrk, start_gunicorn, wait_until_up
+from article_speed import migrated_database, run_wrk, start_gunicorn, wait_until_up
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,13 +67,7 @@ def main() -> None:
         "PYTHONPATH": str(ROOT),
         "LOG_FORMAT": "text",
     }
-    subprocess.run(
-        [str(ROOT / ".venv/bin/flask"), "--app", "wsgi", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    migrated_database(url, env)
     engine = create_engine(url)
     with engine.begin() as conn:
         for table in ("outbox_email", "guide_download", "lead", "person"):
