@@ -50,7 +50,15 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_errors(app)
     register_outbox(app)
     register_cli(app)
+    register_assets(app)
     return app
+
+
+def register_assets(app: Flask) -> None:
+    from . import assets
+
+    # Last: WhiteNoise wraps the finished WSGI app, ProxyFix included.
+    assets.init_app(app)
 
 
 def register_logging(app: Flask) -> None:
@@ -94,10 +102,11 @@ def register_security(app: Flask) -> None:
 def register_extensions(app: Flask, root: Path) -> None:
     from flask_login import current_user
 
-    from .extensions import csrf, db, limiter, login_manager, migrate
+    from .extensions import compress, csrf, db, limiter, login_manager, migrate
     from .users import load_user
 
     db.init_app(app)
+    compress.init_app(app)
 
     @app.teardown_appcontext
     def _close_session_quietly(exc: BaseException | None) -> None:
@@ -124,10 +133,16 @@ def register_extensions(app: Flask, root: Path) -> None:
 
 
 def register_content(app: Flask) -> None:
-    from .articles import Library
+    from .articles import CONTENT_DIR, Library
 
     # Parsed and rendered here, once per process; requests only look articles up.
     app.extensions["articles"] = Library.load()
+    # Last-Modified of the public pages: the newest of the files they are made from. (The
+    # same on every worker of a deploy, unlike the time a worker started.)
+    root = _resource_root()
+    sources = (root / "templates", root / "static", CONTENT_DIR)
+    newest = max((f.stat().st_mtime for d in sources for f in d.rglob("*")), default=0)
+    app.extensions["content_changed"] = int(newest)
 
 
 def register_blueprints(app: Flask) -> None:

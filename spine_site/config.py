@@ -178,7 +178,20 @@ def load_settings(
         "LOGIN_MAX_FAILURES_ALL": env_int("LOGIN_MAX_FAILURES_ALL", 50),
         "RATELIMIT_LOGIN": env_str("RATELIMIT_LOGIN", "10 per minute; 100 per day"),
         "STAFF_PAGE_SIZE": env_int("STAFF_PAGE_SIZE", 50),
-        # Cookies: the session holds only the CSRF secret and the visit's attribution.
+        # Static files: hashed copies (with .gz and .br) are built here at start-up.
+        "STATIC_BUILD_DIR": env_str("STATIC_BUILD_DIR", str(instance_path / "static-build")),
+        # Responses compressed by the app (Brotli or gzip, as the browser accepts); not the
+        # streamed CSV export.
+        "COMPRESS_ALGORITHM": ["br", "gzip"],
+        "COMPRESS_STREAMS": False,
+        "COMPRESS_MIMETYPES": [
+            "text/html",
+            "text/css",
+            "text/plain",
+            "application/xml",
+            "application/json",
+        ],
+        # Cookies: the session is for staff sign-in (and the guide-resend form's CSRF secret).
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": site_url.startswith("https://"),

@@ -1,6 +1,7 @@
 """Extension objects, created unbound; the app factory binds them with init_app."""
 
 from flask import Response, request
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -25,6 +26,7 @@ NAMING = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
 migrate = Migrate()
+compress = Compress()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=client_address, default_limits=[])
 

@@ -36,6 +36,9 @@ HSTS = "max-age=63072000; includeSubDomains"
 
 _ALWAYS = list(HEADERS.items())
 _HTML = [*_ALWAYS, ("Content-Security-Policy", CONTENT_SECURITY_POLICY)]
+# Static files (served by WhiteNoise, past Flask's hooks): an SVG opened on its own is a
+# document too, so it gets the CSP as well.
+STATIC_HEADERS = _HTML
 
 
 def add_security_headers(response: Response) -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
 
+STATIC_BUILD_DIR = Path(tempfile.gettempdir()) / f"spine-site-test-static-{os.getuid()}"
+
+
 def base_overrides(tmp_path: Path, database_uri: str) -> dict[str, Any]:
     return {
         "TESTING": True,
@@ -46,6 +50,8 @@ def base_overrides(tmp_path: Path, database_uri: str) -> dict[str, Any]:
         "OUTBOX_IN_PROCESS": False,
         "FORM_MIN_FILL_SECONDS": 0,
         "RATELIMIT_ENABLED": False,
+        # Content-addressed, so every test app can share one build of static/.
+        "STATIC_BUILD_DIR": str(STATIC_BUILD_DIR),
     }
 
 

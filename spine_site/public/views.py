@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from datetime import date
@@ -138,6 +139,48 @@ def attribution(form: LeadForm) -> leads.Attribution:
     )
 
 
+# -- Conditional requests: ETag, Last-Modified and 304 on every public HTML page -------------
+
+# A form token as it appears in a page (tokens.new_form_token): not part of what the page says.
+_FORM_TOKEN = re.compile(rb"[A-Za-z0-9_-]{22}\.\d{10,}\.[01]\.[A-Za-z0-9_-]{43}")
+_DAY = 24 * 3600
+
+
+def _token_day() -> int:
+    # A page with a form is revalidated into a fresh one (a new form token) once a day; within
+    # the day a returning reader gets a 304 and the copy they have.
+    return int(time.time() // _DAY)
+
+
+@bp.after_request
+def conditional_html(response: Response) -> Response:
+    if (
+        request.method not in {"GET", "HEAD"}
+        or response.status_code != 200
+        or response.mimetype != "text/html"
+        or response.is_streamed
+    ):
+        return response
+    changed = current_app.extensions["content_changed"]
+    etag, _ = response.get_etag()
+    if etag:
+        carries_token = True  # the article page sets its own, from its cached digest
+    else:
+        body = response.get_data()
+        stable = _FORM_TOKEN.sub(b"", body)
+        carries_token = len(stable) != len(body)
+        digest = hashlib.blake2b(stable, digest_size=12).hexdigest()
+        response.set_etag(f"{digest}-{_token_day()}" if carries_token else digest, weak=True)
+    if carries_token:
+        # The form token is this reader's: no shared cache may hand it to another.
+        response.headers["Cache-Control"] = "private, no-cache"
+        changed = max(changed, _token_day() * _DAY)
+    else:
+        response.headers["Cache-Control"] = "no-cache"
+    response.last_modified = changed
+    return response.make_conditional(request)
+
+
 # -- Pages ------------------------------------------------------------------------------
 
 
@@ -167,6 +210,7 @@ def fresh_article_page(found: Article) -> Response:
     collide.)
     """
     cache: dict[str, list[str]] = current_app.extensions.setdefault("article_pages", {})
+    digests: dict[str, str] = current_app.extensions.setdefault("article_digests", {})
     parts = cache.get(found.slug)
     if parts is None:
         forms = {}
@@ -182,7 +226,10 @@ def fresh_article_page(found: Article) -> Response:
             problems={},
         )
         parts = cache[found.slug] = page.split(_TOKEN_SLOT)
-    return Response(tokens.new_form_token().join(parts), mimetype="text/html")
+        digests[found.slug] = hashlib.blake2b(page.encode(), digest_size=12).hexdigest()
+    response = Response(tokens.new_form_token().join(parts), mimetype="text/html")
+    response.set_etag(f"{digests[found.slug]}-{_token_day()}", weak=True)
+    return response
 
 
 def fresh_form(name: str, placement: str, source_page: str) -> LeadForm:

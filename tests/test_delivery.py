@@ -1,0 +1,107 @@
+"""How pages and files travel: hashed static names, immutable caching, compression, 304s."""
+
+from __future__ import annotations
+
+import gzip
+import re
+
+import brotli
+import pytest
+
+from spine_site import assets
+from tests.helpers import form_posting_to
+
+ARTICLE = "/articles/what-is-a-physiatrist"
+
+
+def static_links(html: str) -> list[str]:
+    return re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
+
+
+def fetch(client, url, **kwargs):
+    """A static file's response, read and closed (WhiteNoise hands over an open file)."""
+    response = client.get(url, **kwargs)
+    response.get_data()
+    response.close()
+    return response
+
+
+def test_pages_link_static_files_by_content_hash(client):
+    links = static_links(client.get("/").get_data(as_text=True))
+    assert any(link.startswith("/static/css/site.") for link in links)
+    for link in links:
+        assert assets.FINGERPRINTED.search(link), link
+
+
+def test_hashed_files_are_cached_for_good_and_keep_the_security_headers(client):
+    css = next(u for u in static_links(client.get("/").get_data(as_text=True)) if ".css" in u)
+    response = fetch(client, css)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "max-age=315360000, public, immutable"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert b".skip-link" in response.data
+    # An unhashed name still works (an old page), but is not cached for long.
+    plain = fetch(client, "/static/css/site.css")
+    assert plain.status_code == 200 and plain.data == response.data
+    assert "immutable" not in plain.headers["Cache-Control"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "decode"), [("br", brotli.decompress), ("gzip", gzip.decompress)]
+)
+def test_static_and_html_are_compressed_when_the_browser_accepts_it(client, encoding, decode):
+    plain_page = client.get(ARTICLE).get_data()
+    page = client.get(ARTICLE, headers={"Accept-Encoding": encoding})
+    assert page.headers["Content-Encoding"] == encoding
+    assert "Accept-Encoding" in page.headers["Vary"]
+    html = decode(page.data)
+    assert b"<h1>What Is a Physiatrist?</h1>" in html
+    assert len(page.data) < len(plain_page) / 3
+    css = next(u for u in static_links(html.decode()) if ".css" in u)
+    packed = fetch(client, css, headers={"Accept-Encoding": encoding})
+    assert packed.headers["Content-Encoding"] == encoding
+    assert decode(packed.data) == fetch(client, css).data
+
+
+def test_a_changed_file_gets_a_new_name(tmp_path):
+    source = tmp_path / "static"
+    (source / "css").mkdir(parents=True)
+    (source / "css" / "a.css").write_text("body{color:red}")
+    first = assets.build(source, tmp_path / "out")["css/a.css"]
+    (source / "css" / "a.css").write_text("body{color:blue}")
+    second = assets.build(source, tmp_path / "out")["css/a.css"]
+    assert first != second
+    for name in (first, second):
+        assert (tmp_path / "out" / name).exists() and (tmp_path / "out" / f"{name}.br").exists()
+    assert (tmp_path / "out" / second).read_text() == "body{color:blue}"
+
+
+@pytest.mark.parametrize("path", ["/", ARTICLE, "/schedule", "/guide", "/privacy"])
+def test_public_pages_answer_304_to_a_reader_who_has_them(client, path):
+    first = client.get(path)
+    assert first.status_code == 200
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    again = client.get(path, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["ETag"] == etag
+    assert client.get(path, headers={"If-Modified-Since": modified}).status_code == 304
+    # Another version of the page is sent whole.
+    assert client.get(path, headers={"If-None-Match": 'W/"other"'}).status_code == 200
+
+
+def test_pages_with_a_form_are_private_and_the_token_does_not_change_the_etag(client):
+    one, two = client.get(ARTICLE), client.get(ARTICLE)
+    token = form_posting_to(one.get_data(as_text=True), "/guide")["guide-form_token"]
+    other = form_posting_to(two.get_data(as_text=True), "/guide")["guide-form_token"]
+    assert token != other  # each rendering has its own token...
+    assert one.headers["ETag"] == two.headers["ETag"]  # ...but it is the same page
+    assert one.headers["Cache-Control"] == "private, no-cache"
+    assert client.get("/privacy").headers["Cache-Control"] == "no-cache"
+
+
+def test_staff_pages_are_never_stored_or_validated(client):
+    response = client.get("/staff/login")
+    assert "no-store" in response.headers["Cache-Control"]
+    assert "ETag" not in response.headers
