@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
@@ -24,6 +25,7 @@ from flask import (
 )
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.http import http_date
 
 from .. import leads, tokens
 from ..articles import Article, Library
@@ -177,8 +179,16 @@ def conditional_html(response: Response) -> Response:
         changed = max(changed, _token_day() * _DAY)
     else:
         response.headers["Cache-Control"] = "no-cache"
-    response.last_modified = changed
-    return response.make_conditional(request)
+    response.headers["Last-Modified"] = _http_date(changed)
+    if "If-None-Match" in request.headers or "If-Modified-Since" in request.headers:
+        # (A first visit has neither; make_conditional's parsing is skipped for it.)
+        return response.make_conditional(request)
+    return response
+
+
+@functools.lru_cache(maxsize=8)
+def _http_date(timestamp: int) -> str:
+    return http_date(timestamp)
 
 
 # -- Pages ------------------------------------------------------------------------------
