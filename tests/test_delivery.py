@@ -105,3 +105,18 @@ def test_staff_pages_are_never_stored_or_validated(client):
     response = client.get("/staff/login")
     assert "no-store" in response.headers["Cache-Control"]
     assert "ETag" not in response.headers
+
+
+def test_the_web_manifest_names_the_clinic_and_its_icons_exist(client, app):
+    html = client.get("/").get_data(as_text=True)
+    assert '<link rel="manifest" href="/manifest.webmanifest">' in html
+    response = client.get("/manifest.webmanifest")
+    assert response.mimetype == "application/manifest+json"
+    manifest = response.get_json()
+    assert manifest["name"] == app.config["CLINIC_NAME"] and manifest["start_url"] == "/"
+    sizes = {icon["sizes"] for icon in manifest["icons"]}
+    assert {"192x192", "512x512", "any"} <= sizes
+    assert any(icon.get("purpose") == "maskable" for icon in manifest["icons"])
+    for icon in manifest["icons"]:
+        image = fetch(client, icon["src"])
+        assert image.status_code == 200 and image.mimetype == icon["type"], icon

@@ -149,9 +149,9 @@ def _crawl(client) -> dict[str, int]:
             continue
         with client.get(path) as response:
             seen[path] = response.status_code
-            html = response.get_data(as_text=True)
             if response.mimetype != "text/html":
                 continue
+            html = response.get_data(as_text=True)
         page = parse(html)
         for href in page.hrefs + page.resources:
             if href.startswith(("tel:", "mailto:")):

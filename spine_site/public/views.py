@@ -470,6 +470,36 @@ def healthz():
     return {"status": "ok"}
 
 
+@bp.get("/manifest.webmanifest")
+def manifest() -> Response:
+    """The web app manifest: the clinic's name and icons when a patient saves the site."""
+    name = current_app.config["CLINIC_NAME"]
+
+    def icon(name: str, kind: str, sizes: str, **extra: str) -> dict[str, str]:
+        return {"src": url_for("static", filename=name), "type": kind, "sizes": sizes, **extra}
+
+    body = {
+        "name": name,
+        "short_name": name[:12],
+        "description": f"Non-surgical spine care and patient education from {name}.",
+        "start_url": url_for("public.index"),
+        "scope": "/",
+        "display": "browser",
+        "background_color": "#ffffff",
+        "theme_color": "#124a6e",
+        "icons": [
+            icon("img/favicon.svg", "image/svg+xml", "any"),
+            icon("img/icon-192.png", "image/png", "192x192"),
+            icon("img/icon-512.png", "image/png", "512x512"),
+            icon("img/icon-maskable-512.png", "image/png", "512x512", purpose="maskable"),
+        ],
+    }
+    response = current_app.json.response(body)
+    response.mimetype = "application/manifest+json"
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
 @bp.get("/favicon.ico")
 def favicon():
     return redirect(url_for("static", filename="img/favicon.svg"), 301)
