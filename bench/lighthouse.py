@@ -216,7 +216,9 @@ def main() -> int:
         scores = [score(report, category) for category in CATEGORIES]
         all_perfect = all_perfect and all(value == 100 for value in scores)
         requests, transferred = network(report)
-        shown = " ".join(f"{category[:4]} {value}" for category, value in zip(CATEGORIES, scores))
+        shown = " ".join(
+            f"{category[:4]} {value}" for category, value in zip(CATEGORIES, scores, strict=True)
+        )
         below = len(failing_audits(report))
         print(f"  {path:<34} {shown}  {requests} req {transferred:>7,} B  {below} audits below 1")
     article = results.get(ARTICLE)

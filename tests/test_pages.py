@@ -72,7 +72,8 @@ def test_article_has_toc_table_faq_disclaimer_related_and_both_forms(client):
     assert html.count("<details>") == 7 and "<summary>Is a physiatrist a real doctor?" in html
     assert "Medical disclaimer" in html and "not medical advice" in html
     assert 'href="/articles/first-spine-visit"' in html.split('id="related-title"')[1]
-    assert 'action="/schedule#schedule"' in html and 'action="/guide#guide"' in html
+    # Sent back with errors, the page opens at (and focuses) the form's error summary.
+    assert 'action="/schedule#appt-errors"' in html and 'action="/guide#guide-errors"' in html
     assert "80%" in html and "40%" in html and "World Health Organization" in html
 
 

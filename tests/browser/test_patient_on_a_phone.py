@@ -42,7 +42,7 @@ def test_patient_requests_an_appointment_from_the_article_and_gets_the_guide(
     summary = page.locator("#schedule .error-summary")
     assert summary.is_visible()
     assert "Enter your first name." in summary.inner_text()
-    assert page.url.endswith("/schedule#schedule")
+    assert page.url.endswith("/schedule#appt-errors")
 
     form = page.locator("#schedule form")
     form.get_by_label("First name").fill("Ada")

@@ -1,0 +1,220 @@
+"""Every page is valid HTML: the Nu HTML Checker (vnu.jar) finds no errors in any of them.
+
+The pages are rendered with the test client (public ones anonymously, staff ones signed in
+as an admin) and checked by one java process. vnu.jar comes from npm: on a laptop without it
+(or without java) the test skips and says how to install it; in CI that is a failure, since
+.ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from spine_site import leads, tokens
+from spine_site.extensions import db
+from spine_site.models import Lead, LeadStatus, User
+from tests.conftest import IN_CI, make_user, signed_in
+from tests.helpers import GUIDE, SCHEDULE, fill, form_posting_to
+
+VNU_INSTALL = "npm install --prefix ~/.cache/spine_site/vnu vnu-jar"
+DEFAULT_VNU_JAR = Path.home() / ".cache/spine_site/vnu/node_modules/vnu-jar/build/dist/vnu.jar"
+
+
+# -- The site's pages, with the data they need (the browser audit uses the same) -----------
+
+
+@dataclass(frozen=True)
+class Site:
+    appointment_lead: int
+    guide_lead: int
+    expired_guide_link: str
+    unsubscribe: str
+    articles: tuple[str, ...]
+
+
+def submit(client, name: str, values: dict[str, str]) -> None:
+    prefix = {"schedule": "appt", "guide": "guide"}[name]
+    fields = form_posting_to(client.get(f"/{name}").get_data(as_text=True), f"/{name}")
+    response = client.post(f"/{name}", data=fill(fields, prefix, values))
+    assert response.status_code == 303, f"the {name} form did not take {values}"
+
+
+def seed_site(app, admin_email: str = "admin@clinic.example") -> Site:
+    """Leads as patients make them (appointments, guide requests), a note and a status change
+    on the first lead, accounts of every role; links as the emails carry them."""
+    client = app.test_client()
+    submit(client, "schedule", SCHEDULE)
+    submit(client, "guide", {**GUIDE, "opt_in": "y"})
+    submit(
+        client,
+        "schedule",
+        {**SCHEDULE, "first_name": "Alan", "last_name": "Turing", "email": "alan@example.net"},
+    )
+    admin_id = make_user(app, admin_email, "admin")
+    make_user(app, "intake@clinic.example", "staff")
+    make_user(app, "marketing@clinic.example", "marketing")
+    with app.app_context():
+        found = db.session.scalars(select(Lead).order_by(Lead.id)).all()
+        appointment, guide = found[0], found[1]
+        admin = db.session.get(User, admin_id)
+        leads.add_note(appointment, "Called, left a voicemail.", admin)
+        leads.change_status(appointment, LeadStatus.CONTACTED, admin, LeadStatus.NEW)
+        appointment_id, guide_id, person_id = appointment.id, guide.id, guide.person_id
+        articles = tuple(a.path for a in app.extensions["articles"].all)
+    with app.test_request_context():
+        expired = tokens.guide_token(guide_id, datetime.now(UTC) - timedelta(days=15))
+        unsubscribe = tokens.unsubscribe_token(person_id)
+    return Site(
+        appointment_lead=appointment_id,
+        guide_lead=guide_id,
+        expired_guide_link=f"/guide/download/{expired}",
+        unsubscribe=f"/unsubscribe/{unsubscribe}",
+        articles=articles,
+    )
+
+
+def public_pages(site: Site) -> list[tuple[str, str, int]]:
+    """(name, path, status) of the public pages a plain GET shows."""
+    pages = [("home", "/", 200)]
+    pages += [(f"article {path.rsplit('/', 1)[-1]}", path, 200) for path in site.articles]
+    pages += [
+        ("schedule", "/schedule", 200),
+        ("guide", "/guide", 200),
+        ("schedule thanks", "/schedule/thanks", 200),
+        ("guide thanks", "/guide/thanks", 200),
+        ("privacy", "/privacy", 200),
+        ("not found", "/no-such-page", 404),
+        ("guide link invalid", "/guide/download/not-a-token", 404),
+        ("guide link expired", site.expired_guide_link, 410),
+        ("unsubscribe", site.unsubscribe, 200),
+    ]
+    return pages
+
+
+def staff_pages(site: Site) -> list[tuple[str, str, int]]:
+    """(name, path, status) of every GET page in the staff ACCESS table, for an admin."""
+    lead = site.appointment_lead
+    return [
+        ("staff leads", "/staff/", 200),
+        ("staff lead", f"/staff/leads/{lead}", 200),
+        ("staff guide lead", f"/staff/leads/{site.guide_lead}", 200),
+        ("staff erase", f"/staff/leads/{lead}/erase", 200),
+        ("staff password", "/staff/password", 200),
+        ("staff users", "/staff/users", 200),
+        ("staff audit", "/staff/audit", 200),
+    ]
+
+
+# -- Rendering with the test client -------------------------------------------------------
+
+
+def get(client, path: str, status: int) -> str:
+    response = client.get(path)
+    assert response.status_code == status, f"GET {path}: {response.status_code}"
+    assert response.mimetype == "text/html", f"GET {path}: {response.mimetype}"
+    return response.get_data(as_text=True)
+
+
+def post_empty(client, page: str, action: str) -> str:
+    """Press a form's button on `page` with nothing typed: the page comes back with errors."""
+    fields = form_posting_to(client.get(page).get_data(as_text=True), action)
+    response = client.post(action, data=fields)
+    assert response.status_code == 422, f"POST {action} from {page}: {response.status_code}"
+    return response.get_data(as_text=True)
+
+
+def render_all(app) -> dict[str, tuple[str, str]]:
+    """name -> (path, html) for every page."""
+    site = seed_site(app)
+    rendered: dict[str, tuple[str, str]] = {}
+    public = app.test_client()
+    for name, path, status in public_pages(site):
+        rendered[name] = (path, get(public, path, status))
+    article = site.articles[0]
+    rendered["schedule with errors"] = ("/schedule", post_empty(public, "/schedule", "/schedule"))
+    rendered["guide with errors"] = ("/guide", post_empty(public, "/guide", "/guide"))
+    rendered["article with errors"] = (article, post_empty(public, article, "/schedule"))
+    done = public.post(site.unsubscribe)
+    assert done.status_code == 200
+    rendered["unsubscribe done"] = (site.unsubscribe, done.get_data(as_text=True))
+
+    anonymous = app.test_client()
+    rendered["staff login"] = ("/staff/login", get(anonymous, "/staff/login", 200))
+    fields = form_posting_to(rendered["staff login"][1], "")
+    failed = anonymous.post(
+        "/staff/login", data={**fields, "email": "admin@clinic.example", "password": "wrong"}
+    )
+    assert failed.status_code == 401
+    rendered["staff login failed"] = ("/staff/login", failed.get_data(as_text=True))
+
+    staff = signed_in(app, "audit-admin@clinic.example", "admin")
+    for name, path, status in staff_pages(site):
+        rendered[name] = (path, get(staff, path, status))
+    return rendered
+
+
+# -- The checker --------------------------------------------------------------------------
+
+
+def missing(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} in CI: .ci/run should have installed it")
+    pytest.skip(reason)
+
+
+def vnu_command() -> list[str]:
+    jar = Path(os.environ.get("VNU_JAR") or DEFAULT_VNU_JAR)
+    if not jar.is_file():
+        missing(f"no Nu HTML Checker at {jar}: {VNU_INSTALL} (or set VNU_JAR)")
+    java = shutil.which("java")
+    if java is None:
+        missing("no java to run the Nu HTML Checker: apt-get install default-jre-headless")
+    return [java, "-jar", str(jar), "--errors-only", "--format", "json", "--stdout"]
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def test_every_page_is_valid_html(app, tmp_path):
+    command = vnu_command()
+    rendered = render_all(app)
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    names: dict[str, str] = {}
+    for name, (_, html) in rendered.items():
+        file = pages / f"{slug(name)}.html"
+        file.write_text(html, encoding="utf-8")
+        names[file.name] = name
+
+    result = subprocess.run(
+        [*command, *sorted(str(p) for p in pages.iterdir())],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    try:
+        messages = json.loads(result.stdout)["messages"]
+    except (ValueError, KeyError):
+        pytest.fail(f"vnu.jar exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    problems = [m for m in messages if m.get("type") in {"error", "non-document-error"}]
+    report = []
+    for m in problems:
+        file = m.get("url", "").rsplit("/", 1)[-1]
+        name = names.get(file, file)
+        path = rendered[name][0] if name in rendered else ""
+        report.append(
+            f"{name} ({path}) line {m.get('lastLine', '?')}: {m.get('message')}\n"
+            f"    {m.get('extract', '').strip()}"
+        )
+    assert not problems, f"{len(problems)} HTML error(s):\n" + "\n".join(report)
