@@ -8,9 +8,10 @@ Needs Node.js/npm and /usr/bin/chromium. Lighthouse 12.2.3 is installed with npm
 wants Node 22. Starts gunicorn with gunicorn.conf.py and wsgi:app on a free loopback port,
 with a fresh SQLite database in a temporary directory, then runs Lighthouse on /, the
 article, /schedule and /guide. Prints for each page the four category scores, the network
-requests and bytes transferred, and every audit that scored below 1; then whether every score
-is 100 and whether the article loads in at most 3 requests and 50 KB. Exits 0 whatever the
-scores are: it measures. --keep-json DIR keeps Lighthouse's JSON reports in DIR.
+requests and bytes transferred, every audit that scored below 1 and every audit Lighthouse
+could not run (with its weight in the category score); then whether every score is 100 and
+whether the article loads in at most 3 requests and 50 KB. Exits 0 whatever the scores are:
+it measures. --keep-json DIR keeps Lighthouse's JSON reports in DIR.
 """
 
 from __future__ import annotations
@@ -113,16 +114,31 @@ def network(report: dict[str, Any]) -> tuple[int, int]:
     return len(items), sum(int(item.get("transferSize") or 0) for item in items)
 
 
-def failing_audits(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Audits that scored below 1 (or errored), lowest score first."""
-    failing = []
-    for audit in report["audits"].values():
-        mode = audit.get("scoreDisplayMode")
-        if mode in SKIPPED_MODES:
-            continue
-        if mode == "error" or (audit.get("score") is not None and audit["score"] < 1):
-            failing.append(audit)
-    return sorted(failing, key=lambda audit: (audit.get("score") or 0, audit["id"]))
+def scored_audits(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Audits that count and scored below 1, lowest score first."""
+    failing = [
+        audit
+        for audit in report["audits"].values()
+        if audit.get("scoreDisplayMode") not in SKIPPED_MODES
+        and audit.get("score") is not None
+        and audit["score"] < 1
+    ]
+    return sorted(failing, key=lambda audit: (audit["score"], audit["id"]))
+
+
+def errored_audits(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Audits that Lighthouse could not run (score null): a fault of the tool, not a score."""
+    errored = [a for a in report["audits"].values() if a.get("scoreDisplayMode") == "error"]
+    return sorted(errored, key=lambda audit: audit["id"])
+
+
+def category_weights(report: dict[str, Any]) -> dict[str, float]:
+    """Each audit's largest weight in any category."""
+    weights: dict[str, float] = {}
+    for category in report["categories"].values():
+        for ref in category["auditRefs"]:
+            weights[ref["id"]] = max(weights.get(ref["id"], 0.0), ref.get("weight", 0.0))
+    return weights
 
 
 def print_page(report: dict[str, Any]) -> None:
@@ -139,13 +155,22 @@ def print_page(report: dict[str, Any]) -> None:
         print(f"  runtime error: {report['runtimeError']}")
     for warning in report.get("runWarnings", []):
         print(f"  warning: {warning}")
-    failing = failing_audits(report)
+    weights = category_weights(report)
+    failing = scored_audits(report)
     print(f"  audits below 1: {len(failing) or 'none'}")
     for audit in failing:
-        shown = "error" if audit.get("score") is None else f"{audit['score']:.2f}"
         display = f" ({audit['displayValue']})" if audit.get("displayValue") else ""
-        error = f" [{audit['errorMessage']}]" if audit.get("errorMessage") else ""
-        print(f"    {shown:>5}  {audit['id']}: {audit['title']}{display}{error}")
+        explanation = f" - {audit['explanation']}" if audit.get("explanation") else ""
+        print(
+            f"    {audit['score']:.2f}  {audit['id']}: {audit['title']}{display}{explanation}"
+            f" [weight {weights.get(audit['id'], 0):g}]"
+        )
+    errored = errored_audits(report)
+    if errored:
+        print(f"  audits Lighthouse could not run (no score): {len(errored)}")
+        for audit in errored:
+            message = (audit.get("errorMessage") or "").rsplit(": ", 1)[-1]
+            print(f"    error {audit['id']} [weight {weights.get(audit['id'], 0):g}]: {message}")
 
 
 def main() -> int:
@@ -219,8 +244,12 @@ def main() -> int:
         shown = " ".join(
             f"{category[:4]} {value}" for category, value in zip(CATEGORIES, scores, strict=True)
         )
-        below = len(failing_audits(report))
-        print(f"  {path:<34} {shown}  {requests} req {transferred:>7,} B  {below} audits below 1")
+        below = len(scored_audits(report))
+        errors = len(errored_audits(report))
+        print(
+            f"  {path:<34} {shown}  {requests} req {transferred:>7,} B  "
+            f"{below} audits below 1, {errors} errored"
+        )
     article = results.get(ARTICLE)
     if article is None:
         budget = "article: no report"

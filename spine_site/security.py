@@ -12,7 +12,10 @@ CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'none'",
         "style-src 'self'",
-        "img-src 'self'",
+        # data: for the favicon, inlined so a page costs one request fewer.
+        "img-src 'self' data:",
+        # Nothing here fetches; 'self' lets a crawler or audit read /robots.txt from a page.
+        "connect-src 'self'",
         "font-src 'self'",
         "manifest-src 'self'",
         "form-action 'self'",

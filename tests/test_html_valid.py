@@ -208,13 +208,19 @@ def test_every_page_is_valid_html(app, tmp_path):
     except (ValueError, KeyError):
         pytest.fail(f"vnu.jar exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     problems = [m for m in messages if m.get("type") in {"error", "non-document-error"}]
-    report = []
+    # One entry per distinct message, with every page and line it is on.
+    grouped: dict[str, list[str]] = {}
+    extracts: dict[str, str] = {}
     for m in problems:
         file = m.get("url", "").rsplit("/", 1)[-1]
         name = names.get(file, file)
         path = rendered[name][0] if name in rendered else ""
-        report.append(
-            f"{name} ({path}) line {m.get('lastLine', '?')}: {m.get('message')}\n"
-            f"    {m.get('extract', '').strip()}"
-        )
-    assert not problems, f"{len(problems)} HTML error(s):\n" + "\n".join(report)
+        text = str(m.get("message"))
+        grouped.setdefault(text, []).append(f"{file} = {name} ({path}) line {m.get('lastLine')}")
+        extracts.setdefault(text, " ".join(str(m.get("extract", "")).split()))
+    report = [
+        f"{text}\n    e.g. {extracts[text]!r}\n" + "\n".join(f"    {w}" for w in where)
+        for text, where in grouped.items()
+    ]
+    count = len(problems)
+    assert count == 0, f"{count} HTML error(s):\n" + "\n".join(report)

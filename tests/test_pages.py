@@ -18,6 +18,7 @@ class _Links(HTMLParser):
         super().__init__()
         self.hrefs: list[str] = []
         self.resources: list[str] = []
+        self.actions: set[str] = set()
         self.ids: set[str] = set()
         self.ld: list[str] = []
         self._in_ld = False
@@ -34,6 +35,7 @@ class _Links(HTMLParser):
             self.resources.append(a["href"])
         if tag == "form" and a.get("action"):
             self.resources.append(a["action"])
+            self.actions.add(a["action"])
         self._in_ld = tag == "script" and a.get("type") == "application/ld+json"
 
     def handle_endtag(self, tag):
@@ -155,11 +157,12 @@ def _crawl(client) -> dict[str, int]:
             html = response.get_data(as_text=True)
         page = parse(html)
         for href in page.hrefs + page.resources:
-            if href.startswith(("tel:", "mailto:")):
+            if href.startswith(("tel:", "mailto:", "data:")):
                 continue
             url = urlsplit(urljoin("https://clinic.example" + path, href))
             assert url.netloc == "clinic.example", f"{path} links off-site to {href}"
-            if url.fragment and url.path == urlsplit(path).path:
+            # (A form's action names the error summary of the page its POST answers with.)
+            if url.fragment and url.path == urlsplit(path).path and href not in page.actions:
                 assert url.fragment in page.ids, f"{path}: anchor #{url.fragment} missing"
             if url.path not in seen:
                 queue.append(url.path)
