@@ -177,6 +177,10 @@ def register_outbox(app: Flask) -> None:
     sender = BackgroundSender(app)
     app.extensions["outbox_sender"] = sender
 
+    from .analytics import ViewCounter
+
+    app.extensions["view_counter"] = ViewCounter(app)
+
     if app.config["OUTBOX_IN_PROCESS"]:
 
         @app.before_request

@@ -22,6 +22,7 @@ ACTIONS: dict[str, str] = {
     "lead_not_spam": "Released a lead from quarantine",
     "email_resend": "Resent an email",
     "export": "Exported leads (CSV)",
+    "analytics_export": "Exported analytics (CSV)",
     "erasure": "Erased a person's data",
     "purge": "Purged old leads",
     "user_create": "Created a staff account",

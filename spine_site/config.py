@@ -178,6 +178,8 @@ def load_settings(
         "LOGIN_MAX_FAILURES_ALL": env_int("LOGIN_MAX_FAILURES_ALL", 50),
         "RATELIMIT_LOGIN": env_str("RATELIMIT_LOGIN", "10 per minute; 100 per day"),
         "STAFF_PAGE_SIZE": env_int("STAFF_PAGE_SIZE", 50),
+        # Page-view counts are held in each process and added to the database this often.
+        "ANALYTICS_FLUSH_SECONDS": env_int("ANALYTICS_FLUSH_SECONDS", 10),
         # Static files: hashed copies (with .gz and .br) are built here at start-up.
         "STATIC_BUILD_DIR": env_str("STATIC_BUILD_DIR", str(instance_path / "static-build")),
         # Responses compressed by the app (Brotli or gzip, as the browser accepts); not the

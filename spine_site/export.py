@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -61,6 +61,15 @@ def columns_for(role: Role) -> list[str]:
 def neutralize(value: str) -> str:
     """Prefix a formula-looking cell with ' so a spreadsheet shows it as text."""
     return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def csv_document(rows: Iterable[Sequence[str]]) -> str:
+    """A small CSV file in one piece: a BOM (for Excel), every cell neutralised."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow([neutralize(cell) for cell in row])
+    return "\ufeff" + buffer.getvalue()
 
 
 def _cell(value: object, zone: ZoneInfo) -> str:

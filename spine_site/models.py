@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -299,3 +299,18 @@ class AuditEvent(db.Model):
     ip: Mapped[str | None] = mapped_column(String(64))
 
     user: Mapped[User | None] = relationship()
+
+
+class PageViewDay(db.Model):
+    """Views of one public page on one day (the clinic's day): a counter, nothing else.
+
+    No cookie, no address, no visitor: a row says only that a page was shown so many times.
+    Web processes count in memory and add their counts here every few seconds
+    (analytics.ViewCounter), so a page view costs no write of its own.
+    """
+
+    __tablename__ = "page_view_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
+    views: Mapped[int] = mapped_column(Integer, default=0)

@@ -52,6 +52,8 @@ def base_overrides(tmp_path: Path, database_uri: str) -> dict[str, Any]:
         "RATELIMIT_ENABLED": False,
         # Content-addressed, so every test app can share one build of static/.
         "STATIC_BUILD_DIR": str(STATIC_BUILD_DIR),
+        # Page views are added up when a test asks (the analytics page, or flush()).
+        "ANALYTICS_FLUSH_SECONDS": 0,
     }
 
 

@@ -112,6 +112,8 @@ def staff_pages(site: Site) -> list[tuple[str, str, int]]:
         ("staff password", "/staff/password", 200),
         ("staff users", "/staff/users", 200),
         ("staff audit", "/staff/audit", 200),
+        ("staff analytics", "/staff/analytics", 200),
+        ("staff analytics, bad period", "/staff/analytics?from=someday&to=2026-11-01", 400),
     ]
 
 
@@ -224,3 +226,30 @@ def test_every_page_is_valid_html(app, tmp_path):
     ]
     count = len(problems)
     assert count == 0, f"{count} HTML error(s):\n" + "\n".join(report)
+
+
+def test_the_page_lists_cover_every_staff_page(app):
+    """A new staff GET page must join the lists above (CSV downloads are not HTML)."""
+    from spine_site.staff.views import ACCESS
+
+    listed = {path.split("?")[0] for _, path, _ in staff_pages(_placeholder_site())}
+    routes = {
+        rule.endpoint: rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint in ACCESS and "GET" in (rule.methods or set())
+    }
+    missing = [
+        endpoint
+        for endpoint, rule in routes.items()
+        if not rule.endswith(".csv") and not any(_matches(rule, path) for path in listed)
+    ]
+    assert missing == []
+
+
+def _placeholder_site() -> Site:
+    return Site(**{name: 1 for name in Site.__dataclass_fields__})
+
+
+def _matches(rule: str, path: str) -> bool:
+    pattern = "^" + re.sub(r"<[^>]+>", "[^/]+", rule) + "$"
+    return re.match(pattern, path) is not None

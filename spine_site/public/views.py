@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.http import http_date
 
 from .. import leads, tokens
+from ..analytics import is_counted_view
 from ..articles import Article, Library
 from ..extensions import db, limiter
 from ..guide import DOWNLOAD_NAME, guide_pdf
@@ -152,6 +153,16 @@ def _token_day() -> int:
     # A page with a form is revalidated into a fresh one (a new form token) once a day; within
     # the day a returning reader gets a 304 and the copy they have.
     return int(time.time() // _DAY)
+
+
+@bp.after_request
+def count_view(response: Response) -> Response:
+    # One in-memory counter bump; analytics.ViewCounter adds the counts up in batches.
+    if is_counted_view(request, response):
+        counter = current_app.extensions["view_counter"]
+        counter.add(request.path)
+        counter.start()
+    return response
 
 
 @bp.after_request

@@ -7,7 +7,7 @@ blueprint's before_request refuses anything not listed there.
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -28,8 +28,8 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
 
-from .. import audit, leads, outbox, users
-from ..export import ExportPlan
+from .. import analytics, analytics_chart, audit, leads, outbox, users
+from ..export import ExportPlan, csv_document
 from ..extensions import db, limiter
 from ..models import (
     AuditEvent,
@@ -58,6 +58,7 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 EVERYONE = frozenset(Role)
 INTAKE = frozenset({Role.ADMIN, Role.STAFF})
+MARKETING = frozenset({Role.ADMIN, Role.MARKETING})
 ADMIN = frozenset({Role.ADMIN})
 # The role x route table (docs/staff.md shows the same; a test keeps them in step).
 ACCESS: dict[str, frozenset[Role]] = {
@@ -76,6 +77,8 @@ ACCESS: dict[str, frozenset[Role]] = {
     "staff.user_active": ADMIN,
     "staff.user_reset": ADMIN,
     "staff.audit_log": ADMIN,
+    "staff.analytics": MARKETING,
+    "staff.analytics_csv": MARKETING,
 }
 PUBLIC = {"staff.login"}
 
@@ -430,6 +433,92 @@ def export():
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="leads-{stamp}.csv"',
+            "Content-Type": "text/csv; charset=utf-8",
+        },
+    )
+
+
+# -- Funnel analytics (admin, marketing) --------------------------------------------------
+
+MAX_REPORT_DAYS = 366
+
+
+def report_period() -> tuple[date, date, str, str, str | None]:
+    """The period asked for (default: the last 30 days), the values as typed, and a problem.
+
+    A period that cannot be read is answered with the default and a message saying why.
+    """
+    args = request.args
+    typed_from = str(visible_only(args.get("from", "")))[:20]
+    typed_to = str(visible_only(args.get("to", "")))[:20]
+    today = datetime.now(leads.clinic_zone()).date()
+    day_to = today
+    day_from = today - timedelta(days=29)
+    problem = None
+    if typed_from or typed_to:
+        parsed_from = _parse_date(typed_from) if typed_from else day_from
+        parsed_to = _parse_date(typed_to) if typed_to else day_to
+        if parsed_from is None or parsed_to is None:
+            unreadable = typed_from if parsed_from is None else typed_to
+            problem = (
+                f"“{unreadable}” is not a date we can read. Enter dates as year-month-day, "
+                "for example 2026-11-01."
+            )
+        elif parsed_from > parsed_to:
+            problem = "The start date is after the end date."
+        elif (parsed_to - parsed_from).days >= MAX_REPORT_DAYS:
+            problem = f"Choose a period of at most {MAX_REPORT_DAYS} days."
+        else:
+            day_from, day_to = parsed_from, parsed_to
+    return day_from, day_to, typed_from, typed_to, problem
+
+
+def current_report() -> analytics.Report:
+    day_from, day_to, *_ = report_period()
+    # This process's page views not yet added up, so the page shows the latest counts.
+    current_app.extensions["view_counter"].flush()
+    library = current_app.extensions["articles"]
+    return analytics.build_report(
+        day_from, day_to, leads.clinic_zone(), [(a.path, a.title) for a in library.all]
+    )
+
+
+@bp.get("/analytics", endpoint="analytics")
+def analytics_page():
+    day_from, day_to, typed_from, typed_to, problem = report_period()
+    report = current_report()
+    return render_template(
+        "staff/analytics.html",
+        report=report,
+        chart=analytics_chart.leads_chart(report),
+        # A date field can only show a date: what could not be read is quoted in the message.
+        typed_from=typed_from if _parse_date(typed_from) else day_from.isoformat(),
+        typed_to=typed_to if _parse_date(typed_to) else day_to.isoformat(),
+        problem=problem,
+        percent=analytics.percent,
+        duration=analytics.duration,
+        FormKind=FormKind,
+    ), (400 if problem else 200)
+
+
+@bp.get("/analytics.csv", endpoint="analytics_csv")
+def analytics_csv():
+    day_from, day_to, _, _, problem = report_period()
+    if problem:
+        abort(400, problem)
+    report = current_report()
+    audit.record(
+        "analytics_export",
+        user=current_user._get_current_object(),
+        detail={"from": day_from.isoformat(), "to": day_to.isoformat()},
+    )
+    db.session.commit()
+    name = f"analytics-{day_from.isoformat()}-to-{day_to.isoformat()}.csv"
+    return Response(
+        csv_document(analytics.report_rows(report)),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
             "Content-Type": "text/csv; charset=utf-8",
         },
     )
