@@ -12,6 +12,7 @@ the database with the leads, so it is read from there, never counted twice.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import re
 import statistics
@@ -61,13 +62,18 @@ _BOT = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=2048)
+def _is_bot(agent: str) -> bool:
+    # Cached: a site sees the same few hundred User-Agent strings over and over.
+    return not agent or _BOT.search(agent) is not None
+
+
 def is_counted_view(req: Request, response: Response) -> bool:
     if req.method != "GET" or response.status_code not in (200, 304):
         return False
     if req.endpoint not in COUNTED_ENDPOINTS:
         return False
-    agent = req.headers.get("User-Agent", "")
-    if not agent or _BOT.search(agent):
+    if _is_bot(req.headers.get("User-Agent", "")):
         return False
     # A page the browser fetched ahead in case it is needed has not been seen.
     purpose = req.headers.get("Sec-Purpose") or req.headers.get("Purpose") or ""

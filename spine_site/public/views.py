@@ -25,7 +25,7 @@ from flask import (
 )
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.http import http_date
+from werkzeug.http import dump_cookie, http_date
 
 from .. import leads, tokens
 from ..analytics import is_counted_view
@@ -90,19 +90,25 @@ def remember_visit() -> None:
             referrer = ""
     # (full_path re-encodes the path; the plain path is enough when there is no query.)
     landing = request.full_path.rstrip("?") if request.query_string else request.path
-    visit = {"l": _bounded(landing, 300), "r": referrer, **utm}
-    value = urlencode({k: v for k, v in visit.items() if v})
+    header = _visit_cookie(
+        landing, referrer, tuple(utm.items()), current_app.config["SESSION_COOKIE_SECURE"]
+    )
 
     @after_this_request
     def set_visit_cookie(response: Response) -> Response:
-        response.set_cookie(
-            VISIT_COOKIE,
-            value,
-            httponly=True,
-            samesite="Lax",
-            secure=current_app.config["SESSION_COOKIE_SECURE"],
-        )
+        response.headers.add("Set-Cookie", header)
         return response
+
+
+@functools.lru_cache(maxsize=1024)
+def _visit_cookie(
+    landing: str, referrer: str, utm: tuple[tuple[str, str], ...], secure: bool
+) -> str:
+    """The Set-Cookie header for a visit. Most first visits have no referrer or campaign and
+    land on one of a few pages, so the same few headers serve nearly every one of them."""
+    visit = {"l": _bounded(landing, 300), "r": referrer, **dict(utm)}
+    value = urlencode({k: v for k, v in visit.items() if v})
+    return dump_cookie(VISIT_COOKIE, value, httponly=True, samesite="Lax", secure=secure)
 
 
 def _bounded(value: str | None, limit: int) -> str:
