@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
@@ -83,7 +85,12 @@ def is_cross_site(request: Request) -> bool:
     origin = request.headers.get("Origin")
     if origin is None:
         return False
-    return origin != request.host_url.rstrip("/")
+    # The host alone, as Go compares it: behind a proxy that ends TLS the app may see http
+    # while the browser's origin says https.
+    try:
+        return urlsplit(origin).netloc != request.host
+    except ValueError:
+        return True
 
 
 def init_app(app: Flask) -> None:
