@@ -24,8 +24,8 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Request, Response, has_app_context
-from sqlalchemy import select
+from flask import Flask, Request, Response, current_app, has_app_context
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -45,6 +45,11 @@ from .models import (
 
 log = logging.getLogger(__name__)
 
+# A first contact: the first move of an appointment request to one of these.
+CONTACTED = frozenset({LeadStatus.CONTACTED, LeadStatus.SCHEDULED})
+# "Converts best" is named only among places with at least this many views in the period.
+MIN_VIEWS_FOR_BEST = 5
+
 # Pages whose views are counted (GET answered 200 or 304). Articles are added by path.
 COUNTED_ENDPOINTS = {
     "public.index",
@@ -57,7 +62,8 @@ COUNTED_ENDPOINTS = {
 # all, which no browser sends.
 _BOT = re.compile(
     r"bot|crawl|spider|slurp|preview|monitor|scan|headless|lighthouse|curl|wget|python|"
-    r"httpclient|java/|go-http|okhttp|facebookexternalhit|embedly|feedfetcher|validator",
+    r"httpclient|java/|go-http|okhttp|werkzeug|facebookexternalhit|whatsapp|embedly|"
+    r"feedfetcher|validator",
     re.IGNORECASE,
 )
 
@@ -76,7 +82,9 @@ def is_counted_view(req: Request, response: Response) -> bool:
     if _is_bot(req.headers.get("User-Agent", "")):
         return False
     # A page the browser fetched ahead in case it is needed has not been seen.
-    purpose = req.headers.get("Sec-Purpose") or req.headers.get("Purpose") or ""
+    purpose = (
+        req.headers.get("Sec-Purpose") or req.headers.get("Purpose") or req.headers.get("X-Moz")
+    ) or ""
     return "prefetch" not in purpose and "prerender" not in purpose
 
 
@@ -90,11 +98,12 @@ class ViewCounter:
         self._counts: Counter[tuple[date, str]] = Counter()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._exit_hook = False
 
     def add(self, path: str) -> None:
         day = datetime.now(self.zone).date()
         with self._lock:
-            self._counts[(day, path)] += 1
+            self._counts[(day, path[:200])] += 1
 
     def pending(self) -> int:
         with self._lock:
@@ -110,7 +119,7 @@ class ViewCounter:
             counts, self._counts = self._counts, Counter()
         if not counts:
             return 0
-        if has_app_context():
+        if has_app_context() and current_app._get_current_object() is self.app:
             return self._write(counts)
         with self.app.app_context():
             try:
@@ -131,24 +140,30 @@ class ViewCounter:
         return sum(counts.values())
 
     def start(self) -> None:
-        """The flusher thread of this process (started by the first counted view).
+        """The flusher thread of this process, and its exit hook (from the first counted view).
 
-        With ANALYTICS_FLUSH_SECONDS 0 there is none: counts are added when the analytics
-        page is opened and when the process exits (tests drive it that way).
+        With ANALYTICS_FLUSH_SECONDS 0 there is no thread: counts are added when the
+        analytics page is opened and when the process exits (tests drive it that way).
         """
-        if self._thread is not None and self._thread.is_alive():
-            return
-        if self.app.config["ANALYTICS_FLUSH_SECONDS"] <= 0:
+        running = self._thread is not None and self._thread.is_alive()
+        if self._exit_hook and (running or self.app.config["ANALYTICS_FLUSH_SECONDS"] <= 0):
             return
         with self._lock:
+            if not self._exit_hook:
+                atexit.register(self.stop)
+                self._exit_hook = True
+            if self.app.config["ANALYTICS_FLUSH_SECONDS"] <= 0:
+                return
             if self._thread is not None and self._thread.is_alive():
                 return
             self._thread = threading.Thread(target=self._run, name="view-counter", daemon=True)
             self._thread.start()
-        atexit.register(self.flush)
 
     def stop(self) -> None:
+        """Stop the thread (letting a write in progress finish), then add what is left."""
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
         self.flush()
 
     def _run(self) -> None:
@@ -225,7 +240,8 @@ class Report:
 
     @property
     def best_place(self) -> PlaceRow | None:
-        rated = [p for p in self.places if p.rate is not None and p.leads]
+        """The place with the highest conversion among those seen often enough to tell."""
+        rated = [p for p in self.places if p.views >= MIN_VIEWS_FOR_BEST and p.leads]
         return max(rated, key=lambda p: (p.rate, p.leads)) if rated else None
 
 
@@ -270,7 +286,7 @@ def build_report(
         views_by_path[path] += views
 
     in_range = (Lead.created_at >= start, Lead.created_at < end)
-    spam_count = len(db.session.scalars(select(Lead.id).where(*in_range, Lead.is_spam)).all())
+    spam_count = db.session.scalar(select(func.count()).where(*in_range, Lead.is_spam)) or 0
     leads = db.session.scalars(
         select(Lead).where(*in_range, Lead.is_spam.is_(False)).order_by(Lead.id)
     ).all()
@@ -309,30 +325,28 @@ def build_report(
             )
         )
 
-    # Status history: first move out of "new", and whether a lead ever reached a status.
+    # Status history: the first move to contacted or scheduled (the first contact), and
+    # whether a lead ever reached a status. (A lead closed or turned away without a contact
+    # has no first contact.)
     first_move: dict[int, datetime] = {}
     reached: dict[int, set[LeadStatus]] = defaultdict(set)
     for chunk in _chunks(ids, 500):
         changes = db.session.execute(
             select(
                 LeadStatusChange.lead_id,
-                LeadStatusChange.from_status,
                 LeadStatusChange.to_status,
                 LeadStatusChange.created_at,
             )
             .where(LeadStatusChange.lead_id.in_(chunk))
             .order_by(LeadStatusChange.created_at, LeadStatusChange.id)
         )
-        for lead_id, from_status, to_status, at in changes:
+        for lead_id, to_status, at in changes:
             reached[lead_id].add(to_status)
-            if from_status is LeadStatus.NEW and lead_id not in first_move:
+            if to_status in CONTACTED and lead_id not in first_move:
                 first_move[lead_id] = at
 
     appointments = [lead for lead in leads if lead.form is FormKind.APPOINTMENT]
-    contacted_states = {LeadStatus.CONTACTED, LeadStatus.SCHEDULED}
-    contacted = [
-        lead for lead in appointments if (reached[lead.id] | {lead.status}) & contacted_states
-    ]
+    contacted = [lead for lead in appointments if (reached[lead.id] | {lead.status}) & CONTACTED]
     scheduled = [
         lead for lead in appointments if LeadStatus.SCHEDULED in (reached[lead.id] | {lead.status})
     ]
@@ -383,7 +397,7 @@ def build_report(
         places=places,
         appointment_funnel=funnel(
             [
-                ("Saw the appointment form", schedule_views),
+                ("Views of pages with the appointment form", schedule_views),
                 ("Asked for an appointment", len(appointments)),
                 ("Contacted", len(contacted)),
                 ("Scheduled", len(scheduled)),
@@ -391,10 +405,10 @@ def build_report(
         ),
         guide_funnel=funnel(
             [
-                ("Saw the guide form", guide_views),
+                ("Views of pages with the guide form", guide_views),
                 ("Asked for the guide", len(guide_ids)),
                 ("Guide email sent", len(sent & set(guide_ids))),
-                ("Downloaded the guide", len(downloaded & set(guide_ids))),
+                ("Downloaded the guide", len(downloaded & sent & set(guide_ids))),
             ]
         ),
         guide_download_rate=ratio(len(downloaded & sent), len(sent)),

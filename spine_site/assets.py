@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,21 +46,23 @@ def build(source: Path, target: Path) -> dict[str, str]:
         relative = path.relative_to(source).as_posix()
         data = path.read_bytes()
         hashed = manifest[relative] = hashed_name(relative, data)
-        _write_once(target / hashed, data)
+        _write_once(target / hashed, lambda data=data: data)
         if path.suffix.lstrip(".") in _TEXT:
-            _write_once(target / f"{hashed}.gz", gzip.compress(data, 9, mtime=0))
-            _write_once(target / f"{hashed}.br", brotli.compress(data, quality=11))
+            _write_once(target / f"{hashed}.gz", lambda data=data: gzip.compress(data, 9, mtime=0))
+            _write_once(
+                target / f"{hashed}.br", lambda data=data: brotli.compress(data, quality=11)
+            )
     return manifest
 
 
-def _write_once(path: Path, data: bytes) -> None:
+def _write_once(path: Path, make: Callable[[], bytes]) -> None:
     if path.exists():
-        return  # the name is the content's hash: what is there is the same
+        return  # the name is the content's hash: what is there is the same (and not redone)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written beside it, then renamed: a worker never serves a half-written file.
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     with os.fdopen(handle, "wb") as out:
-        out.write(data)
+        out.write(make())
     os.chmod(temporary, 0o644)
     os.replace(temporary, path)
 

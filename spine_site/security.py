@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -88,9 +88,11 @@ def is_cross_site(request: Request) -> bool:
     # The host alone, as Go compares it: behind a proxy that ends TLS the app may see http
     # while the browser's origin says https.
     try:
-        return urlsplit(origin).netloc != request.host
+        host = urlsplit(origin).netloc
     except ValueError:
         return True
+    # SITE_URL's host too: a proxy may pass on its own Host (127.0.0.1:8000, say).
+    return host not in {request.host, urlsplit(current_app.config["SITE_URL"]).netloc}
 
 
 def init_app(app: Flask) -> None:

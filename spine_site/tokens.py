@@ -73,7 +73,8 @@ def new_form_token(reissued: bool = False) -> str:
 
 def read_form_token(token: str, max_age: int) -> FormToken | None:
     payload, _, signature = token.rpartition(".")
-    if not payload or len(token) > 200:
+    # (compare_digest refuses non-ASCII text; no token of ours has any.)
+    if not payload or len(token) > 200 or not token.isascii():
         return None
     if not any(
         hmac.compare_digest(_form_signature(key, payload), signature) for key in _form_keys()

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from spine_site import analytics, outbox, tokens
 from spine_site import leads as leads_module
-from spine_site import outbox, tokens
 from spine_site.extensions import db
 from spine_site.models import (
     AuditEvent,
@@ -312,3 +312,51 @@ def test_a_campaign_tag_that_looks_like_a_formula_is_neutralised_in_the_csv(app)
 def test_form_kinds_are_all_reported(app):
     # A new form kind would need its own column on the page and in the funnels.
     assert {kind.value for kind in FormKind} == {"appointment", "guide"}
+
+
+def test_closing_a_request_without_contact_is_not_a_first_contact(app):
+    visitor = Visitor(app, {})
+    visitor.submit("/schedule", "/schedule", "appt", SCHEDULE)
+    staff_id = make_user(app, "intake@clinic.example", "staff")
+    with app.app_context():
+        lead = db.session.scalars(select(Lead)).one()
+        user = db.session.get(User, staff_id)
+        leads_module.change_status(lead, LeadStatus.NOT_A_FIT, user, LeadStatus.NEW)
+        db.session.commit()
+        today = datetime.now(leads_module.clinic_zone()).date()
+        report = analytics.build_report(today, today, leads_module.clinic_zone(), [])
+    assert report.median_first_contact is None and report.contacted_count == 0
+    assert [step.count for step in report.appointment_funnel][1:] == [1, 0, 0]
+
+
+def test_a_download_without_a_sent_email_does_not_lift_the_funnel_past_the_sends(app):
+    visitor = Visitor(app, {})
+    visitor.submit("/guide", "/guide", "guide", GUIDE)  # queued, never sent here
+    with app.app_context():
+        lead = db.session.scalars(select(Lead)).one()
+        link = tokens.guide_token(lead.id)
+    assert app.test_client().get(f"/guide/download/{link}").status_code == 200
+    with app.app_context():
+        today = datetime.now(leads_module.clinic_zone()).date()
+        report = analytics.build_report(today, today, leads_module.clinic_zone(), [])
+    assert [step.count for step in report.guide_funnel][1:] == [1, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("query", "days"),
+    [("to=2026-11-01", ("2026-10-03", "2026-11-01")), ("from=2026-11-20", ("2026-11-20", None))],
+)
+def test_one_date_is_enough(marketing_client, app, query, days):
+    html = marketing_client.get(f"/staff/analytics?{query}").get_data(as_text=True)
+    with app.app_context():
+        today = datetime.now(leads_module.clinic_zone()).date().isoformat()
+    start, end = days
+    assert f'id="from" name="from" type="date" value="{start}"' in html
+    assert f'id="to" name="to" type="date" value="{end or today}"' in html
+
+
+def test_other_iso_spellings_are_not_taken_for_dates(marketing_client):
+    response = marketing_client.get("/staff/analytics?from=20261101")
+    assert response.status_code == 400 and "is not a date we can read" in htmllib.unescape(
+        response.get_data(as_text=True)
+    )

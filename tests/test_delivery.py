@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import time
 
 import brotli
 import pytest
@@ -120,3 +121,11 @@ def test_the_web_manifest_names_the_clinic_and_its_icons_exist(client, app):
     for icon in manifest["icons"]:
         image = fetch(client, icon["src"])
         assert image.status_code == 200 and image.mimetype == icon["type"], icon
+
+
+def test_a_short_form_token_life_renews_the_page_sooner(app_factory):
+    client = app_factory(FORM_TOKEN_MAX_AGE=600).test_client()
+    etag = client.get(ARTICLE).headers["ETag"]
+    # The ETag names the 5-minute period (half the token's life), not the day.
+    period = int(etag.strip('W/"').split("-")[1])
+    assert period == int(time.time() // 300) or period == int(time.time() // 300) - 1

@@ -475,7 +475,7 @@ def test_corrected_resubmission_of_the_same_form_is_a_new_lead(client, app):
     assert [lead.phone for lead in leads(app)] == ["+13128675309", "+12175550177"]
 
 
-def test_a_patient_asked_to_submit_again_is_not_taken_for_a_bot(app_factory):
+def test_sending_again_keeps_the_fill_time_check_unless_the_token_was_spoilt(app_factory):
     app = app_factory(FORM_MIN_FILL_SECONDS=60)
     client = app.test_client()
     for spoil, status in ((None, 403), ("appt-form_token", 400)):
@@ -490,8 +490,10 @@ def test_a_patient_asked_to_submit_again_is_not_taken_for_a_bot(app_factory):
         resent = form_posting_to(again.get_data(as_text=True), "/schedule")
         assert client.post("/schedule", data=resent).status_code == 303
     rows = leads(app)
-    # Both pages sent back carried a reissued token, exempt from the fill-time check.
-    assert [row.is_spam for row in rows] == [False, False]
+    # The page sent back after a cross-site post kept its still-good token, and its time:
+    # sent again at once, it is still "too fast" (a bot cannot shed the check that way).
+    # The page sent back for a spoilt token carried a reissued one, exempt from the check.
+    assert [row.is_spam for row in rows] == [True, False]
 
 
 @pytest.mark.parametrize(
@@ -549,3 +551,39 @@ def test_database_outage_is_a_503_that_keeps_the_input(app, monkeypatch):
     # Once the database answers again, the same page submits.
     again = form_posting_to(response.get_data(as_text=True), "/schedule")
     assert client.post("/schedule", data=again).status_code == 303
+
+
+def test_a_form_token_with_foreign_characters_is_asked_again_not_a_crash(client, app):
+    fields = open_form(client, "/schedule", "/schedule")
+    data = fill(fields, "appt", SCHEDULE)
+    data["appt-form_token"] = "abc.\u00e9.0.sig\u00e9"
+    response = client.post("/schedule", data=data)
+    assert response.status_code == 400 and "timed out" in response.get_data(as_text=True)
+    assert count(app, Lead) == 0
+
+
+@pytest.mark.parametrize("path", ["/manifest.webmanifest", "/robots.txt", "/sitemap.xml"])
+def test_only_pages_a_reader_lands_on_set_the_visit_cookie(client, path):
+    assert client.get(path).headers.getlist("Set-Cookie") == []
+
+
+def test_an_emailed_link_is_never_taken_for_the_landing_page(client, app):
+    with app.test_request_context():
+        link = f"/unsubscribe/{tokens.unsubscribe_token(1)}"
+    assert client.get(link).headers.getlist("Set-Cookie") == []
+    submit_guide(client, page=ARTICLE)
+    (lead,) = leads(app)
+    assert lead.landing_page == ARTICLE
+
+
+def test_the_site_url_host_is_our_origin_behind_a_proxy(app_factory):
+    app = app_factory(SITE_URL="https://clinic.example")
+    client = app.test_client()
+    fields = open_form(client, "/guide", "/guide")
+    # nginx passed on its own Host; the browser's Origin is the public one.
+    response = client.post(
+        "/guide",
+        data=fill(fields, "guide", GUIDE),
+        headers={"Origin": "https://clinic.example", "Host": "127.0.0.1:8000"},
+    )
+    assert response.status_code == 303

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.http import dump_cookie, http_date
 
 from .. import leads, tokens
+from ..analytics import COUNTED_ENDPOINTS as READER_PAGES
 from ..analytics import is_counted_view
 from ..articles import Article, Library
 from ..extensions import db, limiter
@@ -70,7 +71,9 @@ _VISIT_LIMITS = {"l": 300, "r": 300, **{f"u_{key}": 100 for key in leads.UTM_KEY
 @bp.before_app_request
 def remember_visit() -> None:
     """Note the landing page, campaign tags and outside referrer of a visit, once."""
-    if request.method != "GET" or request.blueprint != "public":
+    # Pages a reader lands on; not the emailed links (a signed token is no landing page),
+    # files, or the manifest, which caches may keep.
+    if request.method != "GET" or request.endpoint not in READER_PAGES:
         return
     args = request.args
     utm = {}
@@ -155,10 +158,15 @@ _FORM_TOKEN = re.compile(rb"[A-Za-z0-9_-]{22}\.\d{10,}\.[01]\.[A-Za-z0-9_-]{43}"
 _DAY = 24 * 3600
 
 
+def _token_period() -> int:
+    # A returning reader gets a 304 and the copy they have, form token included, within one
+    # period: a day, or half the token's lifetime if that is shorter, so a kept copy's token
+    # never expires before the page is renewed.
+    return max(60, min(_DAY, current_app.config["FORM_TOKEN_MAX_AGE"] // 2))
+
+
 def _token_day() -> int:
-    # A page with a form is revalidated into a fresh one (a new form token) once a day; within
-    # the day a returning reader gets a 304 and the copy they have.
-    return int(time.time() // _DAY)
+    return int(time.time() // _token_period())
 
 
 @bp.after_request
@@ -193,7 +201,7 @@ def conditional_html(response: Response) -> Response:
     if carries_token:
         # The form token is this reader's: no shared cache may hand it to another.
         response.headers["Cache-Control"] = "private, no-cache"
-        changed = max(changed, _token_day() * _DAY)
+        changed = max(changed, _token_day() * _token_period())
     else:
         response.headers["Cache-Control"] = "no-cache"
     response.headers["Last-Modified"] = _http_date(changed)
@@ -311,8 +319,11 @@ def handle_form(name: str):
     form = cls(prefix=prefix)
     if is_cross_site(request):
         # Another website posted this: store nothing, but show the patient what they typed
-        # on our own page, where pressing the button again is a same-site post.
-        form.form_token.data = tokens.new_form_token(reissued=True)
+        # on our own page, where pressing the button again is a same-site post. A token
+        # still good keeps its time (the minimum fill time still applies to it).
+        max_age = current_app.config["FORM_TOKEN_MAX_AGE"]
+        if tokens.read_form_token(form.form_token.data or "", max_age) is None:
+            form.form_token.data = tokens.new_form_token(reissued=True)
         return render_form_page(name, form, [CROSS_SITE], 403)
     valid = form.validate()
     token = tokens.read_form_token(
@@ -519,4 +530,5 @@ def manifest() -> Response:
 
 @bp.get("/favicon.ico")
 def favicon():
-    return redirect(url_for("static", filename="img/favicon.svg"), 301)
+    # 302: the target's name carries the file's hash, which changes with the file.
+    return redirect(url_for("static", filename="img/favicon.svg"), 302)

@@ -6,7 +6,9 @@ blueprint's before_request refuses anything not listed there.
 
 from __future__ import annotations
 
+import re
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -443,70 +445,94 @@ def export():
 MAX_REPORT_DAYS = 366
 
 
-def report_period() -> tuple[date, date, str, str, str | None]:
-    """The period asked for (default: the last 30 days), the values as typed, and a problem.
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-    A period that cannot be read is answered with the default and a message saying why.
+
+def _report_day(text: str) -> date | None:
+    # Only what a date field sends (2026-11-01), not ISO's other spellings.
+    return _parse_date(text) if _ISO_DAY.match(text) else None
+
+
+@dataclass(frozen=True)
+class Period:
+    day_from: date
+    day_to: date
+    typed_from: str  # shown back in the date fields: a date, or the one in use
+    typed_to: str
+    problem: str | None
+
+
+def report_period() -> Period:
+    """The period asked for (default: the last 30 days) and, if it cannot be used, why.
+
+    Only a start: up to today. Only an end: the 30 days up to it.
     """
     args = request.args
     typed_from = str(visible_only(args.get("from", "")))[:20]
     typed_to = str(visible_only(args.get("to", "")))[:20]
     today = datetime.now(leads.clinic_zone()).date()
-    day_to = today
-    day_from = today - timedelta(days=29)
+    day_from, day_to = today - timedelta(days=29), today
     problem = None
-    if typed_from or typed_to:
-        parsed_from = _parse_date(typed_from) if typed_from else day_from
-        parsed_to = _parse_date(typed_to) if typed_to else day_to
-        if parsed_from is None or parsed_to is None:
-            unreadable = typed_from if parsed_from is None else typed_to
-            problem = (
-                f"“{unreadable}” is not a date we can read. Enter dates as year-month-day, "
-                "for example 2026-11-01."
-            )
-        elif parsed_from > parsed_to:
+    parsed_from = _report_day(typed_from)
+    parsed_to = _report_day(typed_to)
+    if (typed_from and parsed_from is None) or (typed_to and parsed_to is None):
+        unreadable = typed_from if typed_from and parsed_from is None else typed_to
+        problem = (
+            f"“{unreadable}” is not a date we can read. Enter dates as year-month-day, "
+            "for example 2026-11-01."
+        )
+    elif parsed_from or parsed_to:
+        end = parsed_to or max(today, parsed_from or today)
+        start = parsed_from or end - timedelta(days=29)
+        if start > end:
             problem = "The start date is after the end date."
-        elif (parsed_to - parsed_from).days >= MAX_REPORT_DAYS:
+        elif (end - start).days >= MAX_REPORT_DAYS:
             problem = f"Choose a period of at most {MAX_REPORT_DAYS} days."
         else:
-            day_from, day_to = parsed_from, parsed_to
-    return day_from, day_to, typed_from, typed_to, problem
+            day_from, day_to = start, end
+    # A date field can only show a date: what could not be read is quoted in the message.
+    shown_from = typed_from if parsed_from else day_from.isoformat()
+    shown_to = typed_to if parsed_to else day_to.isoformat()
+    return Period(day_from, day_to, shown_from, shown_to, problem)
 
 
-def current_report() -> analytics.Report:
-    day_from, day_to, *_ = report_period()
+def build_report(period: Period) -> analytics.Report:
     # This process's page views not yet added up, so the page shows the latest counts.
     current_app.extensions["view_counter"].flush()
     library = current_app.extensions["articles"]
     return analytics.build_report(
-        day_from, day_to, leads.clinic_zone(), [(a.path, a.title) for a in library.all]
+        period.day_from,
+        period.day_to,
+        leads.clinic_zone(),
+        [(a.path, a.title) for a in library.all],
     )
 
 
 @bp.get("/analytics", endpoint="analytics")
 def analytics_page():
-    day_from, day_to, typed_from, typed_to, problem = report_period()
-    report = current_report()
+    period = report_period()
+    report = build_report(period)
     return render_template(
         "staff/analytics.html",
         report=report,
         chart=analytics_chart.leads_chart(report),
-        # A date field can only show a date: what could not be read is quoted in the message.
-        typed_from=typed_from if _parse_date(typed_from) else day_from.isoformat(),
-        typed_to=typed_to if _parse_date(typed_to) else day_to.isoformat(),
-        problem=problem,
+        typed_from=period.typed_from,
+        typed_to=period.typed_to,
+        problem=period.problem,
         percent=analytics.percent,
         duration=analytics.duration,
         FormKind=FormKind,
-    ), (400 if problem else 200)
+        min_views=analytics.MIN_VIEWS_FOR_BEST,
+    ), (400 if period.problem else 200)
 
 
 @bp.get("/analytics.csv", endpoint="analytics_csv")
 def analytics_csv():
-    day_from, day_to, _, _, problem = report_period()
-    if problem:
-        abort(400, problem)
-    report = current_report()
+    period = report_period()
+    if period.problem:
+        abort(400, period.problem)
+    day_from, day_to = period.day_from, period.day_to
+    report = build_report(period)
     audit.record(
         "analytics_export",
         user=current_user._get_current_object(),
