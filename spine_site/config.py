@@ -186,6 +186,8 @@ def load_settings(
         # streamed CSV export.
         "COMPRESS_ALGORITHM": ["br", "gzip"],
         "COMPRESS_STREAMS": False,
+        # 304s are answered before compression (public/views.py: conditional_html).
+        "COMPRESS_EVALUATE_CONDITIONAL_REQUEST": False,
         "COMPRESS_MIMETYPES": [
             "text/html",
             "text/css",

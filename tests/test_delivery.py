@@ -129,3 +129,9 @@ def test_a_short_form_token_life_renews_the_page_sooner(app_factory):
     # The ETag names the 5-minute period (half the token's life), not the day.
     period = int(etag.strip('W/"').split("-")[1])
     assert period == int(time.time() // 300) or period == int(time.time() // 300) - 1
+
+
+@pytest.mark.parametrize("headers", [{}, {"Accept-Encoding": "br"}, {"If-None-Match": 'W/"x"'}])
+def test_the_app_leaves_the_date_header_to_the_server(client, headers):
+    # gunicorn and werkzeug add Date themselves; a second one from the app would be sent too.
+    assert client.get(ARTICLE, headers=headers).headers.getlist("Date") == []

@@ -207,7 +207,9 @@ def conditional_html(response: Response) -> Response:
     response.headers["Last-Modified"] = _http_date(changed)
     if "If-None-Match" in request.headers or "If-Modified-Since" in request.headers:
         # (A first visit has neither; make_conditional's parsing is skipped for it.)
-        return response.make_conditional(request)
+        response = response.make_conditional(request)
+        # make_conditional adds a Date; the server adds its own, and two confuse caches.
+        response.headers.pop("Date", None)
     return response
 
 
