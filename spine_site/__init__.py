@@ -122,6 +122,14 @@ def register_extensions(app: Flask, root: Path) -> None:
     migrate.init_app(app, db, directory=str(root / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
+    hooks = app.before_request_funcs.setdefault(None, [])
+    defaults = any(app.config.get(k) for k in ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION"))
+    if limiter._check_request_limit in hooks and not defaults:
+        # Every limit here is a route decorator, and a decorated view checks its own limit.
+        # The extension's before-request hook would only look for default and blueprint
+        # limits, on every request; on a blueprint's page that costs more than the rest of a
+        # cached article (bench/article_speed.py).
+        hooks.remove(limiter._check_request_limit)
     # Flask-Login's own context processor loads the user (and so the session) for every
     # template, public pages included; the bare proxy loads it only where a staff template
     # reads it.

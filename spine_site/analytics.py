@@ -79,11 +79,14 @@ def is_counted_view(req: Request, response: Response) -> bool:
         return False
     if req.endpoint not in COUNTED_ENDPOINTS:
         return False
-    if _is_bot(req.headers.get("User-Agent", "")):
+    # (The WSGI environ directly: a dict lookup, where req.headers scans the header list;
+    # this runs on every page view.)
+    environ = req.environ
+    if _is_bot(environ.get("HTTP_USER_AGENT", "")):
         return False
     # A page the browser fetched ahead in case it is needed has not been seen.
     purpose = (
-        req.headers.get("Sec-Purpose") or req.headers.get("Purpose") or req.headers.get("X-Moz")
+        environ.get("HTTP_SEC_PURPOSE") or environ.get("HTTP_PURPOSE") or environ.get("HTTP_X_MOZ")
     ) or ""
     return "prefetch" not in purpose and "prerender" not in purpose
 

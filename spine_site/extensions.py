@@ -31,13 +31,6 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=client_address, default_limits=[])
 
 
-@limiter.request_filter
-def _reads_are_never_limited() -> bool:
-    # Every limit here is on a POST (forms, sign-in); page views skip the limiter's
-    # per-request lookups, which cost more than the rest of a cached article page.
-    return request.method in {"GET", "HEAD"}
-
-
 class StaffLoginManager(LoginManager):
     """Flask-Login without remember-me cookies: staff sessions end when idle or after 12 h."""
 

@@ -57,8 +57,14 @@ def _derived_keys(keys: tuple[str, ...]) -> tuple[bytes, ...]:
 
 
 def _form_signature(key: bytes, payload: str) -> str:
-    digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    mac = _keyed_hmac(key).copy()  # (copying a keyed HMAC skips re-deriving its pads)
+    mac.update(payload.encode())
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed_hmac(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def new_form_token(reissued: bool = False) -> str:

@@ -189,23 +189,26 @@ def conditional_html(response: Response) -> Response:
     ):
         return response
     changed = current_app.extensions["content_changed"]
-    etag, _ = response.get_etag()
-    if etag:
-        carries_token = True  # the article page sets its own, from its cached digest
+    period = _token_period()
+    if getattr(response, "carries_token", False):
+        carries_token = True  # the article page: its ETag is set, from its cached digest
     else:
         body = response.get_data()
         stable = _FORM_TOKEN.sub(b"", body)
         carries_token = len(stable) != len(body)
         digest = hashlib.blake2b(stable, digest_size=12).hexdigest()
-        response.set_etag(f"{digest}-{_token_day()}" if carries_token else digest, weak=True)
+        tag = f"{digest}-{int(time.time() // period)}" if carries_token else digest
+        response.set_etag(tag, weak=True)
+    headers = response.headers
     if carries_token:
         # The form token is this reader's: no shared cache may hand it to another.
-        response.headers["Cache-Control"] = "private, no-cache"
-        changed = max(changed, _token_day() * _token_period())
+        headers["Cache-Control"] = "private, no-cache"
+        changed = max(changed, int(time.time() // period) * period)
     else:
-        response.headers["Cache-Control"] = "no-cache"
-    response.headers["Last-Modified"] = _http_date(changed)
-    if "If-None-Match" in request.headers or "If-Modified-Since" in request.headers:
+        headers["Cache-Control"] = "no-cache"
+    headers["Last-Modified"] = _http_date(changed)
+    environ = request.environ
+    if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:
         # (A first visit has neither; make_conditional's parsing is skipped for it.)
         response = response.make_conditional(request)
         # make_conditional adds a Date; the server adds its own, and two confuse caches.
@@ -246,7 +249,7 @@ def fresh_article_page(found: Article) -> Response:
     it: a submission's key also covers its content, so the two forms' submissions never
     collide.)
     """
-    cache: dict[str, list[str]] = current_app.extensions.setdefault("article_pages", {})
+    cache: dict[str, list[bytes]] = current_app.extensions.setdefault("article_pages", {})
     digests: dict[str, str] = current_app.extensions.setdefault("article_digests", {})
     parts = cache.get(found.slug)
     if parts is None:
@@ -262,10 +265,13 @@ def fresh_article_page(found: Article) -> Response:
             forms=forms,
             problems={},
         )
-        parts = cache[found.slug] = page.split(_TOKEN_SLOT)
+        # Kept as UTF-8 bytes: a request then joins bytes, with nothing to encode.
+        parts = cache[found.slug] = [part.encode() for part in page.split(_TOKEN_SLOT)]
         digests[found.slug] = hashlib.blake2b(page.encode(), digest_size=12).hexdigest()
-    response = Response(tokens.new_form_token().join(parts), mimetype="text/html")
+    body = tokens.new_form_token().encode().join(parts)
+    response = Response(body, mimetype="text/html")
     response.set_etag(f"{digests[found.slug]}-{_token_day()}", weak=True)
+    response.carries_token = True  # type: ignore[attr-defined]  # (read by conditional_html)
     return response
 
 
