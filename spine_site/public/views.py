@@ -331,7 +331,7 @@ def handle_form(name: str):
         # still good keeps its time (the minimum fill time still applies to it).
         max_age = current_app.config["FORM_TOKEN_MAX_AGE"]
         if tokens.read_form_token(form.form_token.data or "", max_age) is None:
-            form.form_token.data = tokens.new_form_token(reissued=True)
+            form.form_token.data = tokens.new_form_token()
         return render_form_page(name, form, [CROSS_SITE], 403)
     valid = form.validate()
     token = tokens.read_form_token(
@@ -340,7 +340,11 @@ def handle_form(name: str):
     problems: list[str] = []
     if token is None:
         # The page sat open too long (or the token was damaged): keep every value, ask again.
-        form.form_token.data = tokens.new_form_token(reissued=True)
+        # Only a token of ours that merely expired earns the waiver of the minimum fill time
+        # (the patient has been typing all along); a missing or forged one, which is what a
+        # bot would send to get that waiver, gets a plain new token.
+        expired = tokens.read_form_token(form.form_token.data or "", max_age=2**31) is not None
+        form.form_token.data = tokens.new_form_token(reissued=expired)
         problems.append(TIMED_OUT)
         valid = False
     if not valid:
