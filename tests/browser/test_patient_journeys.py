@@ -26,6 +26,15 @@ def active_id(page) -> str:
     return page.evaluate("document.activeElement && document.activeElement.id")
 
 
+def wait_for_focus(page, element_id: str) -> None:
+    """Focus after a navigation or a fragment jump lands a moment later: wait for it."""
+    page.wait_for_function(
+        "id => document.activeElement && document.activeElement.id === id",
+        arg=element_id,
+        timeout=5000,
+    )
+
+
 def tab_to(page, element_id: str, limit: int = 80) -> None:
     """Press Tab until `element_id` has focus, as a keyboard user would."""
     for _ in range(limit):
@@ -63,7 +72,7 @@ def test_keyboard_only_appointment_request_from_the_article(
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip-link"
     page.keyboard.press("Enter")
-    assert page.url.endswith("#main")
+    page.wait_for_url(re.compile(r"#main$"))  # (a fragment navigation: wait for it)
 
     # Fill in part of the form, with a mistyped email, and send it with Enter.
     type_into(page, "appt-first_name", "Ada")
@@ -78,7 +87,7 @@ def test_keyboard_only_appointment_request_from_the_article(
 
     # Back with errors: the summary has focus and says what to fix, with a link per field.
     assert page.url.endswith("/schedule#appt-errors")
-    assert active_id(page) == "appt-errors"
+    wait_for_focus(page, "appt-errors")
     summary = page.locator("#appt-errors")
     assert summary.get_attribute("role") == "alert"
     links = summary.locator("a")
@@ -95,7 +104,7 @@ def test_keyboard_only_appointment_request_from_the_article(
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.getAttribute('href')") == "#appt-email"
     page.keyboard.press("Enter")
-    assert active_id(page) == "appt-email"
+    wait_for_focus(page, "appt-email")
     page.keyboard.press("Control+A")
     page.keyboard.type("ada@example.com")
     with page.expect_navigation():
@@ -119,7 +128,7 @@ def test_keyboard_only_guide_request_on_its_own_page(browser, live_server, javas
     tab_to(page, "guide-first_name")
     with page.expect_navigation():
         page.keyboard.press("Enter")  # nothing filled in
-    assert active_id(page) == "guide-errors"
+    wait_for_focus(page, "guide-errors")
     hrefs = page.locator("#guide-errors a").evaluate_all("els => els.map(e => e.hash)")
     assert hrefs == ["#guide-first_name", "#guide-email"]
     type_into(page, "guide-first_name", "Grace")

@@ -108,6 +108,6 @@ def test_keyboard_user_can_skip_to_content(browser, live_server):
     assert skip.evaluate("el => el === document.activeElement")
     assert skip.is_visible()
     page.keyboard.press("Enter")
-    assert page.url.endswith("#main")
+    page.wait_for_url(re.compile(r"#main$"))  # (a fragment navigation: wait for it)
     page.wait_for_load_state("networkidle")
     page.close()
