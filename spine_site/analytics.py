@@ -50,8 +50,9 @@ CONTACTED = frozenset({LeadStatus.CONTACTED, LeadStatus.SCHEDULED})
 # "Converts best" is named only among places with at least this many views in the period.
 MIN_VIEWS_FOR_BEST = 5
 
-# Pages whose views are counted (GET answered 200 or 304). Articles are added by path.
-COUNTED_ENDPOINTS = {
+# The pages a reader lands on and reads: their views are counted (GET answered 200 or 304),
+# and the visit cookie is set on them (public/views.py). Articles are counted by path.
+READER_PAGES = {
     "public.index",
     "public.article",
     "public.schedule",
@@ -77,7 +78,7 @@ def _is_bot(agent: str) -> bool:
 def is_counted_view(req: Request, response: Response) -> bool:
     if req.method != "GET" or response.status_code not in (200, 304):
         return False
-    if req.endpoint not in COUNTED_ENDPOINTS:
+    if req.endpoint not in READER_PAGES:
         return False
     # (The WSGI environ directly: a dict lookup, where req.headers scans the header list;
     # this runs on every page view.)

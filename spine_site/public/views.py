@@ -28,8 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.http import dump_cookie, http_date
 
 from .. import leads, tokens
-from ..analytics import COUNTED_ENDPOINTS as READER_PAGES
-from ..analytics import is_counted_view
+from ..analytics import READER_PAGES, is_counted_view
 from ..articles import Article, Library
 from ..extensions import db, limiter
 from ..guide import DOWNLOAD_NAME, guide_pdf
@@ -165,8 +164,10 @@ def _token_period() -> int:
     return max(60, min(_DAY, current_app.config["FORM_TOKEN_MAX_AGE"] // 2))
 
 
-def _token_day() -> int:
-    return int(time.time() // _token_period())
+def _token_window() -> tuple[int, int]:
+    """The current renewal period of pages with a form: (its number, its length in seconds)."""
+    period = _token_period()
+    return int(time.time() // period), period
 
 
 @bp.after_request
@@ -189,21 +190,20 @@ def conditional_html(response: Response) -> Response:
     ):
         return response
     changed = current_app.extensions["content_changed"]
-    period = _token_period()
-    if getattr(response, "carries_token", False):
-        carries_token = True  # the article page: its ETag is set, from its cached digest
+    window, period = _token_window()
+    if "ETag" in response.headers:
+        carries_token = True  # the article page: it set its ETag from its cached digest
     else:
         body = response.get_data()
         stable = _FORM_TOKEN.sub(b"", body)
         carries_token = len(stable) != len(body)
         digest = hashlib.blake2b(stable, digest_size=12).hexdigest()
-        tag = f"{digest}-{int(time.time() // period)}" if carries_token else digest
-        response.set_etag(tag, weak=True)
+        response.set_etag(f"{digest}-{window}" if carries_token else digest, weak=True)
     headers = response.headers
     if carries_token:
         # The form token is this reader's: no shared cache may hand it to another.
         headers["Cache-Control"] = "private, no-cache"
-        changed = max(changed, int(time.time() // period) * period)
+        changed = max(changed, window * period)
     else:
         headers["Cache-Control"] = "no-cache"
     headers["Last-Modified"] = _http_date(changed)
@@ -270,8 +270,7 @@ def fresh_article_page(found: Article) -> Response:
         digests[found.slug] = hashlib.blake2b(page.encode(), digest_size=12).hexdigest()
     body = tokens.new_form_token().encode().join(parts)
     response = Response(body, mimetype="text/html")
-    response.set_etag(f"{digests[found.slug]}-{_token_day()}", weak=True)
-    response.carries_token = True  # type: ignore[attr-defined]  # (read by conditional_html)
+    response.set_etag(f"{digests[found.slug]}-{_token_window()[0]}", weak=True)
     return response
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TypeVar
@@ -428,13 +429,17 @@ def export():
         detail={"filters": filters, "rows": plan.row_count, "role": user.role.value},
     )
     db.session.commit()
-    zone = leads.clinic_zone()
-    stamp = date.today().isoformat()
+    rows = stream_with_context(plan.rows(leads.clinic_zone()))
+    return csv_download(rows, f"leads-{date.today().isoformat()}.csv")
+
+
+def csv_download(body: Iterable[str] | str, filename: str) -> Response:
+    """A CSV file the browser saves (UTF-8; the body carries its own BOM)."""
     return Response(
-        stream_with_context(plan.rows(zone)),
+        body,
         mimetype="text/csv",
         headers={
-            "Content-Disposition": f'attachment; filename="leads-{stamp}.csv"',
+            "Content-Disposition": f'attachment; filename="{filename}"',
             "Content-Type": "text/csv; charset=utf-8",
         },
     )
@@ -540,14 +545,7 @@ def analytics_csv():
     )
     db.session.commit()
     name = f"analytics-{day_from.isoformat()}-to-{day_to.isoformat()}.csv"
-    return Response(
-        csv_document(analytics.report_rows(report)),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Content-Type": "text/csv; charset=utf-8",
-        },
-    )
+    return csv_download(csv_document(analytics.report_rows(report)), name)
 
 
 # -- Accounts and the audit log (admin) ---------------------------------------------------
