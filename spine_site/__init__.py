@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import sqlite3
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from .config import load_settings
 
@@ -70,29 +65,6 @@ def register_logging(app: Flask) -> None:
     configure(json_lines=app.config["LOG_FORMAT"] == "json", redact_links=not development)
 
 
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None:
-    if not isinstance(dbapi_connection, sqlite3.Connection):
-        return
-    # WAL lets readers run beside the writer; busy_timeout makes a writer wait its turn
-    # instead of failing with "database is locked".
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-    # pysqlite's own transaction handling would BEGIN late and DEFERRED; we issue BEGIN
-    # IMMEDIATE ourselves (below) so a read-then-write transaction cannot deadlock on upgrade.
-    dbapi_connection.isolation_level = None
-
-
-@event.listens_for(Engine, "begin")
-def _sqlite_begin_immediate(conn: Any) -> None:
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 def register_security(app: Flask) -> None:
     from .security import init_app
 
@@ -102,34 +74,16 @@ def register_security(app: Flask) -> None:
 def register_extensions(app: Flask, root: Path) -> None:
     from flask_login import current_user
 
-    from .extensions import compress, csrf, db, limiter, login_manager, migrate
+    from . import database
+    from .extensions import compress, csrf, limiter, login_manager, migrate
     from .users import load_user
 
-    db.init_app(app)
+    database.init_app(app)
     compress.init_app(app)
-
-    @app.teardown_appcontext
-    def _close_session_quietly(exc: BaseException | None) -> None:
-        # Runs before Flask-SQLAlchemy's own teardown. A connection the database dropped
-        # (a restart) must not turn an answered, committed request into a 500.
-        try:
-            db.session.remove()
-        except SQLAlchemyError as error:
-            logging.getLogger(__name__).warning(
-                "database connection lost while closing: %s", type(error).__name__
-            )
-
-    migrate.init_app(app, db, directory=str(root / "migrations"))
+    migrate.init_app(app, database.db, directory=str(root / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
-    hooks = app.before_request_funcs.setdefault(None, [])
-    defaults = any(app.config.get(k) for k in ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION"))
-    if limiter._check_request_limit in hooks and not defaults:
-        # Every limit here is a route decorator, and a decorated view checks its own limit.
-        # The extension's before-request hook would only look for default and blueprint
-        # limits, on every request; on a blueprint's page that costs more than the rest of a
-        # cached article (bench/article_speed.py).
-        hooks.remove(limiter._check_request_limit)
+
     # Flask-Login's own context processor loads the user (and so the session) for every
     # template, public pages included; the bare proxy loads it only where a staff template
     # reads it.
@@ -162,7 +116,7 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(public_bp)
     app.register_blueprint(public_bp)
 
-    from .staff.views import bp as staff_bp
+    from .staff import bp as staff_bp
 
     app.register_blueprint(staff_bp)
 
@@ -185,7 +139,7 @@ def register_outbox(app: Flask) -> None:
     sender = BackgroundSender(app)
     app.extensions["outbox_sender"] = sender
 
-    from .analytics import ViewCounter
+    from .pageviews import ViewCounter
 
     app.extensions["view_counter"] = ViewCounter(app)
 

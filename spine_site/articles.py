@@ -189,10 +189,3 @@ class Library:
 
     def related(self, article: Article) -> list[Article]:
         return [self._by_slug[s] for s in article.related]
-
-
-def text_excerpt(html: str, limit: int = 160) -> str:
-    """Plain text from rendered HTML, cut at a word boundary (for previews)."""
-    text = re.sub(r"<[^>]+>", " ", html)
-    text = re.sub(r"\s+", " ", text).strip()
-    return escape(text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…")

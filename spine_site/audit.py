@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 from flask import has_request_context, request
+from sqlalchemy import ColumnElement, func, select
 
+from .clock import day_start
 from .extensions import db
+from .lead_list import page_bounds
 from .models import AuditEvent, User
 
 # Every action the log knows, with the words the audit page shows for it.
@@ -54,3 +59,42 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    events: list[AuditEvent]
+    total: int
+    page: int
+    pages: int
+
+
+def find(
+    *,
+    action: str = "",
+    actor: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+    page: int = 1,
+    per_page: int = 100,
+) -> AuditPage:
+    """One page of the log, newest first: by action, by who (part of the name), by clinic day."""
+    clauses: list[ColumnElement[bool]] = []
+    if action in ACTIONS:
+        clauses.append(AuditEvent.action == action)
+    if actor:
+        clauses.append(func.lower(AuditEvent.actor).contains(actor.lower(), autoescape=True))
+    if date_from:
+        clauses.append(AuditEvent.created_at >= day_start(date_from))
+    if date_to:
+        clauses.append(AuditEvent.created_at < day_start(date_to + timedelta(days=1)))
+    total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(*clauses)) or 0
+    page, pages = page_bounds(total, page, per_page)
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(*clauses)
+        .order_by(AuditEvent.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return AuditPage(list(events), total, page, pages)

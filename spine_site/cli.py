@@ -11,8 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from . import audit, leads, outbox, users
-from .extensions import db
+from . import outbox, privacy, users
 from .guide import guide_pdf
 from .models import Role
 
@@ -76,14 +75,9 @@ def users_create(email: str, role: str) -> None:
     """Create a staff account; the password is prompted twice (or read from stdin)."""
     password = _read_password()
     try:
-        user = users.create_user(email, Role(role), password)
+        user, _ = users.create_account(email, Role(role), by=None, password=password)
     except users.UserError as exc:
-        db.session.rollback()
         raise click.ClickException(str(exc)) from None
-    audit.record(
-        "user_create", actor="command line", target=f"user:{user.id}", detail={"role": role}
-    )
-    db.session.commit()
     click.echo(f"created {user.email} ({role})")
 
 
@@ -97,7 +91,7 @@ def users_create(email: str, role: str) -> None:
 )
 def leads_purge(days: int) -> None:
     """Retention: delete old leads and everything attached, quarantined spam first."""
-    counts = leads.purge_older_than(days)
+    counts = privacy.purge_older_than(days)
     click.echo(
         f"purged {counts['spam']} spam and {counts['leads']} other leads older than {days} days; "
         f"{counts['people']} people with no request left were removed"

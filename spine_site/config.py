@@ -202,3 +202,12 @@ def load_settings(
         # hide_parameters: a database error must not write a patient's message into the log.
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
     }
+
+
+def clinic_details(config: Mapping[str, Any]) -> dict[str, str]:
+    """The clinic's identity (CLINIC_NAME -> name, CLINIC_PHONE -> phone ...) for templates."""
+    return {
+        key.removeprefix("CLINIC_").lower(): value
+        for key, value in config.items()
+        if key.startswith("CLINIC_")
+    }

@@ -1,16 +1,23 @@
-"""Error pages in plain words. A form posted too often comes back filled in, not lost."""
+"""Error pages in plain words, for the whole app. Each blueprint adds its own handlers where
+it can do better (the public forms come back filled in; staff pages keep a note's draft).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from flask import Flask, render_template, request
-from flask_wtf.csrf import CSRFError
+from flask import Flask, Response, make_response, render_template, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException
 
+from .extensions import db
+
 log = logging.getLogger(__name__)
+
+# The database is restarting or unreachable: these mean "try again soon", not a bug.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, SQLAlchemyTimeoutError)
 
 MESSAGES = {
     400: (
@@ -40,49 +47,34 @@ MESSAGES = {
 }
 
 
-def render_error(code: int):
+def render_error(code: int) -> tuple[str, int]:
     title, detail = MESSAGES.get(code, MESSAGES[400] if code < 500 else MESSAGES[500])
     return render_template("errors/error.html", code=code, title=title, detail=detail), code
+
+
+def database_unavailable(exc: Exception, page: Callable[[], object] | None = None) -> Response:
+    """A clear 503 with Retry-After (pool_pre_ping reconnects once the database is back).
+
+    `page` makes what a blueprint would rather show (e.g. the form with what was typed), or
+    None for the plain error page; it runs after the failed transaction is rolled back.
+    """
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__
+    )
+    db.session.rollback()
+    shown = page() if page is not None else None
+    response = make_response(shown if shown is not None else render_error(503))
+    response.headers["Retry-After"] = "10"
+    return response
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        if isinstance(exc, CSRFError) and request.blueprint == "staff":
-            from .staff.views import after_csrf_failure
-
-            return after_csrf_failure()
-        if exc.code == 429:
-            from .public.views import rerender_after_rate_limit
-
-            page = rerender_after_rate_limit()
-            if page is not None:
-                return page
         return render_error(exc.code or 500)
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
-    @app.errorhandler(SQLAlchemyTimeoutError)
-    def _database_unavailable(exc: Exception):
-        # The database is restarting or unreachable: a clear 503, not a crash; a form keeps
-        # what the patient typed. pool_pre_ping reconnects once it is back.
-        log.warning(
-            "database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__
-        )
-        from .extensions import db
-        from .public.views import rerender_after_failure
-
-        db.session.rollback()
-        page = rerender_after_failure(
-            "We couldn't save your request just now. Your details are still here: please "
-            "try again in a minute, or call us.",
-            503,
-        )
-        response = page if page is not None else render_error(503)
-        if isinstance(response, tuple):
-            response = app.make_response(response)
-        response.headers["Retry-After"] = "10"
-        return response
+    for error in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error, database_unavailable)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from . import audit, privacy
 from .extensions import db
-from .leads import LeadFilter, filter_clauses
-from .models import GuideDownload, Lead, Role
+from .lead_list import LeadFilter, filter_clauses
+from .models import GuideDownload, Lead, Role, User
 
 # (column id, value). The ids are stable: add new columns at the end, never rename.
 COLUMNS: list[tuple[str, str]] = [
@@ -33,7 +34,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("consent_contact", "yes/no: agreed to be contacted about the request"),
     ("consent_version", "Wording version agreed to"),
     ("consent_at", "When (clinic time)"),
-    ("marketing_opt_in", "yes/no: asked for further emails"),
+    ("marketing_opt_in", "yes/no: asked for further emails, and has not opted out since"),
     ("marketing_consent_version", ""),
     ("utm_source", ""),
     ("utm_medium", ""),
@@ -84,6 +85,24 @@ def _cell(value: object, zone: ZoneInfo) -> str:
     return neutralize(str(value))
 
 
+def start_export(f: LeadFilter, user: User) -> ExportPlan:
+    """Fix the rows of a leads export and record it in the audit log (committed) before a
+    byte is sent."""
+    plan = ExportPlan(f, user.role)
+    filters = f.as_dict()
+    if "q" in filters:
+        # The search words are often a patient's name or number: the log says only that
+        # there was a search, so an erasure leaves nothing of the person behind.
+        filters["q"] = "(search)"
+    audit.record(
+        "export",
+        user=user,
+        detail={"filters": filters, "rows": plan.row_count, "role": user.role.value},
+    )
+    db.session.commit()
+    return plan
+
+
 class ExportPlan:
     """The rows an export will contain, fixed before streaming starts (for the audit)."""
 
@@ -130,9 +149,14 @@ class ExportPlan:
             ).all()
             if not chunk:
                 break
+            opted_out = privacy.suppressed_since({lead.email for lead, _ in chunk})
             for lead, download_count in chunk:
                 values = {c: getattr(lead, _ATTRIBUTE.get(c, c), None) for c in self.columns}
                 values["guide_downloads"] = download_count
+                since = opted_out.get(lead.email)
+                if since is not None and since >= lead.created_at:
+                    # Said stop (or was erased) after this request: the suppression list wins.
+                    values["marketing_opt_in"] = False
                 writer.writerow([_cell(values[c], zone) for c in self.columns])
             last_id = chunk[-1][0].id
             db.session.expunge_all()

@@ -1,6 +1,6 @@
 """Extension objects, created unbound; the app factory binds them with init_app."""
 
-from flask import Response, request
+from flask import request
 from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_login import LoginManager
@@ -31,14 +31,13 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=client_address, default_limits=[])
 
 
-class StaffLoginManager(LoginManager):
-    """Flask-Login without remember-me cookies: staff sessions end when idle or after 12 h."""
-
-    def _update_remember_cookie(self, response: Response) -> Response:
-        # Sign-in never sets a remember-me cookie, so there is none to refresh or clear.
-        # Flask-Login's version reads the session on every response, public pages included,
-        # which loads it and adds "Vary: Cookie" to pages that are the same for everyone.
-        return response
+@limiter.request_filter
+def _only_posts_are_limited() -> bool:
+    # Every limit here is on a form post or a sign-in. Flask-Limiter's before-request hook
+    # runs for every request; this filter ends it at once for a page read, which is most of
+    # the traffic (bench/article_speed.py).
+    return request.method in {"GET", "HEAD"}
 
 
-login_manager = StaffLoginManager()
+# Sign-in never sets a remember-me cookie: staff sessions end when idle or after 12 h.
+login_manager = LoginManager()

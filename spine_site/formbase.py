@@ -6,7 +6,10 @@ from typing import Any
 
 from flask import request
 from flask_wtf import FlaskForm
-from flask_wtf.form import _Auto
+from werkzeug.datastructures import CombinedMultiDict
+
+# Stands for "read the request", as opposed to an explicit formdata (None: an empty form).
+_FROM_REQUEST: Any = object()
 
 
 class PostForm(FlaskForm):
@@ -14,13 +17,19 @@ class PostForm(FlaskForm):
 
     Flask-WTF would fill a form from JSON, where a list body or a number in a field crashes
     WTForms' filters. Browsers send forms url-encoded or multipart; anything else is an
-    empty submission, answered like any other incomplete form.
+    empty submission, answered like any other incomplete form. The form body is handed to
+    FlaskForm explicitly, so none of its request-reading is used.
     """
 
-    class Meta:
-        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
-            if formdata is _Auto:
-                if request.method not in {"POST", "PUT", "PATCH", "DELETE"}:
-                    return None
-                return request.form
-            return formdata
+    def __init__(self, formdata: Any = _FROM_REQUEST, **kwargs: Any) -> None:
+        if formdata is _FROM_REQUEST:
+            formdata = _submitted_form()
+        super().__init__(formdata=formdata, **kwargs)
+
+
+def _submitted_form() -> Any:
+    if request.method not in {"POST", "PUT", "PATCH", "DELETE"}:
+        return None
+    if request.files:
+        return CombinedMultiDict((request.files, request.form))
+    return request.form

@@ -27,6 +27,7 @@ from flask import Flask, current_app, render_template
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from .config import clinic_details
 from .extensions import db
 from .models import EmailKind, EmailStatus, Lead, OutboxEmail
 
@@ -53,7 +54,7 @@ def enqueue(
     """Render an email and add it to the session; the caller's commit makes it real."""
     config = current_app.config
     domain = urlsplit(config["SITE_URL"]).hostname or "localhost"
-    ctx = {"clinic": clinic(config), "site_url": config["SITE_URL"], **context}
+    ctx = {"clinic": clinic_details(config), "site_url": config["SITE_URL"], **context}
     all_headers = {"From": config["MAIL_DEFAULT_SENDER"]}
     if config.get("MAIL_REPLY_TO"):
         all_headers["Reply-To"] = config["MAIL_REPLY_TO"]
@@ -73,12 +74,9 @@ def enqueue(
     return email
 
 
-def clinic(config: Mapping[str, Any]) -> dict[str, str]:
-    return {
-        key.removeprefix("CLINIC_").lower(): value
-        for key, value in config.items()
-        if key.startswith("CLINIC_")
-    }
+def wake_sender() -> None:
+    """Tell this process's sender thread that mail was just committed (sent within seconds)."""
+    current_app.extensions["outbox_sender"].wake()
 
 
 def build_message(email: OutboxEmail) -> EmailMessage:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, request
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -68,6 +68,16 @@ class SessionInterface(SecureCookieSessionInterface):
         if self._cached is None or self._cached[0] != key:
             self._cached = (key, super().get_signing_serializer(app))
         return self._cached[1]
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        # Outside the staff area nothing reads the session, but Flask-Login's after-request
+        # hook looks in it on every response (for a remember-me cookie this app never sets).
+        # That look would mark it accessed and add "Vary: Cookie" to pages that are the same
+        # for everyone. A session nothing changed there has nothing to save. (Flask-Login's
+        # docs customise save_session the same way to keep API responses cookie-free.)
+        if request.blueprint != "staff" and not session.modified:
+            return
+        super().save_session(app, session, response)
 
 
 def is_cross_site(request: Request) -> bool:

@@ -14,8 +14,8 @@ from flask import Flask, current_app, request
 from markupsafe import Markup
 
 from .articles import Article
-from .leads import REASONS
-from .outbox import clinic
+from .config import clinic_details
+from .intake import REASONS
 
 REASON_LABELS = dict(REASONS)
 
@@ -42,7 +42,7 @@ def json_ld(data: Any) -> Markup:
 
 
 def clinic_json_ld(config: dict[str, Any]) -> dict[str, Any]:
-    c = clinic(config)
+    c = clinic_details(config)
     return {
         "@type": "MedicalClinic",
         "@id": config["SITE_URL"] + "/#clinic",
@@ -175,7 +175,7 @@ def init_app(app: Flask) -> None:
         config = current_app.config
         return {
             "favicon": favicon,
-            "clinic": clinic(config),
+            "clinic": clinic_details(config),
             "site_url": config["SITE_URL"],
             "canonical": config["SITE_URL"] + request.path,
             "clinic_ld": clinic_json_ld(config),

@@ -67,6 +67,12 @@ def _keyed_hmac(key: bytes) -> hmac.HMAC:
     return hmac.new(key, digestmod=hashlib.sha256)
 
 
+# What new_form_token() makes, as a regular expression: a 16-byte nonce in URL-safe base64
+# (22 characters), the time in milliseconds, the reissue flag, the HMAC-SHA256 signature (43).
+# Pages that carry a form use it to tell the per-visitor token from what the page says.
+FORM_TOKEN_PATTERN = r"[A-Za-z0-9_-]{22}\.\d{10,}\.[01]\.[A-Za-z0-9_-]{43}"
+
+
 def new_form_token(reissued: bool = False) -> str:
     """A token for one rendering of a form: its nonce dedupes submits, its time catches bots.
 

@@ -74,14 +74,6 @@ def set_password(user: User, password: str) -> None:
     user.failures_reset_at = datetime.now(UTC)  # an admin's reset also lifts a lock
 
 
-def set_active(user: User, active: bool) -> None:
-    user.active = active
-    if active:
-        user.failures_reset_at = datetime.now(UTC)
-    else:
-        user.session_token = secrets.token_hex(16)
-
-
 def load_user(session_id: str) -> User | None:
     """Flask-Login's loader: the id and the account's current session token must match."""
     user_id, _, token = session_id.partition(":")
@@ -155,3 +147,88 @@ def authenticate(email: str, password: str) -> User | None:
 def new_temporary_password() -> str:
     """A password an admin hands over once; about 100 bits."""
     return secrets.token_urlsafe(16)
+
+
+def password_matches(user: User, password: str) -> bool:
+    try:
+        return hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# -- What admins (and the command line) do to accounts: each audits and commits ----------
+
+
+def create_account(
+    email: str, role: Role, *, by: User | None, password: str | None = None
+) -> tuple[User, str]:
+    """Create an account and return it with its password: the one given, or a temporary one
+    for the admin to hand over. `by` None is the command line."""
+    password = password or new_temporary_password()
+    try:
+        user = create_user(email, role, password)
+    except UserError:
+        db.session.rollback()
+        raise
+    audit.record(
+        "user_create",
+        user=by,
+        actor=None if by else "command line",
+        target=f"user:{user.id}",
+        detail={"role": user.role.value},
+    )
+    db.session.commit()
+    return user, password
+
+
+def change_role(user: User, role: Role | str, *, by: User) -> None:
+    """Give another person's account a new role; nobody changes their own."""
+    if user.id == by.id:
+        raise UserError("You can't change your own role; ask another admin.")
+    old = user.role
+    user.role = Role(role)
+    audit.record(
+        "user_role",
+        user=by,
+        target=f"user:{user.id}",
+        detail={"from": old.value, "to": user.role.value},
+    )
+    db.session.commit()
+
+
+def set_active(user: User, active: bool, *, by: User) -> None:
+    """Enable an account (lifting any sign-in lock), or disable it and end its sessions."""
+    if user.id == by.id:
+        raise UserError("You can't disable your own account.")
+    user.active = active
+    if active:
+        user.failures_reset_at = datetime.now(UTC)
+    else:
+        user.session_token = secrets.token_hex(16)
+    audit.record("user_enable" if active else "user_disable", user=by, target=f"user:{user.id}")
+    db.session.commit()
+
+
+def reset_password(user: User, *, by: User) -> str:
+    """Give the account a temporary password (ending its sessions); returns it, to hand over."""
+    temporary = new_temporary_password()
+    set_password(user, temporary)
+    audit.record("user_password", user=by, target=f"user:{user.id}")
+    db.session.commit()
+    return temporary
+
+
+def change_own_password(user: User, current: str, new: str, confirm: str) -> None:
+    """A signed-in person's own change: the current password first, the new one twice."""
+    if not password_matches(user, current):
+        raise UserError("The current password is not right.")
+    if new != confirm:
+        raise UserError("The two new passwords are different.")
+    set_password(user, new)
+    audit.record("user_password", user=user, target=f"user:{user.id}")
+    db.session.commit()
+
+
+def record_sign_out(user: User) -> None:
+    audit.record("logout", user=user)
+    db.session.commit()

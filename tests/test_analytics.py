@@ -6,13 +6,12 @@ import csv
 import html as htmllib
 import io
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
-from spine_site import analytics, outbox, tokens
-from spine_site import leads as leads_module
+from spine_site import casework, clock, outbox, pageviews, reports, tokens
 from spine_site.extensions import db
 from spine_site.models import (
     AuditEvent,
@@ -129,13 +128,13 @@ def story(app_factory, smtp):
         g1_link = tokens.guide_token(g1.id)
         # A1 contacted 2 h after it came in, then scheduled; A2 contacted after 4 h; A3 waits.
         admin = db.session.get(User, intake_id)
-        leads_module.change_status(a1, LeadStatus.CONTACTED, admin, LeadStatus.NEW)
-        leads_module.change_status(a1, LeadStatus.SCHEDULED, admin, LeadStatus.CONTACTED)
-        leads_module.change_status(a2, LeadStatus.CONTACTED, admin, LeadStatus.NEW)
+        casework.change_status(a1, LeadStatus.CONTACTED, seen=LeadStatus.NEW, by=admin)
+        casework.change_status(a1, LeadStatus.SCHEDULED, seen=LeadStatus.CONTACTED, by=admin)
+        casework.change_status(a2, LeadStatus.CONTACTED, seen=LeadStatus.NEW, by=admin)
         db.session.commit()
         # Put the times where the story says (all still today, in the clinic's day).
-        today = datetime.now(leads_module.clinic_zone()).date()
-        came_in = leads_module.day_start(today) + timedelta(hours=1)
+        today = clock.clinic_today()
+        came_in = clock.day_start(today) + timedelta(hours=1)
         for lead in (a1, a2, a3):
             db.session.execute(update(Lead).where(Lead.id == lead.id).values(created_at=came_in))
         for lead, hours in ((a1, 2), (a2, 4)):
@@ -253,8 +252,6 @@ def test_views_are_counted_in_memory_and_added_up_in_one_write(app):
 
 
 def test_counts_are_kept_when_the_database_is_away(app, monkeypatch):
-    from spine_site import analytics
-
     counter = app.extensions["view_counter"]
     app.test_client().get("/", headers=BROWSER)
 
@@ -263,7 +260,7 @@ def test_counts_are_kept_when_the_database_is_away(app, monkeypatch):
 
         raise OperationalError("INSERT", {}, Exception("gone"))
 
-    monkeypatch.setattr(analytics, "add_views", down)
+    monkeypatch.setattr(pageviews, "add_views", down)
     assert counter.flush() == 0 and counter.pending() == 1
     monkeypatch.undo()
     assert counter.flush() == 1
@@ -321,10 +318,10 @@ def test_closing_a_request_without_contact_is_not_a_first_contact(app):
     with app.app_context():
         lead = db.session.scalars(select(Lead)).one()
         user = db.session.get(User, staff_id)
-        leads_module.change_status(lead, LeadStatus.NOT_A_FIT, user, LeadStatus.NEW)
+        casework.change_status(lead, LeadStatus.NOT_A_FIT, seen=LeadStatus.NEW, by=user)
         db.session.commit()
-        today = datetime.now(leads_module.clinic_zone()).date()
-        report = analytics.build_report(today, today, leads_module.clinic_zone(), [])
+        today = clock.clinic_today()
+        report = reports.build_report(today, today, [])
     assert report.median_first_contact is None and report.contacted_count == 0
     assert [step.count for step in report.appointment_funnel][1:] == [1, 0, 0]
 
@@ -337,8 +334,8 @@ def test_a_download_without_a_sent_email_does_not_lift_the_funnel_past_the_sends
         link = tokens.guide_token(lead.id)
     assert app.test_client().get(f"/guide/download/{link}").status_code == 200
     with app.app_context():
-        today = datetime.now(leads_module.clinic_zone()).date()
-        report = analytics.build_report(today, today, leads_module.clinic_zone(), [])
+        today = clock.clinic_today()
+        report = reports.build_report(today, today, [])
     assert [step.count for step in report.guide_funnel][1:] == [1, 0, 0]
 
 
@@ -349,7 +346,7 @@ def test_a_download_without_a_sent_email_does_not_lift_the_funnel_past_the_sends
 def test_one_date_is_enough(marketing_client, app, query, days):
     html = marketing_client.get(f"/staff/analytics?{query}").get_data(as_text=True)
     with app.app_context():
-        today = datetime.now(leads_module.clinic_zone()).date().isoformat()
+        today = clock.clinic_today().isoformat()
     start, end = days
     assert f'id="from" name="from" type="date" value="{start}"' in html
     assert f'id="to" name="to" type="date" value="{end or today}"' in html

@@ -104,8 +104,9 @@ def test_each_export_is_audited_with_its_filters_and_row_count(app, staff_client
 
 
 def test_export_streams_in_batches(app):
+    from spine_site.clock import clinic_zone
     from spine_site.export import ExportPlan
-    from spine_site.leads import LeadFilter, clinic_zone
+    from spine_site.lead_list import LeadFilter
     from spine_site.models import Role
 
     for n in range(5):

@@ -8,8 +8,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from spine_site import leads as leads_module
-from spine_site import tokens
+from spine_site import intake, tokens
 from spine_site.extensions import db
 from spine_site.models import EmailKind, FormKind, Lead, OutboxEmail, Person
 from tests.helpers import GUIDE, SCHEDULE, fill, form_posting_to
@@ -222,7 +221,7 @@ def test_reading_an_article_sets_no_session_cookie(client):
 
 def test_long_foreign_campaign_tags_keep_the_visit_cookie_small(client, app):
     long = "文字" * 400  # 3 bytes each in UTF-8, 9 once URL-encoded
-    query = "&".join(f"utm_{k}={long}" for k in leads_module.UTM_KEYS)
+    query = "&".join(f"utm_{k}={long}" for k in intake.UTM_KEYS)
     response = client.get(
         f"{ARTICLE}?{query}&pad={long}", headers={"Referer": f"https://ref.example/{long}"}
     )
@@ -422,12 +421,11 @@ def test_json_object_body_is_a_clear_4xx_not_a_crash(client, app):
 
 
 def test_unexpected_error_shows_a_plain_500_page(app, monkeypatch):
-    from spine_site import leads as leads_module
 
     def boom(*args, **kwargs):
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr(leads_module, "capture", boom)
+    monkeypatch.setattr(intake, "capture", boom)
     client = app.test_client()
     fields = open_form(client, "/guide", "/guide")
     response = client.post("/guide", data=fill(fields, "guide", GUIDE))
@@ -545,7 +543,7 @@ def test_database_outage_is_a_503_that_keeps_the_input(app, monkeypatch):
     def down(*args, **kwargs):
         raise OperationalError("INSERT ...", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(leads_module, "capture", down)
+    monkeypatch.setattr(intake, "capture", down)
     client = app.test_client()
     fields = open_form(client, "/schedule", "/schedule")
     response = client.post("/schedule", data=fill(fields, "appt", SCHEDULE))

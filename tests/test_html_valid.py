@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from spine_site import leads, tokens
+from spine_site import casework, tokens
 from spine_site.extensions import db
 from spine_site.models import Lead, LeadStatus, User
 from tests.conftest import IN_CI, make_user, signed_in
@@ -67,8 +67,8 @@ def seed_site(app, admin_email: str = "admin@clinic.example") -> Site:
         found = db.session.scalars(select(Lead).order_by(Lead.id)).all()
         appointment, guide = found[0], found[1]
         admin = db.session.get(User, admin_id)
-        leads.add_note(appointment, "Called, left a voicemail.", admin)
-        leads.change_status(appointment, LeadStatus.CONTACTED, admin, LeadStatus.NEW)
+        casework.add_note(appointment, "Called, left a voicemail.", by=admin)
+        casework.change_status(appointment, LeadStatus.CONTACTED, seen=LeadStatus.NEW, by=admin)
         appointment_id, guide_id, person_id = appointment.id, guide.id, guide.person_id
         articles = tuple(a.path for a in app.extensions["articles"].all)
     with app.test_request_context():
@@ -230,7 +230,7 @@ def test_every_page_is_valid_html(app, tmp_path):
 
 def test_the_page_lists_cover_every_staff_page(app):
     """A new staff GET page must join the lists above (CSV downloads are not HTML)."""
-    from spine_site.staff.views import ACCESS
+    from spine_site.staff.access import ACCESS
 
     listed = {path.split("?")[0] for _, path, _ in staff_pages(_placeholder_site())}
     routes = {

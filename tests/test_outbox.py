@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from spine_site import leads as leads_module
-from spine_site import outbox
+from spine_site import lead_mail, outbox
 from spine_site.extensions import db
 from spine_site.models import EmailKind, EmailStatus, Lead, OutboxEmail
 from tests.conftest import free_port, start_smtp
@@ -107,7 +106,7 @@ def test_lead_and_its_emails_commit_together_or_not_at_all(app, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("template exploded")
 
-    monkeypatch.setattr(leads_module.outbox, "enqueue", broken)
+    monkeypatch.setattr(lead_mail.outbox, "enqueue", broken)
     client = app.test_client()
     response = submit(client, "schedule", SCHEDULE)
     assert response.status_code == 500

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from spine_site import users
 from spine_site.extensions import db
 from spine_site.models import AuditEvent, Role, User
-from spine_site.staff.views import ACCESS, PUBLIC, is_safe_next
+from spine_site.staff.access import ACCESS, PUBLIC, is_safe_next
 from tests.conftest import STAFF_PASSWORD, login, make_user
 from tests.helpers import form_posting_to
 
@@ -147,9 +147,10 @@ def test_per_ip_limit_on_sign_in(app_factory):
 
 def test_disabled_account_cannot_sign_in(app):
     user_id = make_user(app, "intake@clinic.example", "staff")
+    admin_id = make_user(app, "admin@clinic.example", "admin")
     with app.app_context():
-        users.set_active(db.session.get(User, user_id), False)
-        db.session.commit()
+        admin = db.session.get(User, admin_id)
+        users.set_active(db.session.get(User, user_id), False, by=admin)
     assert login(app.test_client(), "intake@clinic.example").status_code == 401
 
 

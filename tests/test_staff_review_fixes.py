@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import select
 
-from spine_site import leads as leads_module
+from spine_site import casework, lead_list
 from spine_site.extensions import db
 from spine_site.models import (
     AuditEvent,
@@ -166,10 +166,10 @@ def test_concurrent_status_changes_never_record_a_step_that_did_not_happen(app, 
     with app.app_context():
         lead = db.session.get(Lead, lead_id)
         user = db.session.scalar(select(User))
-        assert leads_module.change_status(lead, LeadStatus.CONTACTED, user, LeadStatus.NEW)
+        assert casework.change_status(lead, LeadStatus.CONTACTED, seen=LeadStatus.NEW, by=user)
         # A second person, whose page still showed "new":
         lead = db.session.get(Lead, lead_id)
-        assert not leads_module.change_status(lead, LeadStatus.CLOSED, user, LeadStatus.NEW)
+        assert not casework.change_status(lead, LeadStatus.CLOSED, seen=LeadStatus.NEW, by=user)
         steps = db.session.scalars(select(LeadStatusChange)).all()
         assert [(s.from_status, s.to_status) for s in steps] == [
             (LeadStatus.NEW, LeadStatus.CONTACTED)
@@ -189,7 +189,7 @@ def test_phone_search_accepts_any_common_format(app):
     add_lead(app, 1)
     with app.app_context():
         for q in ("+1 312 867 5309", "(312) 867-5309", "312.867.5309", "8675309"):
-            assert leads_module.list_leads(leads_module.LeadFilter(q=q), 1, 50).total == 1, q
+            assert lead_list.list_leads(lead_list.LeadFilter(q=q), 1, 50).total == 1, q
 
 
 def test_cells_starting_with_an_apostrophe_round_trip(app, staff_client):

@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length
 
 from ..formbase import PostForm
 from ..models import LeadStatus, Role
-from ..public.forms import multi_line, unix_newlines
+from ..text_checks import multi_line, unix_newlines
 
 STATUS_LABELS = {
     LeadStatus.NEW: "New",

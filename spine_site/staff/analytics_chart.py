@@ -11,8 +11,8 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
-from .analytics import Report
-from .models import FormKind
+from ..models import FormKind
+from ..reports import Report
 
 WIDTH, HEIGHT = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 36, 8, 12, 28

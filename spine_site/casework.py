@@ -1,0 +1,81 @@
+"""Casework: what intake staff do to a lead. Each function takes the acting user, writes the
+audit entry and commits, so one call is one transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from . import audit, lead_mail, outbox
+from .extensions import db
+from .models import EmailKind, Lead, LeadStatus, LeadStatusChange, Note, OutboxEmail, User
+
+
+def view_lead(lead: Lead, *, by: User) -> None:
+    """Record that a person's request was opened (who saw which patient, for the audit)."""
+    audit.record("lead_view", user=by, target=f"lead:{lead.id}")
+    db.session.commit()
+
+
+def change_status(lead: Lead, status: LeadStatus, *, seen: LeadStatus, by: User) -> bool:
+    """Move a lead from the status the user saw to a new one, recording who and when.
+
+    False when nothing changed, or when someone else moved the lead first (the UPDATE only
+    matches the status the user saw), so the history never records a step that did not
+    happen.
+    """
+    if seen is status:
+        return False
+    moved = db.session.execute(
+        update(Lead)
+        .where(Lead.id == lead.id, Lead.status == seen)
+        .values(status=status)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        db.session.rollback()
+        return False
+    db.session.add(LeadStatusChange(lead_id=lead.id, user=by, from_status=seen, to_status=status))
+    audit.record(
+        "lead_status",
+        user=by,
+        target=f"lead:{lead.id}",
+        detail={"from": seen.value, "to": status.value},
+    )
+    db.session.commit()
+    return True
+
+
+def add_note(lead: Lead, body: str, *, by: User) -> Note:
+    note = Note(lead_id=lead.id, author=by, body=body.strip())
+    db.session.add(note)
+    audit.record("lead_note", user=by, target=f"lead:{lead.id}")
+    db.session.commit()
+    return note
+
+
+def set_spam(lead: Lead, spam: bool, *, by: User) -> None:
+    """Quarantine a lead, or release it: a released lead gets the emails it never had."""
+    if lead.is_spam == spam:
+        return
+    lead.is_spam = spam
+    lead.spam_reason = "staff" if spam else None
+    queued = not spam and not lead.emails
+    if queued:
+        lead_mail.queue_emails(lead)
+    audit.record("lead_spam" if spam else "lead_not_spam", user=by, target=f"lead:{lead.id}")
+    db.session.commit()
+    if queued:
+        outbox.wake_sender()
+
+
+def resend_email(email: OutboxEmail, *, by: User) -> None:
+    """Queue a lead's email again; a guide email gets a fresh link, since the old one may
+    have expired."""
+    if email.kind is EmailKind.GUIDE and email.lead is not None:
+        lead_mail.queue_guide_email(email.lead)
+    else:
+        outbox.resend(email)
+    audit.record("email_resend", user=by, target=f"email:{email.id}")
+    db.session.commit()
+    outbox.wake_sender()

@@ -1,0 +1,206 @@
+"""Intake: what a patient may submit, and storing one submission with its emails at once.
+
+No Flask request objects here: the public views pass plain values in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from . import lead_mail, outbox
+from .clock import utcnow
+from .extensions import db
+from .models import FormKind, GuideDownload, Lead
+from .people import person_for
+from .tokens import FormToken
+
+log = logging.getLogger(__name__)
+
+# The reasons a patient can pick: the conditions the physiatrist article covers, plus other.
+REASONS: list[tuple[str, str]] = [
+    ("herniated_disc", "Herniated or bulging disc"),
+    ("degenerative_disc", "Degenerative disc disease"),
+    ("annular_tear", "Annular tear"),
+    ("disc_back_pain", "Disc-related back pain"),
+    ("radiculopathy", "Radiculopathy (radiating arm or leg pain)"),
+    ("sciatica", "Sciatica"),
+    ("neuropathy", "Peripheral neuropathy"),
+    ("stenosis", "Spinal stenosis"),
+    ("spondylolisthesis", "Spondylolisthesis"),
+    ("facet", "Facet joint arthritis"),
+    ("failed_surgery", "Pain after back surgery"),
+    ("chronic_pain", "Long-lasting (chronic) back or neck pain"),
+    ("injury", "Spine pain after an injury"),
+    ("other", "Something else"),
+]
+UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+CONTACT_METHODS = [("phone", "Phone call"), ("text", "Text message"), ("email", "Email")]
+BEST_TIMES = [("morning", "Morning"), ("afternoon", "Afternoon"), ("evening", "Early evening")]
+
+# What a patient types into each form, in the order the form shows it. The forms take their
+# field order from here, and the submission key (below) covers exactly these fields.
+APPOINTMENT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "contact_method",
+    "best_time",
+    "reason",
+    "message",
+    "consent",
+)
+GUIDE_FIELDS = ("first_name", "email", "opt_in")
+SUBMITTED_FIELDS = tuple(dict.fromkeys(APPOINTMENT_FIELDS + GUIDE_FIELDS))
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Where the visit came from and where the form was; all optional."""
+
+    utm: Mapping[str, str] = field(default_factory=dict)
+    referrer: str | None = None
+    landing_page: str | None = None
+    source_page: str | None = None
+    placement: str | None = None
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    lead: Lead
+    created: bool  # False when this was a repeat of a submission already stored
+
+
+def submission_key(form_nonce: str, fields: Mapping[str, object]) -> str:
+    """The form rendering's nonce plus a digest of the content.
+
+    A double click or a browser resend repeats both, so it finds the stored lead. A patient who
+    goes Back, corrects the phone number and sends the same form again gets a new key: the
+    correction is a new submission, not silently dropped.
+    """
+    content = "\x1f".join(f"{name}={fields.get(name) or ''}" for name in SUBMITTED_FIELDS)
+    return hashlib.sha256(f"{form_nonce}\x1e{content}".encode()).hexdigest()
+
+
+def spam_reason(honeypot: str | None, token: FormToken, now: float | None = None) -> str | None:
+    """Why a submission looks automated, or None: the honeypot, or a form filled too fast.
+
+    A token reissued to a form sent back for resubmission is exempt from the fill time: the
+    patient has been typing all along.
+    """
+    if honeypot:
+        return "honeypot"
+    now = time.time() if now is None else now
+    minimum = current_app.config["FORM_MIN_FILL_SECONDS"]
+    if not token.reissued and now - token.issued_at < minimum:
+        return "too_fast"
+    return None
+
+
+def capture(
+    form: FormKind,
+    fields: Mapping[str, object],
+    *,
+    form_nonce: str,
+    attribution: Attribution,
+    spam_reason: str | None = None,
+) -> CaptureResult:
+    """Store one submission and queue its emails in a single commit.
+
+    `fields` are already validated and normalised (email, E.164 phone). A repeat of a stored
+    submission (same rendered form, same content) returns the stored lead: one lead, one set
+    of emails.
+    """
+    key = submission_key(form_nonce, fields)
+    existing = _lead_with_key(key)
+    if existing is not None:
+        return CaptureResult(existing, created=False)
+    lead = _new_lead(form, fields, key, attribution, spam_reason)
+    db.session.add(lead)
+    try:
+        db.session.flush()
+        if not lead.is_spam:
+            lead_mail.queue_emails(lead)
+        db.session.commit()
+    except IntegrityError:
+        # The same form token won a race against us: that submission is the lead.
+        db.session.rollback()
+        existing = _lead_with_key(key)
+        if existing is None:
+            raise
+        return CaptureResult(existing, created=False)
+    log.info("lead %s stored (%s%s)", lead.id, form.value, ", quarantined" if lead.is_spam else "")
+    if not lead.is_spam:
+        outbox.wake_sender()
+    return CaptureResult(lead, created=True)
+
+
+def _lead_with_key(key: str) -> Lead | None:
+    return db.session.scalar(select(Lead).where(Lead.submission_token == key))
+
+
+def _new_lead(
+    form: FormKind,
+    fields: Mapping[str, object],
+    key: str,
+    attribution: Attribution,
+    spam: str | None,
+) -> Lead:
+    config = current_app.config
+    now = utcnow()
+    email = str(fields["email"])
+    lead = Lead(
+        form=form,
+        submission_token=key,
+        person=person_for(email),
+        first_name=str(fields["first_name"]),
+        last_name=_opt(fields.get("last_name")),
+        email=email,
+        phone=_opt(fields.get("phone")),
+        contact_method=_opt(fields.get("contact_method")),
+        best_time=_opt(fields.get("best_time")),
+        reason=_opt(fields.get("reason")),
+        message=_opt(fields.get("message")),
+        is_spam=spam is not None,
+        spam_reason=spam,
+        referrer=attribution.referrer,
+        landing_page=attribution.landing_page,
+        source_page=attribution.source_page,
+        placement=attribution.placement,
+        created_at=now,
+        **{f"utm_{key}": attribution.utm.get(key) for key in UTM_KEYS},
+    )
+    lead.search_text = search_text(lead)
+    if fields.get("consent"):
+        lead.consent_contact = True
+        lead.consent_version = config["CONSENT_VERSION"]
+        lead.consent_at = now
+    if fields.get("opt_in"):
+        lead.marketing_opt_in = True
+        lead.marketing_consent_version = config["MARKETING_CONSENT_VERSION"]
+    return lead
+
+
+def search_text(lead: Lead) -> str:
+    """What the staff search looks in: names, email, phone digits, lower-cased."""
+    digits = "".join(ch for ch in lead.phone or "" if ch.isdigit())
+    return " ".join(p for p in (lead.first_name, lead.last_name, lead.email, digits) if p).lower()
+
+
+def _opt(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def record_download(lead: Lead) -> None:
+    """Note one guide download on its lead."""
+    db.session.add(GuideDownload(lead=lead, downloaded_at=utcnow()))
+    db.session.commit()

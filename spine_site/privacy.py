@@ -1,0 +1,121 @@
+"""Privacy: marketing opt-outs (the suppression list), erasing a person, retention purges.
+
+The suppression list keeps a hash of each address that opted out or was erased. The product
+reads it where marketing data leaves the system: the leads export shows no marketing opt-in
+for an address suppressed after that lead was made (export.py), so a mailing tool fed from
+the export never re-adds someone who said stop, even after their records were erased.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from . import audit
+from .clock import utcnow
+from .extensions import db
+from .models import (
+    GuideDownload,
+    Lead,
+    LeadStatusChange,
+    Note,
+    OutboxEmail,
+    Person,
+    Suppression,
+    User,
+)
+from .people import email_hash
+
+
+def unsubscribe(person: Person) -> None:
+    """Stop marketing email to this person, now and after any later erasure; commits."""
+    _suppress(email_hash(person.email_normalized))
+    for lead in person.leads:
+        lead.marketing_opt_in = False
+    db.session.commit()
+
+
+def _suppress(key: str) -> None:
+    if db.session.scalar(select(Suppression.id).where(Suppression.email_hash == key)) is not None:
+        return
+    try:
+        with db.session.begin_nested():
+            db.session.add(Suppression(email_hash=key))
+    except IntegrityError:
+        pass  # a concurrent one-click POST already recorded it
+
+
+def suppressed_since(emails: Iterable[str]) -> dict[str, datetime]:
+    """For each of these addresses on the suppression list: since when it has been there."""
+    by_hash = {email_hash(e): e for e in emails}
+    found: dict[str, datetime] = {}
+    keys = list(by_hash)
+    for i in range(0, len(keys), 500):
+        rows = db.session.execute(
+            select(Suppression.email_hash, Suppression.created_at).where(
+                Suppression.email_hash.in_(keys[i : i + 500])
+            )
+        )
+        found.update({by_hash[key]: since for key, since in rows})
+    return found
+
+
+def erase_person(person: Person, *, by: User | None) -> int:
+    """Remove a person's data everywhere; keep only a hashed opt-out. Returns leads erased."""
+    _suppress(email_hash(person.email_normalized))
+    lead_ids = [lead.id for lead in person.leads]
+    _delete_leads(lead_ids)
+    person_id = person.id
+    db.session.delete(person)
+    audit.record("erasure", user=by, target=f"person:{person_id}", detail={"leads": len(lead_ids)})
+    db.session.commit()
+    return len(lead_ids)
+
+
+def _delete_leads(lead_ids: list[int]) -> None:
+    """Delete leads and everything hanging off them; the caller commits."""
+    if not lead_ids:
+        return
+    for model in (OutboxEmail, GuideDownload, Note, LeadStatusChange):
+        db.session.execute(
+            delete(model)
+            .where(model.lead_id.in_(lead_ids))
+            .execution_options(synchronize_session=False)
+        )
+    db.session.execute(
+        delete(Lead).where(Lead.id.in_(lead_ids)).execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+
+
+def purge_older_than(days: int, *, batch: int = 500) -> dict[str, int]:
+    """Retention: delete leads older than `days`, quarantined spam first, in batches.
+
+    People left with no lead are deleted too. Each batch commits on its own, so a long purge
+    holds no lock for long. Returns counts for the operator.
+    """
+    cutoff = utcnow() - timedelta(days=days)
+    counts = {"spam": 0, "leads": 0, "people": 0}
+    for label, spam in (("spam", True), ("leads", False)):
+        while True:
+            ids = db.session.scalars(
+                select(Lead.id).where(Lead.created_at < cutoff, Lead.is_spam.is_(spam)).limit(batch)
+            ).all()
+            if not ids:
+                break
+            _delete_leads(list(ids))
+            db.session.commit()
+            counts[label] += len(ids)
+    orphans = select(Person.id).where(~Person.leads.any())
+    counts["people"] = len(db.session.scalars(orphans).all())
+    db.session.execute(
+        delete(Person)
+        .where(Person.id.in_(orphans.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
+    audit.record("purge", actor="command line", detail={"older_than_days": days, **counts})
+    db.session.commit()
+    return counts

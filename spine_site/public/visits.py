@@ -1,0 +1,161 @@
+"""Visit attribution and page-view counting, at the edge of the public pages.
+
+The landing page, campaign tags and outside referrer of a visit go in a first-party,
+browser-session cookie (`spine_visit`) and are read back when a form is sent. Views of the
+pages a reader lands on are counted (pageviews.py), without cookies.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
+
+from flask import Blueprint, Request, Response, after_this_request, current_app, request
+from werkzeug.http import dump_cookie
+
+from .. import pageviews
+from ..intake import UTM_KEYS, Attribution
+from ..text_checks import visible_only
+
+# The pages a reader lands on and reads: their views are counted (GET answered 200 or 304),
+# and the visit cookie is set on them. Not the emailed links (a signed token is no landing
+# page), files, or the manifest, which caches may keep. Articles are counted by path.
+READER_PAGES = frozenset(
+    {"public.index", "public.article", "public.schedule", "public.guide", "public.privacy"}
+)
+
+# Not signed: it holds only what the visitor's own browser sent us (the URL and Referer of
+# the first page), which they could change anyway, and it is checked again when read.
+VISIT_COOKIE = "spine_visit"
+# name in the cookie -> longest value kept, in characters
+_VISIT_LIMITS = {"l": 300, "r": 300, **{f"u_{key}": 100 for key in UTM_KEYS}}
+
+# Crawlers, link previews, monitors and scripts that say what they are; and no User-Agent at
+# all, which no browser sends.
+_BOT = re.compile(
+    r"bot|crawl|spider|slurp|preview|monitor|scan|headless|lighthouse|curl|wget|python|"
+    r"httpclient|java/|go-http|okhttp|werkzeug|facebookexternalhit|whatsapp|embedly|"
+    r"feedfetcher|validator",
+    re.IGNORECASE,
+)
+
+
+def register(bp: Blueprint) -> None:
+    bp.before_request(remember_visit)
+    bp.after_request(count_view)
+
+
+def remember_visit() -> None:
+    """Note the landing page, campaign tags and outside referrer of a visit, once."""
+    if request.method != "GET" or request.endpoint not in READER_PAGES:
+        return
+    args = request.args
+    utm = {}
+    if args:
+        for key in UTM_KEYS:
+            value = _bounded(args.get(f"utm_{key}"), 100)
+            if value:
+                utm[f"u_{key}"] = value
+    if VISIT_COOKIE in request.cookies and not utm:
+        return
+    referrer = _bounded(request.referrer, 300)
+    if referrer:
+        try:
+            if urlsplit(referrer).netloc == request.host:
+                referrer = ""  # our own pages are not a source
+        except ValueError:
+            referrer = ""
+    # (full_path re-encodes the path; the plain path is enough when there is no query.)
+    landing = request.full_path.rstrip("?") if request.query_string else request.path
+    header = _visit_cookie(
+        landing, referrer, tuple(utm.items()), current_app.config["SESSION_COOKIE_SECURE"]
+    )
+
+    @after_this_request
+    def set_visit_cookie(response: Response) -> Response:
+        response.headers.add("Set-Cookie", header)
+        return response
+
+
+@functools.lru_cache(maxsize=1024)
+def _visit_cookie(
+    landing: str, referrer: str, utm: tuple[tuple[str, str], ...], secure: bool
+) -> str:
+    """The Set-Cookie header for a visit. Most first visits have no referrer or campaign and
+    land on one of a few pages, so the same few headers serve nearly every one of them."""
+    visit = {"l": _bounded(landing, 300), "r": referrer, **dict(utm)}
+    value = urlencode({k: v for k, v in visit.items() if v})
+    return dump_cookie(VISIT_COOKIE, value, httponly=True, samesite="Lax", secure=secure)
+
+
+def _bounded(value: str | None, limit: int) -> str:
+    """Visible characters only: at most `limit` of them, and 3 * `limit` once URL-encoded.
+
+    The cookie carries these; long non-Latin values would otherwise push it past the 4 KB
+    browsers keep (at most 900 + 900 + 5 * 300 characters here).
+    """
+    if not value:
+        return ""
+    text = str(visible_only(value))[:limit]
+    while len(quote_plus(text)) > 3 * limit:
+        text = text[:-1]
+    return text
+
+
+def read_visit() -> dict[str, str]:
+    try:
+        pairs = parse_qsl(request.cookies.get(VISIT_COOKIE, ""), max_num_fields=10)
+    except ValueError:
+        return {}
+    return {k: _bounded(v, _VISIT_LIMITS[k]) for k, v in pairs if k in _VISIT_LIMITS}
+
+
+def attribution(source_page: str | None, placement: str | None) -> Attribution:
+    """The visit's attribution, with where the form was (as the form itself reported it)."""
+    seen = read_visit()
+    page = source_page or ""
+    if not page.startswith("/") or page.startswith("//"):
+        page = request.path
+    return Attribution(
+        utm={key: seen[f"u_{key}"] for key in UTM_KEYS if seen.get(f"u_{key}")},
+        referrer=seen.get("r") or None,
+        landing_page=seen.get("l") or None,
+        source_page=page,
+        placement=placement if placement in {"embedded", "page"} else "page",
+    )
+
+
+# -- Page views ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=2048)
+def _is_bot(agent: str) -> bool:
+    # Cached: a site sees the same few hundred User-Agent strings over and over.
+    return not agent or _BOT.search(agent) is not None
+
+
+def is_counted_view(req: Request, response: Response) -> bool:
+    if req.method != "GET" or response.status_code not in (200, 304):
+        return False
+    if req.endpoint not in READER_PAGES:
+        return False
+    # (The WSGI environ directly: a dict lookup, where req.headers scans the header list;
+    # this runs on every page view.)
+    environ = req.environ
+    if _is_bot(environ.get("HTTP_USER_AGENT", "")):
+        return False
+    # A page the browser fetched ahead in case it is needed has not been seen.
+    purpose = (
+        environ.get("HTTP_SEC_PURPOSE") or environ.get("HTTP_PURPOSE") or environ.get("HTTP_X_MOZ")
+    ) or ""
+    return "prefetch" not in purpose and "prerender" not in purpose
+
+
+def count_view(response: Response) -> Response:
+    # One in-memory counter bump; pageviews.ViewCounter adds the counts up in batches.
+    if is_counted_view(request, response):
+        counter = pageviews.counter()
+        counter.add(request.path)
+        counter.start()
+    return response

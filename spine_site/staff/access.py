@@ -1,0 +1,170 @@
+"""The staff blueprint and who may use what: deny by default.
+
+ACCESS names the roles for every endpoint, and the blueprint's before_request refuses
+anything not listed there. Also the small request helpers every staff view shares.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFError
+
+from ..extensions import db
+from ..models import Role, User
+from .forms import LoginForm
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+EVERYONE = frozenset(Role)
+INTAKE = frozenset({Role.ADMIN, Role.STAFF})
+MARKETING = frozenset({Role.ADMIN, Role.MARKETING})
+ADMIN = frozenset({Role.ADMIN})
+# The role x route table (docs/staff.md shows the same; a test keeps them in step).
+ACCESS: dict[str, frozenset[Role]] = {
+    "staff.logout": EVERYONE,
+    "staff.password": EVERYONE,
+    "staff.leads": EVERYONE,
+    "staff.export": EVERYONE,
+    "staff.lead": INTAKE,
+    "staff.lead_status": INTAKE,
+    "staff.lead_note": INTAKE,
+    "staff.lead_spam": INTAKE,
+    "staff.email_resend": INTAKE,
+    "staff.erase": ADMIN,
+    "staff.users": ADMIN,
+    "staff.user_role": ADMIN,
+    "staff.user_active": ADMIN,
+    "staff.user_reset": ADMIN,
+    "staff.audit_log": ADMIN,
+    "staff.analytics": MARKETING,
+    "staff.analytics_csv": MARKETING,
+}
+PUBLIC = {"staff.login"}
+TIMED_OUT = "The sign-in page sat open too long. Please sign in again."
+
+
+@bp.before_request
+def guard():
+    """Deny by default: sign-in, idle and absolute timeouts, then the role table."""
+    if request.endpoint in PUBLIC:
+        return None
+    if not current_user.is_authenticated:
+        target = request.full_path if request.method == "GET" else url_for("staff.leads")
+        return redirect(url_for("staff.login", next=target.rstrip("?")))
+    now = time.time()
+    config = current_app.config
+    idle = now - session.get("staff_seen", now)
+    age = now - session.get("staff_login_at", now)
+    if idle > config["STAFF_IDLE_MINUTES"] * 60 or age > config["STAFF_SESSION_HOURS"] * 3600:
+        user_id = current_user.id
+        back = page_to_return_to()
+        logout_user()
+        session.clear()
+        stash_note_draft(user_id)
+        flash("You were signed out after a period of inactivity. Please sign in again.")
+        return redirect(url_for("staff.login", next=back))
+    session["staff_seen"] = now
+    if current_user.role not in ACCESS.get(request.endpoint or "", frozenset()):
+        abort(403)
+    return None
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    # Patient details must not linger in a shared computer's cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(CSRFError)
+def after_csrf_failure(exc: CSRFError):
+    """A staff form whose security token expired: say so plainly and keep what was typed."""
+    if request.endpoint == "staff.login":
+        form = LoginForm()
+        form.password.data = ""
+        return render_template("staff/login.html", form=form, error=TIMED_OUT), 400
+    if current_user.is_authenticated:
+        stash_note_draft(current_user.id)
+    flash("That page sat open too long for our security check. Please try again.", "error")
+    return redirect(page_to_return_to(), 303)
+
+
+def acting_user() -> User:
+    """The signed-in staff member, as the domain functions take them."""
+    return current_user._get_current_object()
+
+
+def page_to_return_to() -> str:
+    """Where to go after signing in again: this page, or for a POST the lead it was about."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    lead_id = (request.view_args or {}).get("lead_id")
+    return url_for("staff.lead", lead_id=lead_id) if lead_id else url_for("staff.leads")
+
+
+def stash_note_draft(user_id: int) -> None:
+    """Keep a note that could not be saved (timed out) to show it again, for this user only."""
+    if request.endpoint == "staff.lead_note" and request.form.get("body", "").strip():
+        session["note_draft"] = {
+            "user": user_id,
+            "lead": (request.view_args or {}).get("lead_id"),
+            "body": request.form["body"][:5000],
+        }
+
+
+def is_safe_next(target: str | None) -> bool:
+    """Only a path inside the staff area: never another host, scheme or odd form of one."""
+    if not target or any(ord(ch) < 32 or ch == "\\" for ch in target):
+        return False
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. a malformed IPv6 host
+        return False
+    return (
+        not parts.scheme
+        and not parts.netloc
+        and target.startswith("/staff")
+        and not target.startswith("//")
+    )
+
+
+def parse_date(value: str | None) -> date | None:
+    """A yyyy-mm-dd filter date; anything else (or an absurd year) means no filter."""
+    try:
+        parsed = date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    return parsed if parsed is not None and 1900 <= parsed.year <= 9000 else None
+
+
+def page_number(value: str | None) -> int:
+    text = value or ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 6 else 1
+
+
+_M = TypeVar("_M")
+MAX_ID = 2**31 - 1  # ids past this are not ours (and overflow PostgreSQL's integer)
+
+
+def get_or_404(model: type[_M], object_id: int) -> _M:
+    found = db.session.get(model, object_id) if 0 < object_id <= MAX_ID else None
+    if found is None:
+        abort(404)
+    return found

@@ -1,0 +1,179 @@
+"""Intake's work on leads: the list, one lead, status, notes, spam, resending email,
+erasure, and the CSV export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+
+from .. import casework, export, lead_list, privacy
+from ..clock import clinic_zone
+from ..models import EmailStatus, FormKind, Lead, LeadStatus, OutboxEmail, Role
+from ..text_checks import visible_only
+from .access import INTAKE, acting_user, bp, get_or_404, page_number, parse_date
+from .forms import STATUS_LABELS, ActionForm, NoteForm, StatusForm
+
+
+def filter_from_request() -> lead_list.LeadFilter:
+    """The list's filters from the query string; values that make no sense are ignored."""
+    args = request.args
+    form = args.get("form")
+    status = args.get("status")
+    spam = args.get("spam", "exclude")
+    return lead_list.LeadFilter(
+        form=FormKind(form) if form in {k.value for k in FormKind} else None,
+        status=LeadStatus(status) if status in {s.value for s in LeadStatus} else None,
+        date_from=parse_date(args.get("date_from")),
+        date_to=parse_date(args.get("date_to")),
+        spam=spam if spam in {"exclude", "only", "include"} else "exclude",
+        q=str(visible_only(args.get("q", "")))[:100],
+    )
+
+
+@bp.get("/", endpoint="leads")
+def leads_list():
+    f = filter_from_request()
+    page = lead_list.list_leads(
+        f, page_number(request.args.get("page")), current_app.config["STAFF_PAGE_SIZE"]
+    )
+    return render_template(
+        "staff/leads.html",
+        page=page,
+        f=f,
+        filters=f.as_dict(),
+        status_labels=STATUS_LABELS,
+        show_medical=current_user.role is not Role.MARKETING,
+        can_open=current_user.role in INTAKE,
+    )
+
+
+def _lead_or_404(lead_id: int) -> Lead:
+    return get_or_404(Lead, lead_id)
+
+
+@bp.get("/leads/<int:lead_id>")
+def lead(lead_id: int):
+    found = _lead_or_404(lead_id)
+    if request.method == "GET":  # a HEAD shows nobody anything
+        casework.view_lead(found, by=acting_user())
+    others = [other for other in found.person.leads if other.id != found.id]
+    return render_template(
+        "staff/lead.html",
+        lead=found,
+        others=others,
+        status_labels=STATUS_LABELS,
+        status_form=StatusForm(status=found.status.value, seen=found.status.value),
+        note_form=_note_form(lead_id),
+        action_form=ActionForm(),
+        EmailStatus=EmailStatus,
+    )
+
+
+def _note_form(lead_id: int) -> NoteForm:
+    """The note form, holding this person's draft if a timeout kept one for this lead."""
+    form = NoteForm()
+    draft = session.get("note_draft")
+    if isinstance(draft, dict) and draft.get("lead") == lead_id:
+        if draft.get("user") == current_user.id:
+            form.body.data = draft.get("body", "")
+            flash("Your unsaved note is below: press Add note to save it.")
+        session.pop("note_draft")
+    return form
+
+
+@bp.post("/leads/<int:lead_id>/status")
+def lead_status(lead_id: int):
+    found = _lead_or_404(lead_id)
+    form = StatusForm()
+    if form.validate_on_submit():
+        new = LeadStatus(form.status.data)
+        valid = {s.value for s in LeadStatus}
+        seen = LeadStatus(form.seen.data) if form.seen.data in valid else found.status
+        if casework.change_status(found, new, seen=seen, by=acting_user()):
+            flash(f"Status changed to {STATUS_LABELS[new]}.")
+        elif seen is not new:
+            flash(
+                "Someone else changed this lead's status a moment ago; here it is as it is "
+                "now. Choose again if needed.",
+                "error",
+            )
+    return redirect(url_for("staff.lead", lead_id=lead_id), 303)
+
+
+@bp.post("/leads/<int:lead_id>/notes")
+def lead_note(lead_id: int):
+    found = _lead_or_404(lead_id)
+    form = NoteForm()
+    if form.validate_on_submit():
+        casework.add_note(found, form.body.data, by=acting_user())
+        flash("Note added.")
+    else:
+        flash(form.body.errors[0] if form.body.errors else "Please try again.", "error")
+    return redirect(url_for("staff.lead", lead_id=lead_id) + "#notes", 303)
+
+
+@bp.post("/leads/<int:lead_id>/spam")
+def lead_spam(lead_id: int):
+    found = _lead_or_404(lead_id)
+    if ActionForm().validate_on_submit():
+        spam = request.form.get("spam") == "1"
+        casework.set_spam(found, spam, by=acting_user())
+        flash("Marked as spam." if spam else "Released from quarantine; its emails are queued.")
+    return redirect(url_for("staff.lead", lead_id=lead_id), 303)
+
+
+@bp.post("/emails/<int:email_id>/resend")
+def email_resend(email_id: int):
+    email = get_or_404(OutboxEmail, email_id)
+    if email.lead_id is None:
+        abort(404)
+    if ActionForm().validate_on_submit():
+        casework.resend_email(email, by=acting_user())
+        flash("The email is queued again.")
+    return redirect(url_for("staff.lead", lead_id=email.lead_id) + "#emails", 303)
+
+
+@bp.route("/leads/<int:lead_id>/erase", methods=["GET", "POST"])
+def erase(lead_id: int):
+    found = _lead_or_404(lead_id)
+    form = ActionForm()
+    if form.validate_on_submit():
+        count = privacy.erase_person(found.person, by=acting_user())
+        flash(f"Erased: {count} request(s) and everything attached to them.")
+        return redirect(url_for("staff.leads"), 303)
+    return render_template("staff/erase.html", lead=found, form=form)
+
+
+@bp.get("/leads/export.csv", endpoint="export")
+def export_csv():
+    if request.method == "HEAD":
+        return Response(mimetype="text/csv")
+    plan = export.start_export(filter_from_request(), acting_user())
+    rows = stream_with_context(plan.rows(clinic_zone()))
+    return csv_download(rows, f"leads-{date.today().isoformat()}.csv")
+
+
+def csv_download(body: Iterable[str] | str, filename: str) -> Response:
+    """A CSV file the browser saves (UTF-8; the body carries its own BOM)."""
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Type": "text/csv; charset=utf-8",
+        },
+    )
