@@ -67,6 +67,42 @@ def env_str(name: str, default: str | None = None) -> str | None:
     return raw.strip()
 
 
+def _refuse_debugger_outside_development(overrides: Mapping[str, Any], development: bool) -> None:
+    debug = bool(overrides.get("DEBUG")) or env_bool("FLASK_DEBUG", False)
+    if debug and not development:
+        raise ConfigError(
+            "FLASK_DEBUG is on outside development: the debugger would let anyone run code. "
+            "Turn it off, or set SPINE_ENV=development on a developer's machine."
+        )
+
+
+def _secret_key(overrides: Mapping[str, Any], development: bool) -> str:
+    """SECRET_KEY, refused when missing, a known placeholder or short (outside development
+    and tests); development without one gets a fixed key of its own."""
+    secret_key = overrides.get("SECRET_KEY") or env_str("SECRET_KEY")
+    testing = bool(overrides.get("TESTING"))
+    new_key_hint = (
+        "Set it to a long random value, for example: "
+        "export SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')."
+    )
+    if secret_key is None:
+        if not development:
+            raise ConfigError(
+                f"SECRET_KEY is not set. {new_key_hint} "
+                "For local development only, set SPINE_ENV=development instead."
+            )
+        return DEV_SECRET_KEY
+    if not (development or testing):
+        if secret_key.strip().lower() in KNOWN_WEAK_KEYS:
+            raise ConfigError(f"SECRET_KEY is a well-known placeholder. {new_key_hint}")
+        if len(secret_key) < SECRET_KEY_MIN:
+            raise ConfigError(
+                f"SECRET_KEY is {len(secret_key)} characters; use at least {SECRET_KEY_MIN}. "
+                f"{new_key_hint}"
+            )
+    return secret_key
+
+
 def load_settings(
     instance_path: Path, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -78,35 +114,8 @@ def load_settings(
     overrides = overrides or {}
     env = env_str("SPINE_ENV") or env_str("FLASK_ENV") or "production"
     development = env in {"development", "dev"}
-    debug = bool(overrides.get("DEBUG")) or env_bool("FLASK_DEBUG", False)
-    testing = bool(overrides.get("TESTING"))
-    if debug and not development:
-        raise ConfigError(
-            "FLASK_DEBUG is on outside development: the debugger would let anyone run code. "
-            "Turn it off, or set SPINE_ENV=development on a developer's machine."
-        )
-
-    secret_key = overrides.get("SECRET_KEY") or env_str("SECRET_KEY")
-    new_key_hint = (
-        "Set it to a long random value, for example: "
-        "export SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')."
-    )
-    if secret_key is None:
-        if not development:
-            raise ConfigError(
-                f"SECRET_KEY is not set. {new_key_hint} "
-                "For local development only, set SPINE_ENV=development instead."
-            )
-        secret_key = DEV_SECRET_KEY
-    elif not (development or testing):
-        if secret_key.strip().lower() in KNOWN_WEAK_KEYS:
-            raise ConfigError(f"SECRET_KEY is a well-known placeholder. {new_key_hint}")
-        if len(secret_key) < SECRET_KEY_MIN:
-            raise ConfigError(
-                f"SECRET_KEY is {len(secret_key)} characters; use at least {SECRET_KEY_MIN}. "
-                f"{new_key_hint}"
-            )
-
+    _refuse_debugger_outside_development(overrides, development)
+    secret_key = _secret_key(overrides, development)
     default_db = f"sqlite:///{instance_path / 'spine_site.sqlite3'}"
     mail_server = env_str("MAIL_SERVER")
     use_ssl = env_bool("MAIL_USE_SSL", False)
@@ -186,7 +195,7 @@ def load_settings(
         # streamed CSV export.
         "COMPRESS_ALGORITHM": ["br", "gzip"],
         "COMPRESS_STREAMS": False,
-        # 304s are answered before compression (public/views.py: conditional_html).
+        # 304s are answered before compression (public/caching.py: conditional_html).
         "COMPRESS_EVALUATE_CONDITIONAL_REQUEST": False,
         "COMPRESS_MIMETYPES": [
             "text/html",

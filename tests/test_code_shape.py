@@ -1,0 +1,137 @@
+"""The architecture's rules (docs/architecture.md), checked on the source itself.
+
+Each rule failed once in this codebase's history; these keep the next change honest.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "spine_site"
+MODULES = sorted(PACKAGE.rglob("*.py"))
+# The request-facing layer: blueprints, their hooks and forms.
+VIEW_MODULES = [p for p in MODULES if p.parent.name in {"public", "staff"}]
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+# A declarative table may be longer than a function should be: the settings, one per line.
+LONG_BY_DESIGN = {("config.py", "load_settings")}
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(PACKAGE))
+
+
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+def test_the_rules_see_the_whole_package():
+    names = {_name(p) for p in MODULES}
+    assert {"intake.py", "casework.py", "public/views.py", "staff/lead_views.py"} <= names
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_no_module_is_over_400_lines(path):
+    assert path.read_text().count("\n") <= MAX_MODULE_LINES
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_no_function_is_over_60_lines(path):
+    too_long = [
+        (node.name, node.end_lineno - node.lineno + 1)
+        for node in ast.walk(_tree(path))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+        and (_name(path), node.name) not in LONG_BY_DESIGN
+    ]
+    assert too_long == []
+
+
+def _calls(tree: ast.AST) -> list[str]:
+    """Dotted names of everything called, e.g. db.session.commit, audit.record."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            parts = []
+            target = node.func
+            while isinstance(target, ast.Attribute):
+                parts.append(target.attr)
+                target = target.value
+            if isinstance(target, ast.Name):
+                parts.append(target.id)
+            names.append(".".join(reversed(parts)))
+    return names
+
+
+@pytest.mark.parametrize("path", VIEW_MODULES, ids=_name)
+def test_views_leave_transactions_and_the_audit_to_the_domain(path):
+    writes = {
+        "db.session.commit",
+        "db.session.add",
+        "db.session.delete",
+        "db.session.execute",
+        "db.session.rollback",
+        "audit.record",
+    }
+    assert [call for call in _calls(_tree(path)) if call in writes] == []
+
+
+@pytest.mark.parametrize("path", VIEW_MODULES, ids=_name)
+def test_views_change_no_model_attribute(path):
+    # `user.role = ...` in a view is a domain rule living in the wrong layer.
+    assigned = [
+        ast.unparse(target)
+        for node in ast.walk(_tree(path))
+        if isinstance(node, ast.Assign | ast.AugAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id in {"user", "lead", "found", "email", "person"}
+    ]
+    assert assigned == []
+
+
+def _imports(path: Path) -> set[str]:
+    """Modules imported, as package-relative dotted names (spine_site.x.y -> x.y)."""
+    found = set()
+    package = path.relative_to(PACKAGE).parent.parts
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - (node.level - 1)])
+                module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+                found.add(module)
+                found.update(f"{module}.{a.name}".strip(".") for a in node.names)
+            elif node.module and node.module.startswith("spine_site"):
+                found.add(node.module.removeprefix("spine_site").strip("."))
+    return found
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if p.parent == PACKAGE and p.name != "__init__.py"], ids=_name
+)
+def test_the_domain_never_imports_the_web_layer(path):
+    # errors.py once imported views inside its handlers; blueprints register their own.
+    assert {m for m in _imports(path) if m.split(".")[0] in {"public", "staff"}} == set()
+
+
+@pytest.mark.parametrize("path", VIEW_MODULES, ids=_name)
+def test_blueprints_do_not_import_each_other(path):
+    other = "staff" if path.parent.name == "public" else "public"
+    assert {m for m in _imports(path) if m.split(".")[0] == other} == set()
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_no_private_library_api(path):
+    source = path.read_text()
+    for name in ("_check_request_limit", "_update_remember_cookie", "_Auto", "flask_wtf.form"):
+        assert name not in source, name
+
+
+def test_engine_listeners_are_bound_to_the_apps_engine():
+    # A listener on the Engine class would apply to every engine in the process.
+    for path in MODULES:
+        assert "listens_for(Engine" not in path.read_text(), _name(path)
