@@ -1,4 +1,5 @@
-"""Typed SQLAlchemy models. Passive: rules live in leads.py, outbox.py and users.py."""
+"""Typed SQLAlchemy models. Passive: rules live in the domain modules (intake, casework,
+privacy, outbox, users ...); see docs/architecture.md."""
 
 from __future__ import annotations
 
