@@ -28,9 +28,10 @@ from flask_migrate import upgrade
 from sqlalchemy import insert, text
 
 from spine_site import create_app
+from spine_site.clock import clinic_zone
 from spine_site.export import ExportPlan
 from spine_site.extensions import db
-from spine_site.leads import LeadFilter, clinic_zone, list_leads
+from spine_site.lead_list import LeadFilter, list_leads
 from spine_site.models import FormKind, Lead, LeadStatus, Person, Role
 
 FIRST = ["Ada", "Grace", "Alan", "Mary", "José", "Wei", "Fatima", "Olga", "Liam", "Noor"]

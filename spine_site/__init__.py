@@ -74,15 +74,15 @@ def register_security(app: Flask) -> None:
 def register_extensions(app: Flask, root: Path) -> None:
     from flask_login import current_user
 
-    from . import database
-    from .extensions import compress, csrf, limiter, login_manager, migrate
+    from . import database, ratelimits
+    from .extensions import compress, csrf, login_manager, migrate
     from .users import load_user
 
     database.init_app(app)
     compress.init_app(app)
     migrate.init_app(app, database.db, directory=str(root / "migrations"))
     csrf.init_app(app)
-    limiter.init_app(app)
+    ratelimits.init_app(app)
 
     # Flask-Login's own context processor loads the user (and so the session) for every
     # template, public pages included; the bare proxy loads it only where a staff template

@@ -162,8 +162,9 @@ def load_settings(
         "MAX_FORM_PARTS": env_int("MAX_FORM_PARTS", 100),
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": env_str("RATELIMIT_STORAGE_URI", "memory://"),
+        # Keeps several sites (or test runs) apart in one Redis.
+        "RATELIMIT_KEY_PREFIX": env_str("RATELIMIT_KEY_PREFIX"),
         "RATELIMIT_FORMS": env_str("RATELIMIT_FORMS", "5 per minute; 20 per hour; 50 per day"),
-        "RATELIMIT_HEADERS_ENABLED": True,
         # Guide links and consent.
         "GUIDE_LINK_DAYS": env_int("GUIDE_LINK_DAYS", 14),
         "CONSENT_VERSION": env_str("CONSENT_VERSION", "2026-11-contact-v1"),

@@ -52,6 +52,16 @@ def render_error(code: int) -> tuple[str, int]:
     return render_template("errors/error.html", code=code, title=title, detail=detail), code
 
 
+def http_error(exc: HTTPException, page: object = None) -> Response:
+    """The plain page for an HTTP error (or `page`, made by a blueprint that can do better),
+    keeping the error's Retry-After (a rate limit says when to try again)."""
+    response = make_response(page if page is not None else render_error(exc.code or 500))
+    for name, value in exc.get_headers():
+        if name == "Retry-After":
+            response.headers[name] = value
+    return response
+
+
 def database_unavailable(exc: Exception, page: Callable[[], object] | None = None) -> Response:
     """A clear 503 with Retry-After (pool_pre_ping reconnects once the database is back).
 
@@ -69,9 +79,7 @@ def database_unavailable(exc: Exception, page: Callable[[], object] | None = Non
 
 
 def init_app(app: Flask) -> None:
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        return render_error(exc.code or 500)
+    app.register_error_handler(HTTPException, http_error)
 
     for error in DATABASE_UNAVAILABLE:
         app.register_error_handler(error, database_unavailable)

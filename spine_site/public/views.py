@@ -23,9 +23,10 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from .. import errors, health, intake, lead_mail, privacy, tokens
-from ..extensions import db, limiter
+from ..extensions import db
 from ..guide import DOWNLOAD_NAME, guide_pdf
 from ..models import Lead, Person
+from ..ratelimits import limited
 from . import caching, visits
 from .forms import ResendGuideForm
 from .lead_forms import (
@@ -46,8 +47,7 @@ caching.register(bp)
 @bp.errorhandler(429)
 def too_many_requests(exc: HTTPException):
     """A 429 on a form post shows the form again with what was typed, not a bare error."""
-    page = rerender_after_failure(rate_limited_message(), 429)
-    return page if page is not None else errors.render_error(429)
+    return errors.http_error(exc, rerender_after_failure(rate_limited_message(), 429))
 
 
 def _database_unavailable(exc: Exception) -> Response:
@@ -74,18 +74,14 @@ def article(slug: str) -> Response:
     return caching.fresh_article_page(found)
 
 
-def form_limit() -> str:
-    return current_app.config["RATELIMIT_FORMS"]
-
-
 @bp.route("/schedule", methods=["GET", "POST"])
-@limiter.limit(form_limit, methods=["POST"])
+@limited("RATELIMIT_FORMS")
 def schedule():
     return handle_form("schedule")
 
 
 @bp.route("/guide", methods=["GET", "POST"])
-@limiter.limit(form_limit, methods=["POST"])
+@limited("RATELIMIT_FORMS")
 def guide():
     return handle_form("guide")
 
@@ -127,7 +123,7 @@ def guide_download(token: str):
 
 
 @bp.post("/guide/download/<token>/resend")
-@limiter.limit(form_limit)
+@limited("RATELIMIT_FORMS")
 def guide_resend(token: str):
     link, lead = _lead_for_link(token)
     if not link.expired:

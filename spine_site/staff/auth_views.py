@@ -8,18 +8,15 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_login import login_user, logout_user
 
 from .. import users
-from ..extensions import limiter
 from ..models import User
+from ..ratelimits import limited
 from .access import TIMED_OUT, acting_user, bp, is_safe_next
 from .forms import ActionForm, LoginForm, PasswordChangeForm
 
 
-def login_limit() -> str:
-    return current_app.config["RATELIMIT_LOGIN"]
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_limit, methods=["POST"], deduct_when=lambda r: r.status_code != 303)
+# Only failed sign-ins count: a good one answers 303.
+@limited("RATELIMIT_LOGIN", count_when=lambda response: response.status_code != 303)
 def login():
     form = LoginForm()
     next_url = request.args.get("next")
