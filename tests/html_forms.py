@@ -1,10 +1,16 @@
-"""Small helpers the test modules share: reading forms out of HTML, posting them back."""
+"""Forms as a browser sees them: read out of a page's HTML, filled in, posted back.
+
+For tests of the forms themselves (the public ones, sign-in, the staff buttons). A test that
+only needs leads to exist makes them with tests.factories instead.
+"""
 
 from __future__ import annotations
 
-import re
 from html.parser import HTMLParser
 from typing import Any
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 
 class _FormParser(HTMLParser):
@@ -63,6 +69,7 @@ def form_posting_to(html: str, action_prefix: str) -> dict[str, str]:
     raise AssertionError(f"no form posting to {action_prefix}")
 
 
+# What a patient types into each public form (unprefixed field names).
 SCHEDULE = {
     "first_name": "Ada",
     "last_name": "Lovelace",
@@ -77,6 +84,10 @@ SCHEDULE = {
 GUIDE = {"first_name": "Grace", "email": "grace@example.org"}
 
 
+# The public forms by the name in their URL: the prefix of their fields on a page.
+PUBLIC_FORM_PREFIX = {"schedule": "appt", "guide": "guide"}
+
+
 def fill(fields: dict[str, str], prefix: str, values: dict[str, str]) -> dict[str, str]:
     """Merge typed values (unprefixed names) into a form's hidden fields."""
     data = {k: v for k, v in fields.items()}
@@ -85,5 +96,15 @@ def fill(fields: dict[str, str], prefix: str, values: dict[str, str]) -> dict[st
     return data
 
 
-def text_of(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+def submit_public_form(
+    client: FlaskClient, name: str, values: dict[str, str], page: str | None = None
+) -> TestResponse:
+    """Open a public form (on its own page, or on `page`) and send it with these values."""
+    fields = form_posting_to(client.get(page or f"/{name}").get_data(as_text=True), f"/{name}")
+    return client.post(f"/{name}", data=fill(fields, PUBLIC_FORM_PREFIX[name], values))
+
+
+def post_form(client: FlaskClient, page_url: str, action: str, **data: str) -> TestResponse:
+    """Press a button on a page: post its form's current values, with `data` typed in."""
+    fields = form_posting_to(client.get(page_url).get_data(as_text=True), action)
+    return client.post(action, data={**fields, **data})

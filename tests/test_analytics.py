@@ -22,8 +22,9 @@ from spine_site.models import (
     PageViewDay,
     User,
 )
-from tests.conftest import login, make_user
-from tests.helpers import GUIDE, SCHEDULE, fill, form_posting_to
+from tests.factories import make_user
+from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
+from tests.support import login
 
 ARTICLE = "/articles/what-is-a-physiatrist"
 OTHER = "/articles/first-spine-visit"

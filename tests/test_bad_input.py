@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from spine_site.extensions import db
 from spine_site.models import Lead, Note, OutboxEmail
 from spine_site.public.forms import GuideForm, ScheduleForm
-from tests.conftest import login, make_user
-from tests.helpers import GUIDE, SCHEDULE, fill, form_posting_to
+from tests.factories import make_user
+from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
+from tests.support import login
 
 NASTY = {
     "over_long": "x" * 10_000,

@@ -10,7 +10,7 @@ import brotli
 import pytest
 
 from spine_site import assets
-from tests.helpers import form_posting_to
+from tests.html_forms import form_posting_to
 
 ARTICLE = "/articles/what-is-a-physiatrist"
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from spine_site import intake, tokens
 from spine_site.extensions import db
 from spine_site.models import EmailKind, FormKind, Lead, OutboxEmail, Person
-from tests.helpers import GUIDE, SCHEDULE, fill, form_posting_to
+from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
 
 ARTICLE = "/articles/what-is-a-physiatrist"
 

@@ -12,7 +12,7 @@ from spine_site import tokens
 from spine_site.extensions import db
 from spine_site.guide import GUIDE_SOURCE, build_pdf
 from spine_site.models import EmailKind, GuideDownload, Lead, OutboxEmail
-from tests.helpers import GUIDE, fill, form_posting_to
+from tests.html_forms import GUIDE, fill, form_posting_to
 
 
 def guide_lead(app) -> int:

@@ -9,8 +9,9 @@ import re
 
 from spine_site import outbox
 from spine_site.logs import JsonFormatter, RedactingFilter, redact
-from tests.conftest import STAFF_PASSWORD, login, make_user
-from tests.helpers import GUIDE, SCHEDULE, fill, form_posting_to
+from tests.factories import STAFF_PASSWORD, make_user
+from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
+from tests.support import login
 
 PATIENT = {
     **SCHEDULE,

@@ -13,8 +13,8 @@ from sqlalchemy import func, select, update
 from spine_site import lead_mail, outbox
 from spine_site.extensions import db
 from spine_site.models import EmailKind, EmailStatus, Lead, OutboxEmail
-from tests.conftest import free_port, start_smtp
-from tests.helpers import GUIDE, SCHEDULE, fill, form_posting_to
+from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
+from tests.support import free_port, start_smtp
 
 
 def submit(client, form: str, values: dict[str, str]):

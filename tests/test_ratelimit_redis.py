@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.support import IN_CI
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # One "worker process": builds the app on the shared database and posts the guide form.
 WORKER = """
 import json, sys
-from tests.conftest import base_overrides
-from tests.helpers import GUIDE, fill, form_posting_to
+from tests.support import base_overrides
+from tests.html_forms import GUIDE, fill, form_posting_to
 from spine_site import create_app
 from pathlib import Path
 settings = json.loads(sys.argv[1])

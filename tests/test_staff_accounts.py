@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from spine_site.extensions import db
 from spine_site.models import AuditEvent, Role, User
-from tests.conftest import login, make_user
-from tests.helpers import form_posting_to
+from tests.factories import make_user
+from tests.html_forms import form_posting_to
+from tests.support import login
 
 
 def test_admin_creates_an_account_and_sees_its_temporary_password_once(app, admin_client):

@@ -12,8 +12,9 @@ from spine_site import users
 from spine_site.extensions import db
 from spine_site.models import AuditEvent, Role, User
 from spine_site.staff.access import ACCESS, PUBLIC, is_safe_next
-from tests.conftest import STAFF_PASSWORD, login, make_user
-from tests.helpers import form_posting_to
+from tests.factories import STAFF_PASSWORD, make_user
+from tests.html_forms import form_posting_to
+from tests.support import login
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from spine_site import privacy, tokens
 from spine_site.extensions import db
 from spine_site.models import Lead, Suppression
-from tests.helpers import GUIDE, fill, form_posting_to
+from tests.html_forms import GUIDE, fill, form_posting_to
 
 
 def opted_in_person(app) -> int:

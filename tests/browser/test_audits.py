@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from axe_playwright_python.base import AXE_SCRIPT
 
-from tests.conftest import STAFF_PASSWORD
-from tests.test_html_valid import public_pages, seed_site, staff_pages
+from tests.factories import STAFF_PASSWORD
+from tests.site_pages import public_pages, seed_site, staff_pages
 
 pytestmark = pytest.mark.browser
 

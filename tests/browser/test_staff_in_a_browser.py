@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from tests.conftest import STAFF_PASSWORD, make_user
-from tests.helpers import SCHEDULE, fill, form_posting_to
+from tests.factories import STAFF_PASSWORD, make_user
+from tests.html_forms import SCHEDULE, fill, form_posting_to
 
 pytestmark = pytest.mark.browser
 

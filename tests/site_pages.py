@@ -1,0 +1,101 @@
+"""Every page of the site, with the data it needs to show: the HTML check (test_html_valid)
+and the browser's accessibility audit (browser/test_audits) both go through this list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import select
+
+from spine_site import casework, tokens
+from spine_site.extensions import db
+from spine_site.models import Lead, LeadStatus, User
+from tests.factories import make_user
+from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
+
+
+@dataclass(frozen=True)
+class Site:
+    appointment_lead: int
+    guide_lead: int
+    expired_guide_link: str
+    unsubscribe: str
+    articles: tuple[str, ...]
+
+
+def submit(client, name: str, values: dict[str, str]) -> None:
+    prefix = {"schedule": "appt", "guide": "guide"}[name]
+    fields = form_posting_to(client.get(f"/{name}").get_data(as_text=True), f"/{name}")
+    response = client.post(f"/{name}", data=fill(fields, prefix, values))
+    assert response.status_code == 303, f"the {name} form did not take {values}"
+
+
+def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
+    """Leads as patients make them (appointments, guide requests), a note and a status change
+    on the first lead, accounts of every role; links as the emails carry them."""
+    client = app.test_client()
+    submit(client, "schedule", SCHEDULE)
+    submit(client, "guide", {**GUIDE, "opt_in": "y"})
+    submit(
+        client,
+        "schedule",
+        {**SCHEDULE, "first_name": "Alan", "last_name": "Turing", "email": "alan@example.net"},
+    )
+    admin_id = make_user(app, admin_email, "admin")
+    make_user(app, "intake@clinic.example", "staff")
+    make_user(app, "marketing@clinic.example", "marketing")
+    with app.app_context():
+        found = db.session.scalars(select(Lead).order_by(Lead.id)).all()
+        appointment, guide = found[0], found[1]
+        admin = db.session.get(User, admin_id)
+        casework.add_note(appointment, "Called, left a voicemail.", by=admin)
+        casework.change_status(appointment, LeadStatus.CONTACTED, seen=LeadStatus.NEW, by=admin)
+        appointment_id, guide_id, person_id = appointment.id, guide.id, guide.person_id
+        articles = tuple(a.path for a in app.extensions["articles"].all)
+    with app.test_request_context():
+        expired = tokens.guide_token(guide_id, datetime.now(UTC) - timedelta(days=15))
+        unsubscribe = tokens.unsubscribe_token(person_id)
+    return Site(
+        appointment_lead=appointment_id,
+        guide_lead=guide_id,
+        expired_guide_link=f"/guide/download/{expired}",
+        unsubscribe=f"/unsubscribe/{unsubscribe}",
+        articles=articles,
+    )
+
+
+def public_pages(site: Site) -> list[tuple[str, str, int]]:
+    """(name, path, status) of the public pages a plain GET shows."""
+    pages = [("home", "/", 200)]
+    pages += [(f"article {path.rsplit('/', 1)[-1]}", path, 200) for path in site.articles]
+    pages += [
+        ("schedule", "/schedule", 200),
+        ("guide", "/guide", 200),
+        ("schedule thanks", "/schedule/thanks", 200),
+        ("guide thanks", "/guide/thanks", 200),
+        ("privacy", "/privacy", 200),
+        ("not found", "/no-such-page", 404),
+        ("guide link invalid", "/guide/download/not-a-token", 404),
+        ("guide link expired", site.expired_guide_link, 410),
+        ("unsubscribe", site.unsubscribe, 200),
+    ]
+    return pages
+
+
+def staff_pages(site: Site) -> list[tuple[str, str, int]]:
+    """(name, path, status) of every GET page in the staff ACCESS table, for an admin."""
+    lead = site.appointment_lead
+    return [
+        ("staff leads", "/staff/", 200),
+        ("staff lead", f"/staff/leads/{lead}", 200),
+        ("staff guide lead", f"/staff/leads/{site.guide_lead}", 200),
+        ("staff erase", f"/staff/leads/{lead}/erase", 200),
+        ("staff password", "/staff/password", 200),
+        ("staff users", "/staff/users", 200),
+        ("staff audit", "/staff/audit", 200),
+        ("staff analytics", "/staff/analytics", 200),
+        ("staff analytics, bad period", "/staff/analytics?from=someday&to=2026-11-01", 400),
+    ]
