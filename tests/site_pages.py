@@ -8,13 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import select
 
 from spine_site import casework, tokens
 from spine_site.extensions import db
 from spine_site.models import Lead, LeadStatus, User
-from tests.factories import make_user
-from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
+from tests.factories import make_lead, make_user
 
 
 @dataclass(frozen=True)
@@ -26,34 +24,21 @@ class Site:
     articles: tuple[str, ...]
 
 
-def submit(client, name: str, values: dict[str, str]) -> None:
-    prefix = {"schedule": "appt", "guide": "guide"}[name]
-    fields = form_posting_to(client.get(f"/{name}").get_data(as_text=True), f"/{name}")
-    response = client.post(f"/{name}", data=fill(fields, prefix, values))
-    assert response.status_code == 303, f"the {name} form did not take {values}"
-
-
 def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
     """Leads as patients make them (appointments, guide requests), a note and a status change
     on the first lead, accounts of every role; links as the emails carry them."""
-    client = app.test_client()
-    submit(client, "schedule", SCHEDULE)
-    submit(client, "guide", {**GUIDE, "opt_in": "y"})
-    submit(
-        client,
-        "schedule",
-        {**SCHEDULE, "first_name": "Alan", "last_name": "Turing", "email": "alan@example.net"},
-    )
+    appointment_id = make_lead(app)
+    guide_id = make_lead(app, "guide", opt_in=True)
+    make_lead(app, first_name="Alan", last_name="Turing", email="alan@example.net")
     admin_id = make_user(app, admin_email, "admin")
     make_user(app, "intake@clinic.example", "staff")
     make_user(app, "marketing@clinic.example", "marketing")
     with app.app_context():
-        found = db.session.scalars(select(Lead).order_by(Lead.id)).all()
-        appointment, guide = found[0], found[1]
+        appointment = db.session.get(Lead, appointment_id)
         admin = db.session.get(User, admin_id)
         casework.add_note(appointment, "Called, left a voicemail.", by=admin)
         casework.change_status(appointment, LeadStatus.CONTACTED, seen=LeadStatus.NEW, by=admin)
-        appointment_id, guide_id, person_id = appointment.id, guide.id, guide.person_id
+        person_id = db.session.get(Lead, guide_id).person_id
         articles = tuple(a.path for a in app.extensions["articles"].all)
     with app.test_request_context():
         expired = tokens.guide_token(guide_id, datetime.now(UTC) - timedelta(days=15))

@@ -22,7 +22,7 @@ from spine_site.models import (
     PageViewDay,
     User,
 )
-from tests.factories import make_user
+from tests.factories import make_lead, make_user
 from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
 from tests.support import login
 
@@ -297,9 +297,15 @@ def test_analytics_is_for_admin_and_marketing_only(app, staff_client, marketing_
 
 
 def test_a_campaign_tag_that_looks_like_a_formula_is_neutralised_in_the_csv(app):
-    visitor = Visitor(app, {})
-    visitor.get(f"{ARTICLE}?utm_source=%3DHYPERLINK(%22x%22)")
-    visitor.submit(ARTICLE, "/guide", "guide", GUIDE)
+    # A guide request from a visit that landed on the article with this campaign tag.
+    make_lead(
+        app,
+        "guide",
+        utm={"source": '=HYPERLINK("x")'},
+        landing_page=f"{ARTICLE}?utm_source=%3DHYPERLINK(%22x%22)",
+        source_page=ARTICLE,
+        placement="embedded",
+    )
     client = app.test_client()
     make_user(app, "marketing@clinic.example", "marketing")
     login(client, "marketing@clinic.example")
@@ -313,8 +319,7 @@ def test_form_kinds_are_all_reported(app):
 
 
 def test_closing_a_request_without_contact_is_not_a_first_contact(app):
-    visitor = Visitor(app, {})
-    visitor.submit("/schedule", "/schedule", "appt", SCHEDULE)
+    make_lead(app)
     staff_id = make_user(app, "intake@clinic.example", "staff")
     with app.app_context():
         lead = db.session.scalars(select(Lead)).one()
@@ -328,8 +333,7 @@ def test_closing_a_request_without_contact_is_not_a_first_contact(app):
 
 
 def test_a_download_without_a_sent_email_does_not_lift_the_funnel_past_the_sends(app):
-    visitor = Visitor(app, {})
-    visitor.submit("/guide", "/guide", "guide", GUIDE)  # queued, never sent here
+    make_lead(app, "guide")  # its email queued, never sent here
     with app.app_context():
         lead = db.session.scalars(select(Lead)).one()
         link = tokens.guide_token(lead.id)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from spine_site.export import COLUMNS, MEDICAL_COLUMNS, neutralize
 from spine_site.extensions import db
 from spine_site.models import AuditEvent, Lead
-from tests.test_staff_leads import add_lead
+from tests.factories import make_lead
 
 
 def read_csv(response) -> list[dict[str, str]]:
@@ -20,7 +20,7 @@ def read_csv(response) -> list[dict[str, str]]:
 
 
 def test_export_has_the_documented_columns_in_order(app, staff_client):
-    add_lead(app, 1)
+    make_lead(app, email="patient1@example.com")
     response = staff_client.get("/staff/leads/export.csv")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
@@ -32,7 +32,9 @@ def test_export_has_the_documented_columns_in_order(app, staff_client):
 
 def test_values_round_trip_exactly_through_pythons_csv(app, staff_client):
     tricky = 'He said "it hurts", then, after a pause,\nleft.\nÜber-café ✓'
-    lead_id = add_lead(app, 1, message=tricky, first_name="Zoë", last_name="O'Brien, Jr")
+    lead_id = make_lead(
+        app, email="patient1@example.com", message=tricky, first_name="Zoë", last_name="O'Brien, Jr"
+    )
     (row,) = read_csv(staff_client.get("/staff/leads/export.csv"))
     assert row["lead_id"] == str(lead_id)
     assert row["message"] == tricky
@@ -43,7 +45,13 @@ def test_values_round_trip_exactly_through_pythons_csv(app, staff_client):
 
 
 def test_formula_cells_are_neutralised(app, staff_client):
-    add_lead(app, 1, message='=HYPERLINK("http://evil")', first_name="@SUM(A1)", last_name="-2+3")
+    make_lead(
+        app,
+        email="patient1@example.com",
+        message='=HYPERLINK("http://evil")',
+        first_name="@SUM(A1)",
+        last_name="-2+3",
+    )
     (row,) = read_csv(staff_client.get("/staff/leads/export.csv"))
     assert row["message"] == '\'=HYPERLINK("http://evil")'
     assert row["first_name"] == "'@SUM(A1)" and row["last_name"] == "'-2+3"
@@ -54,7 +62,7 @@ def test_formula_cells_are_neutralised(app, staff_client):
 
 
 def test_dates_are_in_the_clinic_time_zone(app, staff_client):
-    lead_id = add_lead(app, 1)
+    lead_id = make_lead(app, email="patient1@example.com")
     (row,) = read_csv(staff_client.get("/staff/leads/export.csv"))
     with app.app_context():
         created = db.session.get(Lead, lead_id).created_at
@@ -65,9 +73,9 @@ def test_dates_are_in_the_clinic_time_zone(app, staff_client):
 
 
 def test_export_follows_the_list_filters(app, staff_client):
-    add_lead(app, 1, form="guide")
-    add_lead(app, 2)
-    add_lead(app, 3, website="spam")
+    make_lead(app, "guide", email="patient1@example.com")
+    make_lead(app, email="patient2@example.com")
+    make_lead(app, email="patient3@example.com", spam=True)
     rows = read_csv(staff_client.get("/staff/leads/export.csv?form=appointment"))
     assert [r["email"] for r in rows] == ["patient2@example.com"]
     rows = read_csv(staff_client.get("/staff/leads/export.csv?spam=only"))
@@ -79,7 +87,7 @@ def test_export_follows_the_list_filters(app, staff_client):
 
 
 def test_marketing_export_has_no_medical_free_text(app, marketing_client):
-    add_lead(app, 1, reason="sciatica", message="Private symptoms")
+    make_lead(app, email="patient1@example.com", reason="sciatica", message="Private symptoms")
     response = marketing_client.get("/staff/leads/export.csv")
     body = response.get_data().decode("utf-8-sig")
     (row,) = list(csv.DictReader(io.StringIO(body, newline="")))
@@ -89,8 +97,8 @@ def test_marketing_export_has_no_medical_free_text(app, marketing_client):
 
 
 def test_each_export_is_audited_with_its_filters_and_row_count(app, staff_client):
-    add_lead(app, 1)
-    add_lead(app, 2)
+    make_lead(app, email="patient1@example.com")
+    make_lead(app, email="patient2@example.com")
     staff_client.get("/staff/leads/export.csv?status=new&q=patient").get_data()
     with app.app_context():
         (event,) = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export"))
@@ -110,7 +118,7 @@ def test_export_streams_in_batches(app):
     from spine_site.models import Role
 
     for n in range(5):
-        add_lead(app, n)
+        make_lead(app, email=f"patient{n}@example.com")
     with app.test_request_context():
         plan = ExportPlan(LeadFilter(), Role.STAFF)
         chunks = list(plan.rows(clinic_zone(), batch=2))

@@ -11,16 +11,14 @@ from sqlalchemy import select
 from spine_site import tokens
 from spine_site.extensions import db
 from spine_site.guide import GUIDE_SOURCE, build_pdf
-from spine_site.models import EmailKind, GuideDownload, Lead, OutboxEmail
-from tests.html_forms import GUIDE, fill, form_posting_to
+from spine_site.models import EmailKind, GuideDownload, OutboxEmail
+from tests.factories import make_lead
+from tests.html_forms import form_posting_to
 
 
 def guide_lead(app) -> int:
-    client = app.test_client()
-    fields = form_posting_to(client.get("/guide").get_data(as_text=True), "/guide")
-    client.post("/guide", data=fill(fields, "guide", GUIDE))
-    with app.app_context():
-        return db.session.scalar(select(Lead.id))
+    """Grace's guide request (grace@example.org), with its guide email queued."""
+    return make_lead(app, "guide")
 
 
 def link_for(app, lead_id: int, issued_at: datetime | None = None) -> str:

@@ -8,6 +8,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
 from spine_site.extensions import db
+from tests.factories import make_lead
 
 
 def test_upgrade_on_an_empty_database_gives_the_models_schema(app):
@@ -29,36 +30,14 @@ def test_downgrade_to_base_and_up_again(app):
 
 def test_a_deleted_newest_lead_id_is_never_reused(app):
     """Guide and unsubscribe links name ids: an erased newest lead's id must stay unused."""
-    from sqlalchemy import delete
+    from spine_site import privacy
+    from spine_site.models import Lead
 
-    from spine_site.models import FormKind, Lead, Person
-
+    first_id = make_lead(app, "guide", first_name="A", email="a@example.com")
     with app.app_context():
-        person = Person(email_normalized="a@example.com")
-        db.session.add(person)
-        db.session.flush()
-        first = Lead(
-            person=person,
-            form=FormKind.GUIDE,
-            submission_token="a",
-            first_name="A",
-            email="a@example.com",
-        )
-        db.session.add(first)
-        db.session.commit()
-        first_id = first.id
-        db.session.execute(delete(Lead))
-        db.session.commit()
-        second = Lead(
-            person=person,
-            form=FormKind.GUIDE,
-            submission_token="b",
-            first_name="B",
-            email="a@example.com",
-        )
-        db.session.add(second)
-        db.session.commit()
-        assert second.id > first_id
+        privacy.erase_person(db.session.get(Lead, first_id).person, by=None)
+    second_id = make_lead(app, "guide", first_name="B", email="a@example.com")
+    assert second_id > first_id
 
 
 def test_upgrade_fills_the_search_text_of_existing_leads(app):

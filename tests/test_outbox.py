@@ -13,14 +13,9 @@ from sqlalchemy import func, select, update
 from spine_site import lead_mail, outbox
 from spine_site.extensions import db
 from spine_site.models import EmailKind, EmailStatus, Lead, OutboxEmail
-from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
+from tests.factories import make_lead
+from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to, submit_public_form
 from tests.support import free_port, start_smtp
-
-
-def submit(client, form: str, values: dict[str, str]):
-    prefix = {"schedule": "appt", "guide": "guide"}[form]
-    fields = form_posting_to(client.get(f"/{form}").get_data(as_text=True), f"/{form}")
-    return client.post(f"/{form}", data=fill(fields, prefix, values))
 
 
 def deliver(app) -> int:
@@ -44,8 +39,7 @@ def make_due_now(app) -> None:
 
 
 def test_appointment_emails_reach_smtp_with_both_parts_and_headers(smtp_app, smtp):
-    client = smtp_app.test_client()
-    submit(client, "schedule", SCHEDULE)
+    make_lead(smtp_app)  # Ada Lovelace's appointment request
     assert deliver(smtp_app) == 2
     (patient,) = smtp.inbox.to("Ada.Lovelace@example.com")
     assert patient["From"] == "Valor Spine <care@clinic.example>"
@@ -60,8 +54,7 @@ def test_appointment_emails_reach_smtp_with_both_parts_and_headers(smtp_app, smt
 
 
 def test_staff_notification_carries_a_link_and_no_personal_or_health_details(smtp_app, smtp):
-    client = smtp_app.test_client()
-    submit(client, "schedule", SCHEDULE)
+    make_lead(smtp_app)
     deliver(smtp_app)
     (note,) = smtp.inbox.to("intake@clinic.example")
     # The headers people see and both bodies (not the MIME boundary, whose random digits
@@ -83,13 +76,12 @@ def test_staff_notification_carries_a_link_and_no_personal_or_health_details(smt
 
 def test_no_staff_notification_without_a_staff_address(app_factory, smtp):
     app = app_factory(**smtp.config(), STAFF_NOTIFY_EMAIL=None)
-    submit(app.test_client(), "schedule", SCHEDULE)
+    make_lead(app)
     assert [e.kind for e in emails(app)] == [EmailKind.APPOINTMENT_CONFIRMATION]
 
 
 def test_guide_email_has_signed_link_and_one_click_unsubscribe(smtp_app, smtp):
-    client = smtp_app.test_client()
-    submit(client, "guide", GUIDE)
+    make_lead(smtp_app, "guide")  # Grace's guide request
     deliver(smtp_app)
     (msg,) = smtp.inbox.to("grace@example.org")
     assert msg["List-Unsubscribe"].strip().startswith("<https://clinic.example/unsubscribe/")
@@ -98,7 +90,7 @@ def test_guide_email_has_signed_link_and_one_click_unsubscribe(smtp_app, smtp):
     link = next(line for line in plain.splitlines() if "/guide/download/" in line).strip()
     assert link.startswith("https://clinic.example/guide/download/")
     assert link in msg.get_body(("html",)).get_content()
-    response = client.get(link.removeprefix("https://clinic.example"))
+    response = smtp_app.test_client().get(link.removeprefix("https://clinic.example"))
     assert response.status_code == 200 and response.mimetype == "application/pdf"
 
 
@@ -108,7 +100,7 @@ def test_lead_and_its_emails_commit_together_or_not_at_all(app, monkeypatch):
 
     monkeypatch.setattr(lead_mail.outbox, "enqueue", broken)
     client = app.test_client()
-    response = submit(client, "schedule", SCHEDULE)
+    response = submit_public_form(client, "schedule", SCHEDULE)
     assert response.status_code == 500
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Lead)) == 0
@@ -119,7 +111,7 @@ def test_smtp_down_request_succeeds_then_mail_goes_out_once_smtp_is_back(app_fac
     port = free_port()  # nothing listens here yet
     app = app_factory(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_TIMEOUT=2)
     client = app.test_client()
-    response = submit(client, "guide", GUIDE)
+    response = submit_public_form(client, "guide", GUIDE)
     assert response.status_code == 303
     deliver(app)
     (email,) = emails(app)
@@ -205,7 +197,7 @@ def test_request_does_not_wait_for_a_hanging_smtp_server(app_factory, silent_smt
 
 def test_last_failure_marks_email_failed_and_resend_requeues_it(app_factory):
     app = app_factory(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), OUTBOX_MAX_ATTEMPTS=3)
-    submit(app.test_client(), "guide", GUIDE)
+    make_lead(app, "guide")
     for _ in range(3):
         make_due_now(app)
         deliver(app)
@@ -234,9 +226,8 @@ def test_backoff_doubles_and_is_capped():
 
 def test_concurrent_senders_send_each_email_once(app_factory, smtp):
     app = app_factory(**smtp.config())
-    client = app.test_client()
     for i in range(10):
-        submit(client, "guide", {**GUIDE, "email": f"patient{i}@example.org"})
+        make_lead(app, "guide", email=f"patient{i}@example.org")
     barrier = threading.Barrier(4)
     results: list[int] = []
 
@@ -257,7 +248,7 @@ def test_concurrent_senders_send_each_email_once(app_factory, smtp):
 
 
 def test_claim_is_exclusive(app):
-    submit(app.test_client(), "guide", GUIDE)
+    make_lead(app, "guide")
     with app.app_context():
         email_id = db.session.scalar(select(OutboxEmail.id))
         now = datetime.now(UTC)
@@ -270,8 +261,8 @@ def test_claim_is_exclusive(app):
 
 def test_in_process_sender_delivers_within_seconds_with_nothing_else_started(app_factory, smtp):
     app = app_factory(**smtp.config(), OUTBOX_IN_PROCESS=True, OUTBOX_POLL_SECONDS=30)
-    client = app.test_client()
-    submit(client, "guide", GUIDE)
+    # A patient's request starts the sender (lazily, in the serving process) and wakes it.
+    submit_public_form(app.test_client(), "guide", GUIDE)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and not smtp.inbox.messages:
         time.sleep(0.05)
@@ -281,7 +272,7 @@ def test_in_process_sender_delivers_within_seconds_with_nothing_else_started(app
 
 def test_outbox_work_command_delivers(app_factory, smtp):
     app = app_factory(**smtp.config())
-    submit(app.test_client(), "schedule", SCHEDULE)
+    make_lead(app)
     result = app.test_cli_runner().invoke(args=["outbox", "work", "--once"])
     assert result.exit_code == 0, result.output
     assert "sent 2" in result.output
@@ -290,7 +281,7 @@ def test_outbox_work_command_delivers(app_factory, smtp):
 
 def test_outbox_work_loop_stops_cleanly(app_factory, smtp):
     app = app_factory(**smtp.config())
-    submit(app.test_client(), "guide", GUIDE)
+    make_lead(app, "guide")
     stop = threading.Event()
     worker = threading.Thread(target=outbox.work_forever, args=(app, 0.05, stop))
     worker.start()
@@ -305,7 +296,7 @@ def test_outbox_work_loop_stops_cleanly(app_factory, smtp):
 
 def test_without_mail_server_mail_is_written_as_eml_and_links_logged(app, caplog, tmp_path):
     caplog.set_level("INFO", logger="spine_site.outbox")
-    submit(app.test_client(), "guide", GUIDE)
+    make_lead(app, "guide")
     assert deliver(app) == 1
     (eml,) = (tmp_path / "mail").glob("*.eml")
     assert b"grace@example.org" in eml.read_bytes()
@@ -313,6 +304,5 @@ def test_without_mail_server_mail_is_written_as_eml_and_links_logged(app, caplog
 
 
 def test_spam_gets_no_email(app, smtp):
-    client = app.test_client()
-    submit(client, "schedule", {**SCHEDULE, "website": "x"})
+    make_lead(app, spam=True)  # quarantined, as a filled-in honeypot is
     assert emails(app) == []

@@ -21,33 +21,14 @@ from spine_site.models import (
     Person,
     Suppression,
 )
-from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
-
-
-def add_lead(app, n: int = 0, *, form="schedule", days_ago: float = 0, **changes) -> int:
-    """A real submission through the public form, back-dated when asked."""
-    client = app.test_client()
-    prefix = {"schedule": "appt", "guide": "guide"}[form]
-    base = SCHEDULE if form == "schedule" else GUIDE
-    fields = form_posting_to(client.get(f"/{form}").get_data(as_text=True), f"/{form}")
-    values = {**base, "email": f"patient{n}@example.com", **changes}
-    assert client.post(f"/{form}", data=fill(fields, prefix, values)).status_code == 303
-    with app.app_context():
-        lead = db.session.scalars(select(Lead).order_by(Lead.id.desc())).first()
-        if days_ago:
-            lead.created_at = datetime.now(UTC) - timedelta(days=days_ago)
-            db.session.commit()
-        return lead.id
-
-
-def post_form(client, page_url: str, action: str, **data):
-    fields = form_posting_to(client.get(page_url).get_data(as_text=True), action)
-    return client.post(action, data={**fields, **data})
+from tests.factories import make_download, make_lead, make_user
+from tests.html_forms import post_form
+from tests.support import login
 
 
 def test_list_is_newest_first_with_counts_and_new_highlighted(app, staff_client):
-    older = add_lead(app, 1, first_name="Older", days_ago=2)
-    newer = add_lead(app, 2, first_name="Newer")
+    older = make_lead(app, email="patient1@example.com", first_name="Older", days_ago=2)
+    newer = make_lead(app, email="patient2@example.com", first_name="Newer")
     html = staff_client.get("/staff/").get_data(as_text=True)
     assert html.index("Newer") < html.index("Older")
     assert f'href="/staff/leads/{newer}"' in html and f'href="/staff/leads/{older}"' in html
@@ -57,9 +38,9 @@ def test_list_is_newest_first_with_counts_and_new_highlighted(app, staff_client)
 
 
 def test_filters_by_form_status_date_and_spam(app, staff_client):
-    guide = add_lead(app, 1, form="guide", first_name="Guidey")
-    appt = add_lead(app, 2, first_name="Appty", days_ago=10)
-    spam = add_lead(app, 3, first_name="Spammy", website="x")
+    guide = make_lead(app, "guide", email="patient1@example.com", first_name="Guidey")
+    appt = make_lead(app, email="patient2@example.com", first_name="Appty", days_ago=10)
+    spam = make_lead(app, email="patient3@example.com", first_name="Spammy", spam=True)
     with app.app_context():
         db.session.get(Lead, appt).status = LeadStatus.CONTACTED
         db.session.commit()
@@ -94,9 +75,9 @@ def test_filters_by_form_status_date_and_spam(app, staff_client):
     ],
 )
 def test_search_by_name_email_and_phone(app, staff_client, query, expected):
-    add_lead(app, 1)
-    add_lead(app, 2)
-    add_lead(app, 3, form="guide", first_name="Grace")
+    make_lead(app, email="patient1@example.com")
+    make_lead(app, email="patient2@example.com")
+    make_lead(app, "guide", email="patient3@example.com", first_name="Grace")
     with app.app_context():
         f = lead_list.LeadFilter(q=query)
         assert lead_list.list_leads(f, 1, 50).total == expected
@@ -105,13 +86,10 @@ def test_search_by_name_email_and_phone(app, staff_client, query, expected):
 
 def test_pagination(app_factory):
     app = app_factory(STAFF_PAGE_SIZE=2)
-    from tests.factories import make_user
-    from tests.support import login
-
     make_user(app, "intake@clinic.example", "staff")
     client = app.test_client()
     login(client, "intake@clinic.example")
-    ids = [add_lead(app, i) for i in range(5)]
+    ids = [make_lead(app, email=f"patient{i}@example.com") for i in range(5)]
     page1 = client.get("/staff/").get_data(as_text=True)
     page3 = client.get("/staff/?page=3").get_data(as_text=True)
     assert "Page 1 of 3" in page1 and f"/staff/leads/{ids[4]}" in page1
@@ -120,11 +98,9 @@ def test_pagination(app_factory):
 
 
 def test_detail_shows_every_field_and_is_audited(app, staff_client):
-    earlier = add_lead(app, 1, form="guide")
-    lead_id = add_lead(app, 1)
-    with app.app_context():
-        db.session.add(GuideDownload(lead_id=earlier))
-        db.session.commit()
+    earlier = make_lead(app, "guide", email="patient1@example.com")
+    lead_id = make_lead(app, email="patient1@example.com")
+    make_download(app, earlier)
     html = htmllib.unescape(staff_client.get(f"/staff/leads/{lead_id}").get_data(as_text=True))
     for text in (
         "Ada",
@@ -148,7 +124,7 @@ def test_detail_shows_every_field_and_is_audited(app, staff_client):
 
 
 def test_status_changes_record_who_and_when(app, staff_client):
-    lead_id = add_lead(app, 1)
+    lead_id = make_lead(app, email="patient1@example.com")
     page = f"/staff/leads/{lead_id}"
     response = post_form(staff_client, page, f"/staff/leads/{lead_id}/status", status="contacted")
     assert response.status_code == 303
@@ -165,7 +141,7 @@ def test_status_changes_record_who_and_when(app, staff_client):
 
 
 def test_notes_are_appended_with_author_and_time(app, staff_client):
-    lead_id = add_lead(app, 1)
+    lead_id = make_lead(app, email="patient1@example.com")
     page = f"/staff/leads/{lead_id}"
     post_form(staff_client, page, f"/staff/leads/{lead_id}/notes", body="Left a voicemail.")
     post_form(staff_client, page, f"/staff/leads/{lead_id}/notes", body="Booked for Tuesday.")
@@ -179,7 +155,7 @@ def test_notes_are_appended_with_author_and_time(app, staff_client):
 
 
 def test_releasing_a_lead_from_quarantine_queues_its_emails(app, staff_client):
-    lead_id = add_lead(app, 1, website="http://spam.example")
+    lead_id = make_lead(app, email="patient1@example.com", spam=True)
     page = f"/staff/leads/{lead_id}"
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 0
@@ -194,7 +170,7 @@ def test_releasing_a_lead_from_quarantine_queues_its_emails(app, staff_client):
 
 
 def test_failed_email_is_shown_and_can_be_resent(app, staff_client):
-    lead_id = add_lead(app, 1)
+    lead_id = make_lead(app, email="patient1@example.com")
     with app.app_context():
         email = db.session.get(Lead, lead_id).emails[0]
         email.status, email.attempts, email.last_error = EmailStatus.FAILED, 8, "SMTP 550 nope"
@@ -209,14 +185,12 @@ def test_failed_email_is_shown_and_can_be_resent(app, staff_client):
 
 
 def test_admin_erases_a_person_everywhere_but_keeps_the_opt_out(app, admin_client):
-    first = add_lead(app, 1, form="guide", opt_in="y")
-    second = add_lead(app, 1)
-    other = add_lead(app, 2)
+    first = make_lead(app, "guide", email="patient1@example.com", opt_in=True)
+    second = make_lead(app, email="patient1@example.com")
+    other = make_lead(app, email="patient2@example.com")
     page = f"/staff/leads/{second}"
     post_form(admin_client, page, f"/staff/leads/{second}/notes", body="Called back.")
-    with app.app_context():
-        db.session.add(GuideDownload(lead_id=first))
-        db.session.commit()
+    make_download(app, first)
     confirm = admin_client.get(f"/staff/leads/{second}/erase").get_data(as_text=True)
     assert "all 2 request(s)" in confirm
     response = post_form(
@@ -240,9 +214,9 @@ def test_admin_erases_a_person_everywhere_but_keeps_the_opt_out(app, admin_clien
 
 
 def test_purge_command_deletes_old_leads_spam_first(app):
-    old_spam = add_lead(app, 1, website="x", days_ago=40)
-    old = add_lead(app, 2, days_ago=40)
-    recent = add_lead(app, 3, days_ago=5)
+    old_spam = make_lead(app, email="patient1@example.com", spam=True, days_ago=40)
+    old = make_lead(app, email="patient2@example.com", days_ago=40)
+    recent = make_lead(app, email="patient3@example.com", days_ago=5)
     result = app.test_cli_runner().invoke(args=["leads", "purge", "--older-than", "30"])
     assert result.exit_code == 0, result.output
     assert "purged 1 spam and 1 other leads" in result.output
@@ -254,7 +228,9 @@ def test_purge_command_deletes_old_leads_spam_first(app):
 
 
 def test_marketing_sees_the_list_without_medical_details(app, marketing_client):
-    lead_id = add_lead(app, 1, reason="sciatica", message="Private symptoms here")
+    lead_id = make_lead(
+        app, email="patient1@example.com", reason="sciatica", message="Private symptoms here"
+    )
     html = marketing_client.get("/staff/").get_data(as_text=True)
     assert "Lovelace" in html
     assert "Sciatica" not in html and "Private symptoms" not in html
@@ -267,12 +243,8 @@ XSS_SHORT = "<script>x()</script>"  # fits the 20-character columns
 
 
 def test_script_in_every_field_is_shown_escaped_on_every_staff_page(app, admin_client):
-    lead_id = add_lead(
-        app,
-        1,
-        first_name=XSS,
-        last_name=XSS,
-        message=XSS,
+    lead_id = make_lead(
+        app, email="patient1@example.com", first_name=XSS, last_name=XSS, message=XSS
     )
     with app.app_context():
         lead = db.session.get(Lead, lead_id)

@@ -19,15 +19,14 @@ from spine_site.models import (
     OutboxEmail,
     User,
 )
-from tests.factories import STAFF_PASSWORD, make_user
-from tests.html_forms import GUIDE, fill, form_posting_to
+from tests.factories import STAFF_PASSWORD, make_lead, make_user
+from tests.html_forms import GUIDE, fill, form_posting_to, post_form
 from tests.support import login
-from tests.test_staff_leads import add_lead, post_form
 
 
 def test_a_paused_export_download_does_not_block_patients(app, staff_client):
     for n in range(3):
-        add_lead(app, n)
+        make_lead(app, email=f"patient{n}@example.com")
     response = staff_client.get("/staff/leads/export.csv?spam=include", buffered=False)
     chunks = iter(response.response)
     header = next(chunks)
@@ -96,7 +95,7 @@ def test_successful_sign_ins_do_not_use_up_the_address_limit(app_factory):
 
 
 def test_odd_numbers_and_dates_are_handled(app, admin_client):
-    add_lead(app, 1)
+    make_lead(app, email="patient1@example.com")
     for url in (
         "/staff/?page=%C2%B2",
         "/staff/?page=99999999999999999999",
@@ -120,7 +119,7 @@ def test_odd_numbers_and_dates_are_handled(app, admin_client):
 
 
 def test_a_note_survives_the_idle_timeout(app, staff_client):
-    lead_id = add_lead(app, 1)
+    lead_id = make_lead(app, email="patient1@example.com")
     page = f"/staff/leads/{lead_id}"
     fields = form_posting_to(
         staff_client.get(page).get_data(as_text=True), f"/staff/leads/{lead_id}/notes"
@@ -143,7 +142,7 @@ def test_a_note_survives_the_idle_timeout(app, staff_client):
 
 
 def test_a_note_survives_an_expired_security_token(app, staff_client):
-    lead_id = add_lead(app, 1)
+    lead_id = make_lead(app, email="patient1@example.com")
     response = staff_client.post(
         f"/staff/leads/{lead_id}/notes", data={"csrf_token": "expired", "body": "Call back Friday."}
     )
@@ -163,7 +162,7 @@ def test_sign_in_page_left_open_too_long_says_so(app):
 
 
 def test_concurrent_status_changes_never_record_a_step_that_did_not_happen(app, staff_client):
-    lead_id = add_lead(app, 1)
+    lead_id = make_lead(app, email="patient1@example.com")
     with app.app_context():
         lead = db.session.get(Lead, lead_id)
         user = db.session.scalar(select(User))
@@ -187,7 +186,7 @@ def test_concurrent_status_changes_never_record_a_step_that_did_not_happen(app, 
 
 
 def test_phone_search_accepts_any_common_format(app):
-    add_lead(app, 1)
+    make_lead(app, email="patient1@example.com")
     with app.app_context():
         for q in ("+1 312 867 5309", "(312) 867-5309", "312.867.5309", "8675309"):
             assert lead_list.list_leads(lead_list.LeadFilter(q=q), 1, 50).total == 1, q
@@ -197,13 +196,13 @@ def test_cells_starting_with_an_apostrophe_round_trip(app, staff_client):
     from spine_site.export import neutralize
 
     assert neutralize("'t Hooft") == "''t Hooft"
-    add_lead(app, 1, last_name="'t Hooft")
+    make_lead(app, email="patient1@example.com", last_name="'t Hooft")
     body = staff_client.get("/staff/leads/export.csv").get_data().decode("utf-8-sig")
     assert ",''t Hooft," in body
 
 
 def test_staff_resend_of_a_guide_email_sends_a_fresh_link(app, staff_client):
-    lead_id = add_lead(app, 1, form="guide")
+    lead_id = make_lead(app, "guide", email="patient1@example.com")
     with app.app_context():
         old = db.session.scalars(select(OutboxEmail)).one()
         old.body_text = old.body_text.replace("/guide/download/", "/guide/download/OLD")
@@ -219,7 +218,7 @@ def test_staff_resend_of_a_guide_email_sends_a_fresh_link(app, staff_client):
 
 
 def test_head_requests_leave_no_audit_trail(app, staff_client):
-    lead_id = add_lead(app, 1)
+    lead_id = make_lead(app, email="patient1@example.com")
     staff_client.head(f"/staff/leads/{lead_id}")
     staff_client.head("/staff/leads/export.csv")
     with app.app_context():

@@ -7,15 +7,14 @@ from sqlalchemy import select
 from spine_site import privacy, tokens
 from spine_site.extensions import db
 from spine_site.models import Lead, Suppression
-from tests.html_forms import GUIDE, fill, form_posting_to
+from tests.factories import make_lead
 
 
 def opted_in_person(app) -> int:
-    client = app.test_client()
-    fields = form_posting_to(client.get("/guide").get_data(as_text=True), "/guide")
-    client.post("/guide", data=fill(fields, "guide", {**GUIDE, "opt_in": "y"}))
+    """Grace (grace@example.org), who asked for the guide and for marketing email."""
+    lead_id = make_lead(app, "guide", opt_in=True)
     with app.app_context():
-        return db.session.scalar(select(Lead.person_id))
+        return db.session.get(Lead, lead_id).person_id
 
 
 def url_for_person(app, person_id: int) -> str:
