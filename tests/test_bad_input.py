@@ -1,4 +1,5 @@
-"""A battery of nasty input through every public form field and the staff fields.
+"""A battery of nasty input through every public form field and the staff fields, and
+staff pages that show whatever was stored (or typed into a URL) safely.
 
 The rule for every case: never a 500, never a partial write, and each value either stored
 exactly (as the patient would see it: trimmed, line breaks as \\n) or refused in plain words.
@@ -17,7 +18,7 @@ from spine_site.extensions import db
 from spine_site.models import Lead, Note, OutboxEmail
 from spine_site.public.forms import GuideForm, ScheduleForm
 from tests.factories import make_lead, make_user
-from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
+from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to, post_form
 from tests.support import login
 
 NASTY = {
@@ -201,3 +202,77 @@ def test_staff_fields_battery(app, name):
     assert staff.post("/staff/leads/1/status", data={**status, "status": value}).status_code == 303
     assert staff.get(f"/staff/leads/{value[:20]}").status_code == 404
     assert login(app.test_client(), value[:300], value[:300]).status_code in {401, 422}
+
+
+def test_odd_numbers_and_dates_are_handled(app, admin_client):
+    make_lead(app, email="patient1@example.com")
+    for url in (
+        "/staff/?page=%C2%B2",
+        "/staff/?page=99999999999999999999",
+        "/staff/?date_to=9999-12-31",
+        "/staff/?date_from=0001-01-01",
+        "/staff/audit?date_to=9999-12-31&page=%C2%B2",
+        "/staff/leads/export.csv?date_to=9999-12-31",
+    ):
+        with admin_client.get(url) as response:
+            assert response.status_code == 200, url
+    for url in ("/staff/leads/3000000000", "/staff/leads/99999999999999999999", "/staff/leads/0"):
+        assert admin_client.get(url).status_code == 404, url
+    page = admin_client.get("/staff/users").get_data(as_text=True)
+    fields = form_posting_to(page, "")
+    assert (
+        admin_client.post(
+            "/staff/users/3000000000/role", data={**fields, "role": "staff"}
+        ).status_code
+        == 404
+    )
+
+
+XSS = '<script>alert("x")</script>'
+XSS_SHORT = "<script>x()</script>"  # fits the 20-character columns
+
+
+def test_script_in_every_field_is_shown_escaped_on_every_staff_page(app, admin_client):
+    lead_id = make_lead(
+        app, email="patient1@example.com", first_name=XSS, last_name=XSS, message=XSS
+    )
+    with app.app_context():
+        lead = db.session.get(Lead, lead_id)
+        long_columns = (
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "utm_term",
+            "utm_content",
+            "referrer",
+            "landing_page",
+            "source_page",
+            "spam_reason",
+            "reason",
+        )
+        for column in long_columns:
+            setattr(lead, column, XSS)
+        for column in ("placement", "contact_method", "best_time"):
+            setattr(lead, column, XSS_SHORT)
+        lead.emails[0].last_error = XSS
+        db.session.commit()
+    post_form(admin_client, f"/staff/leads/{lead_id}", f"/staff/leads/{lead_id}/notes", body=XSS)
+    with app.app_context():
+        from spine_site import audit
+
+        audit.record("login_failed", actor=XSS, detail={"x": XSS})
+        db.session.commit()
+    pages = [
+        "/staff/",
+        "/staff/?spam=include",
+        f"/staff/leads/{lead_id}",
+        "/staff/audit",
+        f"/staff/leads/{lead_id}/erase",
+        "/staff/users",
+        f"/staff/?q={XSS}",
+    ]
+    for page in pages:
+        html = admin_client.get(page).get_data(as_text=True)
+        assert "<script>alert" not in html and "<script>x()" not in html, page
+    detail = admin_client.get(f"/staff/leads/{lead_id}").get_data(as_text=True)
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in detail

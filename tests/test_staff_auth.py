@@ -302,3 +302,54 @@ def test_users_create_command_reads_a_piped_password(app):
         args=["users", "create", "x@clinic.example", "--role", "staff"], input="short\n"
     )
     assert short.exit_code != 0 and "at least 12" in short.output
+
+
+def test_failed_sign_in_to_no_account_keeps_nothing_typed(app):
+    response = login(app.test_client(), "Zelda Quixotic 3125550199")
+    assert response.status_code in {401, 422}
+    login(app.test_client(), "zelda@example.com", "her password maybe")
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent)).all()
+        assert all(e.actor is None for e in events)
+        assert "zelda" not in str([(e.actor, e.detail, e.target) for e in events]).lower()
+
+
+def test_sign_in_page_left_open_too_long_says_so(app):
+    make_user(app, "intake@clinic.example", "staff")
+    response = app.test_client().post(
+        "/staff/login",
+        data={"csrf_token": "expired", "email": "intake@clinic.example", "password": "x"},
+    )
+    assert response.status_code == 400
+    assert "sat open too long" in response.get_data(as_text=True)
+
+
+def test_lockout_is_per_address_and_an_admin_reset_lifts_it(app_factory):
+    app = app_factory(TRUSTED_PROXIES=1)
+    user_id = make_user(app, "intake@clinic.example", "staff")
+
+    def attempt(ip: str, password: str = "wrong password!!") -> int:
+        client = app.test_client()
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = ip
+        return login(client, "intake@clinic.example", password).status_code
+
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert attempt("198.51.100.7") == 401
+    assert attempt("198.51.100.7", STAFF_PASSWORD) == 429
+    assert attempt("203.0.113.20", STAFF_PASSWORD) == 303, "the clinic's own address still works"
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        attempt("198.51.100.8")
+    assert attempt("198.51.100.8", STAFF_PASSWORD) == 429
+    with app.app_context():
+        from spine_site import users
+
+        users.set_password(db.session.get(User, user_id), "a fresh temporary password")
+        db.session.commit()
+    assert attempt("198.51.100.8", "a fresh temporary password") == 303
+
+
+def test_successful_sign_ins_do_not_use_up_the_address_limit(app_factory):
+    app = app_factory(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
+    make_user(app, "intake@clinic.example", "staff")
+    for _ in range(5):
+        assert login(app.test_client(), "intake@clinic.example").status_code == 303
