@@ -135,3 +135,14 @@ def test_a_short_form_token_life_renews_the_page_sooner(app_factory):
 def test_the_app_leaves_the_date_header_to_the_server(client, headers):
     # gunicorn and werkzeug add Date themselves; a second one from the app would be sent too.
     assert client.get(ARTICLE, headers=headers).headers.getlist("Date") == []
+
+
+def test_the_token_pattern_the_etag_ignores_matches_every_token_made(app):
+    # One definition of the token's format (tokens.py): if it drifted from what
+    # new_form_token makes, every page with a form would get a new ETag per request.
+    from spine_site import tokens
+
+    with app.test_request_context():
+        for reissued in (False, True):
+            token = tokens.new_form_token(reissued=reissued)
+            assert re.fullmatch(tokens.FORM_TOKEN_PATTERN, token), token

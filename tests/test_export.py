@@ -165,3 +165,44 @@ def test_a_paused_export_download_does_not_block_patients(app, staff_client):
     response.close()
     assert header.count(b"\r\n") == 1
     assert (first_batch + rest).count(b"\r\n") == 3
+
+
+def _opt_in_column(staff_client) -> dict[str, str]:
+    rows = read_csv(staff_client.get("/staff/leads/export.csv"))
+    return {row["email"]: row["marketing_opt_in"] for row in rows}
+
+
+def test_export_shows_no_opt_in_for_an_address_that_opted_out_since(app, staff_client):
+    from spine_site import privacy
+    from spine_site.models import Suppression
+    from spine_site.people import email_hash
+
+    asked = make_lead(app, "guide", email="grace@example.org", opt_in=True, days_ago=2)
+    make_lead(app, "guide", email="alan@example.org", opt_in=True, days_ago=2)
+    assert _opt_in_column(staff_client) == {"grace@example.org": "yes", "alan@example.org": "yes"}
+    with app.app_context():
+        # An opt-out recorded after the request (a one-click unsubscribe that raced the
+        # request's commit leaves exactly this: the lead's flag still set).
+        db.session.add(Suppression(email_hash=email_hash("Grace@Example.org")))
+        db.session.commit()
+        assert db.session.get(Lead, asked).marketing_opt_in is True
+        assert "GRACE@example.org" in privacy.suppressed_since(["GRACE@example.org"])
+    assert _opt_in_column(staff_client) == {"grace@example.org": "no", "alan@example.org": "yes"}
+
+
+def test_a_new_request_with_the_box_ticked_is_new_consent_after_erasure(app, staff_client):
+    from spine_site import privacy
+    from spine_site.models import Person, User
+
+    first = make_lead(app, "guide", email="grace@example.org", opt_in=True, days_ago=30)
+    with app.app_context():
+        person = db.session.get(Lead, first).person
+        admin = db.session.scalars(select(User)).first()
+        privacy.erase_person(person, by=admin)
+        assert db.session.scalars(select(Person)).all() == []
+    # The hashed opt-out outlives the erasure; a later request says anew what she wants.
+    make_lead(app, "guide", email="grace@example.org", opt_in=False)
+    assert _opt_in_column(staff_client) == {"grace@example.org": "no"}
+    make_lead(app, "guide", email="grace@example.org", first_name="G", opt_in=True)
+    rows = read_csv(staff_client.get("/staff/leads/export.csv"))
+    assert sorted(row["marketing_opt_in"] for row in rows) == ["no", "yes"]

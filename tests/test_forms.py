@@ -331,6 +331,8 @@ def test_rate_limit_answers_429_with_the_input_kept(app_factory):
     html = htmllib.unescape(response.get_data(as_text=True))
     assert "several requests from your connection" in html
     assert 'value="Third"' in html and 'value="grace@example.org"' in html
+    # It says when to try again: within the minute window, never "now".
+    assert 1 <= int(response.headers["Retry-After"]) <= 61
     assert count(app, Lead) == 2
     # Reading pages is never limited.
     assert client.get("/guide").status_code == 200
