@@ -141,7 +141,14 @@ def reason_label(value: str | None) -> str:
 
 
 def host(url: str | None) -> str:
-    return urlsplit(url).hostname or "" if url else ""
+    """The host of a stored URL, or "" for anything that does not parse (e.g. "http://[::1"):
+    a value a visitor sent must never make a staff page fail."""
+    if not url:
+        return ""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
 
 
 def dict_without(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:

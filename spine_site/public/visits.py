@@ -59,13 +59,7 @@ def remember_visit() -> None:
                 utm[f"u_{key}"] = value
     if VISIT_COOKIE in request.cookies and not utm:
         return
-    referrer = _bounded(request.referrer, 300)
-    if referrer:
-        try:
-            if urlsplit(referrer).netloc == request.host:
-                referrer = ""  # our own pages are not a source
-        except ValueError:
-            referrer = ""
+    referrer = _outside_referrer(_bounded(request.referrer, 300))
     # (full_path re-encodes the path; the plain path is enough when there is no query.)
     landing = request.full_path.rstrip("?") if request.query_string else request.path
     header = _visit_cookie(
@@ -103,12 +97,37 @@ def _bounded(value: str | None, limit: int) -> str:
     return text
 
 
+def _outside_referrer(value: str) -> str:
+    """An http(s) URL of another site, or "": our own pages are not a source, and anything
+    that does not parse as a web address (http://[::1, javascript:...) is not kept."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        return ""
+    if parts.scheme not in {"http", "https"} or not host or parts.netloc == request.host:
+        return ""
+    return value
+
+
+def _own_path(value: str) -> str:
+    """A path on this site (/articles/...), or "": never another host (//evil.example)."""
+    return value if value.startswith("/") and not value.startswith("//") else ""
+
+
 def read_visit() -> dict[str, str]:
+    """The visit cookie as the browser sent it back, checked again: it is not signed, so it
+    holds only what the visitor could have typed anyway, and is read as such."""
     try:
         pairs = parse_qsl(request.cookies.get(VISIT_COOKIE, ""), max_num_fields=10)
     except ValueError:
         return {}
-    return {k: _bounded(v, _VISIT_LIMITS[k]) for k, v in pairs if k in _VISIT_LIMITS}
+    seen = {k: _bounded(v, _VISIT_LIMITS[k]) for k, v in pairs if k in _VISIT_LIMITS}
+    if "r" in seen:
+        seen["r"] = _outside_referrer(seen["r"])
+    if "l" in seen:
+        seen["l"] = _own_path(seen["l"])
+    return {k: v for k, v in seen.items() if v}
 
 
 def attribution(source_page: str | None, placement: str | None) -> Attribution:
