@@ -209,6 +209,9 @@ def load_settings(
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": site_url.startswith("https://"),
+        # Over https the __Host- prefix: browsers then accept the cookie only if it is Secure,
+        # for this host alone (no Domain) and the whole site (Path=/).
+        "SESSION_COOKIE_NAME": "__Host-session" if site_url.startswith("https://") else "session",
         # hide_parameters: a database error must not write a patient's message into the log.
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
     }

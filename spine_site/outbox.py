@@ -127,9 +127,12 @@ class SMTPTransport:
 
 @dataclass
 class FileTransport:
-    """The development default: each message becomes an .eml file; its links are logged."""
+    """The development default: each message becomes an .eml file; the site's own links in it
+    are logged, so a developer can click them. Only links to `site_url`: text a patient typed
+    (a name holding a URL, say) never reaches the log."""
 
     directory: Path
+    site_url: str = ""
 
     def send(self, message: EmailMessage) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -141,7 +144,8 @@ class FileTransport:
         body = message.get_body(("plain",))
         if body is not None:
             for url in re.findall(r"https?://\S+", body.get_content()):
-                log.info("  link in that mail: %s", url)
+                if self.site_url and url.startswith(self.site_url + "/"):
+                    log.info("  link in that mail: %s", url)
 
 
 def transport_for(config: Mapping[str, Any]) -> Transport:
@@ -155,7 +159,7 @@ def transport_for(config: Mapping[str, Any]) -> Transport:
             password=config.get("MAIL_PASSWORD"),
             timeout=float(config["MAIL_TIMEOUT"]),
         )
-    return FileTransport(Path(config["MAIL_FILE_DIR"]))
+    return FileTransport(Path(config["MAIL_FILE_DIR"]), config["SITE_URL"])
 
 
 # -- Delivering ---------------------------------------------------------------------------

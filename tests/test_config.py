@@ -110,3 +110,14 @@ def test_factory_takes_overrides(tmp_path):
     )
     assert app.config["CLINIC_NAME"] == "Override Clinic"
     assert (tmp_path / "inst").is_dir()
+
+
+def test_the_session_cookie_has_the_host_prefix_over_https(app_factory, monkeypatch):
+    monkeypatch.setenv("SITE_URL", "https://clinic.example")
+    client = app_factory().test_client()
+    (cookie,) = client.get("/staff/login", base_url="https://localhost").headers.getlist(
+        "Set-Cookie"
+    )
+    # What browsers demand of a __Host- cookie: Secure, Path=/, no Domain.
+    assert cookie.startswith("__Host-session=")
+    assert "Secure" in cookie and "Path=/" in cookie and "Domain" not in cookie

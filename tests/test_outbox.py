@@ -306,3 +306,15 @@ def test_without_mail_server_mail_is_written_as_eml_and_links_logged(app, caplog
 def test_spam_gets_no_email(app, smtp):
     make_lead(app, spam=True)  # quarantined, as a filled-in honeypot is
     assert emails(app) == []
+
+
+def test_the_file_transport_logs_only_the_sites_own_links(app, caplog, tmp_path):
+    # A "first name" can hold a URL; the patient's text goes into the mail, never the log.
+    caplog.set_level("INFO", logger="spine_site.outbox")
+    make_lead(app, "guide", first_name="Win at https://evil.example/prize now")
+    assert deliver(app) == 1
+    (eml,) = (tmp_path / "mail").glob("*.eml")
+    assert b"evil.example" in eml.read_bytes()  # the mail itself is as sent
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("https://clinic.example/guide/download/" in line for line in logged)
+    assert not any("evil.example" in line for line in logged)

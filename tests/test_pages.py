@@ -130,7 +130,12 @@ def test_sitemap_lists_every_article_with_lastmod(client, app):
 def test_robots_points_to_sitemap_and_keeps_private_paths_out(client):
     body = client.get("/robots.txt").get_data(as_text=True)
     assert "Sitemap: https://clinic.example/sitemap.xml" in body
-    assert "Disallow: /staff/" in body and "Disallow: /guide/download/" in body
+    assert "Disallow: /guide/download/" in body and "Disallow: /unsubscribe/" in body
+    # The staff area is not advertised; its pages say noindex themselves.
+    assert "staff" not in body
+    response = client.get("/staff/login")
+    assert response.headers["X-Robots-Tag"] == "noindex, nofollow"
+    assert '<meta name="robots" content="noindex, nofollow">' in response.get_data(as_text=True)
 
 
 def test_healthz_reports_database(client):

@@ -88,8 +88,10 @@ def guard():
 
 @bp.after_request
 def no_store(response: Response) -> Response:
-    # Patient details must not linger in a shared computer's cache.
+    # Patient details must not linger in a shared computer's cache. Search engines are told
+    # to keep out here, rather than robots.txt advertising where the staff area is.
     response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
 
