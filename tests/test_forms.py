@@ -234,10 +234,12 @@ def test_long_foreign_campaign_tags_keep_the_visit_cookie_small(client, app):
 
 
 def test_a_forged_visit_cookie_is_read_with_the_same_limits(client, app):
-    client.set_cookie("spine_visit", "l=%00%2Fx%E2%80%AE&r=" + "r" * 3000 + "&u_source=a&zz=1")
+    referrer = "https%3A%2F%2Fref.example%2F" + "r" * 3000
+    client.set_cookie("spine_visit", "l=%00%2Fx%E2%80%AE&r=" + referrer + "&u_source=a&zz=1")
     submit_guide(client)
     (lead,) = leads(app)
     assert lead.landing_page == "/x" and len(lead.referrer) == 300
+    assert lead.referrer.startswith("https://ref.example/rrr")
     assert lead.utm_source == "a"
 
 
