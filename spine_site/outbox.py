@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -27,15 +27,12 @@ from flask import Flask, current_app, render_template
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from .clock import utcnow
 from .config import clinic_details
 from .extensions import db
 from .models import EmailKind, EmailStatus, Lead, OutboxEmail
 
 log = logging.getLogger(__name__)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- Writing ------------------------------------------------------------------------------
@@ -68,7 +65,7 @@ def enqueue(
         headers=all_headers,
         message_id=make_msgid(domain=domain),
         lead=lead,
-        next_attempt_at=now_utc(),
+        next_attempt_at=utcnow(),
     )
     db.session.add(email)
     return email
@@ -86,7 +83,7 @@ def build_message(email: OutboxEmail) -> EmailMessage:
         msg[name] = value
     msg["To"] = email.to_addr
     msg["Subject"] = email.subject
-    msg["Date"] = format_datetime(now_utc())
+    msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = email.message_id
     msg.set_content(email.body_text)
     msg.add_alternative(email.body_html, subtype="html")
@@ -136,7 +133,7 @@ class FileTransport:
 
     def send(self, message: EmailMessage) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        stamp = now_utc().strftime("%Y%m%dT%H%M%S%f")
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
         msgid = str(message["Message-ID"]).strip("<>").split("@")[0]
         path = self.directory / f"{stamp}-{msgid}.eml"
         path.write_bytes(bytes(message))
@@ -202,7 +199,7 @@ def claim_next(lease_seconds: int) -> tuple[int, EmailMessage] | None:
     different row without waiting on one another. SQLite: the transaction begins IMMEDIATE,
     so one sender claims at a time. Either way claim()'s conditional UPDATE is the guard.
     """
-    now = now_utc()
+    now = utcnow()
     pick = (
         select(OutboxEmail.id)
         .where(_due_clause(now))
@@ -261,7 +258,7 @@ def _record_outcome(email_id: int, error: Exception | None, config: Mapping[str,
                 _record_failure(email, error, config)
             else:
                 email.status = EmailStatus.SENT
-                email.sent_at = now_utc()
+                email.sent_at = utcnow()
                 email.claimed_until = None
                 email.last_error = None
                 log.info("email %s (%s) sent", email.id, email.kind.value)
@@ -283,9 +280,7 @@ def _record_failure(email: OutboxEmail, exc: Exception, config: Mapping[str, Any
         log.warning("email %s failed for good after %s tries", email.id, email.attempts)
     else:
         email.status = EmailStatus.QUEUED
-        email.next_attempt_at = now_utc() + backoff(
-            email.attempts, config["OUTBOX_BACKOFF_SECONDS"]
-        )
+        email.next_attempt_at = utcnow() + backoff(email.attempts, config["OUTBOX_BACKOFF_SECONDS"])
         log.warning("email %s not sent (try %s): %s", email.id, email.attempts, type(exc).__name__)
 
 
@@ -293,7 +288,7 @@ def resend(email: OutboxEmail) -> None:
     """Put a failed (or sent) email back in the queue for one more round of tries."""
     email.status = EmailStatus.QUEUED
     email.attempts = 0
-    email.next_attempt_at = now_utc()
+    email.next_attempt_at = utcnow()
     email.claimed_until = None
 
 
