@@ -30,23 +30,54 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 errorlog = "-"
 loglevel = "info"
 # The access log is off by default: the app logs what operators need. Set ACCESS_LOG=- to
-# turn it on; paths then pass through the same redaction as the app's own logs.
+# turn it on; its lines then pass through the same redaction as the app's own logs (link
+# tokens, cookies, and every query value but the staff list's fixed filters: a staff search
+# for a patient's name or phone never reaches it).
 accesslog = os.environ.get("ACCESS_LOG") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 control_socket_disable = True
 
 
 class RedactingLogger(Logger):
-    """Access lines without the tokens of guide and unsubscribe links."""
+    """gunicorn's logs with the app's redaction: access lines and error lines alike.
+
+    The atoms are cleaned for any access_log_format an operator chooses (%(q)s is a bare
+    query string); the filter on every handler catches the rest, such as the request URI
+    gunicorn's error log names when a request fails.
+    """
+
+    def setup(self, cfg):  # type: ignore[no-untyped-def]
+        from spine_site.logs import RedactingFilter
+
+        super().setup(cfg)  # (re)creates the handlers, also on a reload (HUP)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.addFilter(RedactingFilter())
 
     def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
-        from spine_site.logs import redact
+        from spine_site.logs import redact, redact_query
 
         atoms = super().atoms(resp, req, environ, request_time)
-        for key in ("r", "U", "q", "f", "{referer}i", "{cookie}i"):
-            if key in atoms and isinstance(atoms[key], str):
+        for key in ("r", "U", "f", "{referer}i", "{cookie}i"):
+            if isinstance(atoms.get(key), str):
                 atoms[key] = redact(atoms[key])
+        if isinstance(atoms.get("q"), str):
+            atoms["q"] = redact_query(atoms["q"])
         return atoms
 
 
 logger_class = RedactingLogger
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Warn when each worker would keep its own rate-limit counts (memory:// storage).
+
+    Only here are both known: the worker count gunicorn settled on (WEB_CONCURRENCY, -w or
+    GUNICORN_CMD_ARGS) and the app's settings. Every worker says it: it is loud on purpose.
+    """
+    from flask import Flask
+
+    from spine_site.ratelimits import warn_if_counted_per_worker
+
+    if isinstance(worker.wsgi, Flask):
+        warn_if_counted_per_worker(worker.wsgi, worker.cfg.workers)

@@ -1,8 +1,10 @@
 """Logging: one JSON object a line, times in UTC, and no secrets in any line.
 
 What must never reach a log: a patient's details (the code logs ids only), passwords,
-session cookies, and the signed tokens in guide and unsubscribe links. The redaction here is
-the safety net for the last two, whatever logger a line comes from.
+session cookies, the signed tokens in guide and unsubscribe links, and what staff type into a
+search (a patient's name or phone, sent as `?q=`). The redaction here is the safety net for
+the last three, whatever logger a line comes from: gunicorn.conf.py puts it on gunicorn's
+access and error logs too, and docs/deploy.md gives nginx a log format without query strings.
 """
 
 from __future__ import annotations
@@ -22,10 +24,41 @@ _SECRETS = [
 ]
 
 
+# Query parameters whose values may be logged: the staff filters whose values are a fixed
+# choice, a number or a date. Every other value is replaced, deny by default: a staff search
+# (`q`, the audit log's `actor`), a sign-in's `next` (which carries the page's own query), a
+# campaign tag from a link a patient followed, and any parameter added later.
+LOGGED_QUERY_VALUES = frozenset(
+    {"page", "form", "status", "spam", "date_from", "date_to", "from", "to", "action"}
+)
+REDACTED = "[redacted]"
+# A query string inside a line: after a "?", up to whitespace, a quote or a fragment.
+_QUERY_IN_TEXT = re.compile(r"\?([^\s\"#]+)")
+_PARAMETER_NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,40}")
+
+
+def redact_query(query: str) -> str:
+    """A query string (without its "?") with every value not on the allowed list replaced.
+
+    Names stay, so a line still shows which filters were used; a name that is not a plain
+    identifier (free text typed as `?Jane+Doe`) is replaced as well.
+    """
+    parts = []
+    for part in query.split("&"):
+        name, has_value, _ = part.partition("=")
+        if not part or name in LOGGED_QUERY_VALUES:
+            parts.append(part)
+        elif has_value and _PARAMETER_NAME.fullmatch(name):
+            parts.append(f"{name}={REDACTED}")
+        else:
+            parts.append(REDACTED)
+    return "&".join(parts)
+
+
 def redact(text: str) -> str:
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
-    return text
+    return _QUERY_IN_TEXT.sub(lambda m: "?" + redact_query(m.group(1)), text)
 
 
 class RedactingFilter(logging.Filter):

@@ -14,6 +14,7 @@ limits themselves (RATELIMIT_FORMS, RATELIMIT_LOGIN), e.g. "5 per minute; 20 per
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable, Collection
 from typing import Any
@@ -23,6 +24,8 @@ from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
+
+log = logging.getLogger(__name__)
 
 
 class RateLimited(TooManyRequests):
@@ -38,6 +41,33 @@ def init_app(app: Flask) -> None:
     options = {"key_prefix": prefix} if prefix and not uri.startswith("memory://") else {}
     # Fixed windows: one counter per address and limit, the cheapest to keep in Redis.
     app.extensions["rate_limiter"] = FixedWindowRateLimiter(storage_from_string(uri, **options))
+
+
+def warn_if_counted_per_worker(app: Flask, workers: int) -> bool:
+    """Log a WARNING if each of several worker processes keeps its own counts; True if so.
+
+    With memory:// storage an address gets the limit once per worker (5 workers: 5 times
+    the sign-in guesses). gunicorn.conf.py calls this in each worker once the app is loaded,
+    since only then are both the worker count and the settings known. Development (one
+    process, or a developer's own machine) is left alone.
+    """
+    uri = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
+    if (
+        workers <= 1
+        or not uri.startswith("memory://")
+        or not app.config.get("RATELIMIT_ENABLED", True)
+        or app.config.get("ENV_NAME") == "development"
+    ):
+        return False
+    log.warning(
+        "RATE LIMITS COUNT PER WORKER: %d worker processes each keep their own counts in "
+        "memory (RATELIMIT_STORAGE_URI=memory://), so every address gets %d times the "
+        "limits on forms and sign-ins. Set RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0 "
+        "(a Redis every worker reaches; docs/deploy.md) to share them.",
+        workers,
+        workers,
+    )
+    return True
 
 
 @functools.lru_cache(maxsize=32)

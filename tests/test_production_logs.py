@@ -1,0 +1,225 @@
+"""What a production start writes to its logs: gunicorn as gunicorn.conf.py runs it, nginx as
+docs/deploy.md configures it. No filter or handler here is attached by the test: what is
+checked is the wiring that ships.
+
+Staff search for patients by name and phone (`/staff/?q=Jane+5551234`); those searches, and
+any other query value, must not reach a log (issue 11, finding 9). Several workers counting
+rate limits each on their own must be said loudly at start-up (finding 10).
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spine_site.ratelimits import warn_if_counted_per_worker
+from tests.production_server import (
+    ROOT,
+    check_nginx_config,
+    fetch,
+    nginx_binary,
+    nginx_config,
+    production_env,
+    start_gunicorn,
+    start_nginx,
+    stop_nginx,
+    upgrade_database,
+)
+from tests.support import free_port
+
+NAME, PHONE = "Jane", "5551234"
+SEARCH = f"q={NAME}+{PHONE}"
+# A staff search, the sign-in page it sends a signed-out visitor to, a public page reached
+# from a campaign link, and a staff page's address coming back as the Referer of a click.
+REQUESTS = [
+    (f"/staff/?{SEARCH}", {}),
+    (f"/staff/login?next=%2Fstaff%2F%3F{SEARCH}", {}),
+    (f"/schedule?{SEARCH}", {}),
+    (f"/articles/what-is-a-physiatrist?utm_term={NAME}+{PHONE}&utm_source=news", {}),
+    ("/privacy", {"Referer": f"https://clinic.example/staff/?{SEARCH}&status=new"}),
+    (f"/staff/?status=new&page=2&{SEARCH}", {}),
+]
+PER_WORKER_WARNING = "RATE LIMITS COUNT PER WORKER"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A production environment with its database upgraded, shared by this module's starts."""
+    settings = production_env(tmp_path_factory.mktemp("production"))
+    upgrade_database(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def requested_log(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Everything gunicorn (two workers, default memory:// rate limits) and the app logged
+    from start to a clean stop, having served REQUESTS."""
+    server = start_gunicorn(env, tmp_path_factory.mktemp("gunicorn") / "log", workers=2)
+    try:
+        for path, headers in REQUESTS:
+            assert fetch(server.url + path, headers) is not None, path
+    finally:
+        log = server.stop()
+    return log
+
+
+def test_gunicorn_logs_the_paths_and_no_query_value(requested_log):
+    assert '"GET /staff/?q=[redacted] HTTP/1.1" 302' in requested_log
+    assert "GET /staff/login?next=[redacted] HTTP/1.1" in requested_log
+    assert "GET /schedule?q=[redacted] HTTP/1.1" in requested_log
+    assert "/articles/what-is-a-physiatrist?utm_term=[redacted]&utm_source=[redacted]" in (
+        requested_log
+    )
+    # The staff list's own filters keep their values: they say what was looked at, not who.
+    assert "GET /staff/?status=new&page=2&q=[redacted] HTTP/1.1" in requested_log
+    assert NAME not in requested_log and PHONE not in requested_log
+
+
+def test_the_referer_is_redacted_in_any_access_format(env, tmp_path):
+    # An operator may log the referer (%(f)s) or the bare query (%(q)s) with their own
+    # format, set as gunicorn's documented GUNICORN_CMD_ARGS says.
+    fmt = '%(r)s %(q)s "%(f)s" "%({referer}i)s"'
+    env = {**env, "GUNICORN_CMD_ARGS": f"--access-logformat='{fmt}'"}
+    server = start_gunicorn(env, tmp_path / "custom.log", workers=1)
+    try:
+        headers = {"Referer": f"https://clinic.example/staff/?{SEARCH}"}
+        assert fetch(f"{server.url}/privacy?{SEARCH}&page=3", headers) == 200
+    finally:
+        log = server.stop()
+    assert "q=[redacted]&page=3" in log
+    assert '"https://clinic.example/staff/?q=[redacted]"' in log
+    assert NAME not in log and PHONE not in log
+
+
+def test_the_apps_own_lines_are_redacted_in_production(env):
+    # The app's logging as create_app sets it up outside development (JSON lines, the
+    # redacting filter); a line naming a URL with a search in it, as a library might log.
+    script = (
+        "import logging; from spine_site import create_app; create_app(); "
+        f"logging.getLogger('some.library').warning('GET /staff/?{SEARCH} failed')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (line,) = [json.loads(x) for x in result.stderr.splitlines() if "some.library" in x]
+    assert line["msg"] == "GET /staff/?q=[redacted] failed"
+
+
+def test_several_workers_with_memory_storage_warn_at_start(requested_log):
+    warnings = [
+        json.loads(line)
+        for line in requested_log.splitlines()
+        if line.startswith("{") and PER_WORKER_WARNING in line
+    ]
+    # Each of the two workers says so, in the app's own JSON log lines.
+    assert len(warnings) == 2
+    for warning in warnings:
+        assert warning["level"] == "WARNING"
+        assert "2 worker processes" in warning["msg"]
+        assert "RATELIMIT_STORAGE_URI=redis://" in warning["msg"]
+
+
+def test_shared_storage_starts_without_the_warning(env, tmp_path):
+    env = {**env, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/15"}
+    log = start_gunicorn(env, tmp_path / "redis.log", workers=2).stop()
+    assert "Booting worker" in log
+    assert PER_WORKER_WARNING not in log
+
+
+# -- nginx as docs/deploy.md configures it ------------------------------------------------
+
+
+def _nginx_logs(tmp: Path) -> str:
+    return "\n".join(p.read_text() for p in sorted((tmp / "logs").glob("*.log")))
+
+
+def test_the_documented_nginx_logs_no_query_through_to_gunicorn(env, tmp_path):
+    nginx = nginx_binary()
+    server = start_gunicorn(env, tmp_path / "gunicorn.log", workers=1)
+    http_port, https_port = free_port(), free_port()
+    conf = nginx_config(tmp_path, server.port, http_port, https_port)
+    check_nginx_config(nginx, conf)
+    process = start_nginx(nginx, conf, https_port)
+    try:
+        statuses = [
+            fetch(f"https://127.0.0.1:{https_port}{path}", headers) for path, headers in REQUESTS
+        ]
+        redirect = fetch(f"http://127.0.0.1:{http_port}/staff/?{SEARCH}")
+    finally:
+        stop_nginx(process)
+        server.stop()
+    assert statuses[0] == 302 and statuses[2] == 200, statuses  # gunicorn answered
+    assert redirect == 301
+    access = (tmp_path / "logs" / "spine_site.access.log").read_text()
+    assert access.count("\n") == len(REQUESTS) + 1
+    assert '"GET /staff/?[redacted] HTTP/1.1" 302' in access
+    assert '"https://clinic.example/staff/?[redacted]"' in access
+    logs = _nginx_logs(tmp_path)
+    assert NAME not in logs and PHONE not in logs
+
+
+def test_the_documented_nginx_keeps_queries_out_of_its_error_log(tmp_path):
+    # An upstream that is down: nginx's error line would copy the request line, query and all.
+    nginx = nginx_binary()
+    http_port, https_port = free_port(), free_port()
+    conf = nginx_config(tmp_path, free_port(), http_port, https_port)
+    process = start_nginx(nginx, conf, https_port)
+    try:
+        headers = {"Referer": f"https://clinic.example/staff/?{SEARCH}"}
+        status = fetch(f"https://127.0.0.1:{https_port}/staff/?{SEARCH}", headers)
+    finally:
+        stop_nginx(process)
+    assert status == 502
+    access = (tmp_path / "logs" / "spine_site.access.log").read_text()
+    assert '"GET /staff/?[redacted] HTTP/1.1" 502' in access
+    logs = _nginx_logs(tmp_path)
+    assert NAME not in logs and PHONE not in logs
+
+
+def test_gunicorns_error_log_is_redacted_too(tmp_path):
+    # gunicorn names the request URI, query and all, when a request fails in a worker
+    # ("Error handling request /staff/?q=..."); its error log gets the app's redaction.
+    from gunicorn.config import Config
+
+    logger_class = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["logger_class"]
+    config = Config()
+    config.set("errorlog", str(tmp_path / "error.log"))
+    logger = logger_class(config)
+    logger.error("Error handling request %s", f"/staff/?{SEARCH}")
+    for handler in logger.error_log.handlers:
+        handler.flush()
+    logged = (tmp_path / "error.log").read_text()
+    assert "Error handling request /staff/?q=[redacted]" in logged
+    assert NAME not in logged
+
+
+@pytest.mark.parametrize(
+    ("settings", "workers", "warned"),
+    [
+        ({}, 5, True),
+        ({}, 1, False),
+        ({"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0"}, 5, False),
+        ({"ENV_NAME": "development"}, 5, False),
+        ({"RATELIMIT_ENABLED": False}, 5, False),
+    ],
+)
+def test_the_warning_is_for_several_workers_counting_in_memory(
+    app_factory, caplog, settings, workers, warned
+):
+    app = app_factory(
+        **{"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "memory://", **settings}
+    )
+    caplog.set_level("WARNING", logger="spine_site.ratelimits")
+    assert warn_if_counted_per_worker(app, workers) is warned
+    assert (PER_WORKER_WARNING in caplog.text) is warned
