@@ -1,10 +1,18 @@
 """The emails a lead brings: the patient's confirmation or guide link, the intake desk's
 notice. Each is queued in the outbox inside the caller's transaction.
+
+The forms send mail to whatever address is typed in, so anything a patient typed is
+attacker-chosen text in an email that carries the clinic's name. Patient emails echo none
+of it but a first name that reads as a name (`greeting_name`): no message, no last name, no
+link or sentence dressed up as a first name.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app, url_for
 from sqlalchemy import func, select
@@ -18,8 +26,88 @@ from .models import EmailKind, FormKind, Lead, OutboxEmail
 GUIDE_RESENDS_PER_DAY = 3
 
 
+# -- The greeting ------------------------------------------------------------------------
+
+GREETING_NAME_MAX = 30
+GREETING_NAME_WORDS = 3
+# Marks that belong inside names: apostrophes (O'Brien, D'Angelo, the Hawaiian okina and
+# its neighbour), hyphens; ZWNJ and ZWJ, which some scripts need between letters.
+_APOSTROPHES = frozenset("'\u2019\u02bb\u02bc")
+_HYPHENS = frozenset("-\u2010")
+_JOINERS = frozenset("\u200c\u200d")
+# A letter of the Latin script that reads as a full stop (U+A78F). Dot-like letters
+# of other scripts are caught by the one-script rule below.
+_DOT_LIKE_LETTERS = frozenset("\ua78f")
+# Scripts one name may mix: Japanese writes names in kanji and both kana.
+_SCRIPT_FAMILY = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "KATAKANA-HIRAGANA": "CJK"}
+# The name's shape, one symbol a character (L letter, M mark, ' apostrophe, - . and space as
+# themselves): words of letters joined by inner hyphens or apostrophes, or one to three
+# initials ("J.", "A.J."); at most GREETING_NAME_WORDS of them, one space apart.
+_LETTER = "LM{0,3}"
+_WORD = rf"'?(?:{_LETTER})+(?:[-'](?:{_LETTER})+)*|(?:{_LETTER}\.){{1,3}}"
+_NAME_SHAPE = re.compile(rf"(?:{_WORD})(?: (?:{_WORD})){{0,{GREETING_NAME_WORDS - 1}}}")
+_LINK_WORDS = frozenset({"www", "http", "https"})
+
+
+def greeting_name(first_name: str | None) -> str | None:
+    """The first name as a patient email may greet with it, or None for a plain "Hello,".
+
+    Only what reads as a name passes: letters of one script, with apostrophes, hyphens and
+    initials, up to three words and 30 characters. Anything like a link (a dot between
+    letters, a slash, @, a scheme, www) or a sentence (more words, other punctuation,
+    digits) is not echoed, so the form cannot send a phishing line in the clinic's name to
+    someone else's inbox. Checked after NFKC, so fullwidth and styled lookalikes count as
+    the characters they imitate, and the name is shown in that form.
+    """
+    if not first_name:
+        return None
+    name = re.sub(" +", " ", unicodedata.normalize("NFKC", first_name).strip(" "))
+    if not name or len(name) > GREETING_NAME_MAX:
+        return None
+    shape = _shape(name)
+    if shape is None or not _NAME_SHAPE.fullmatch(shape):
+        return None
+    if any(word.casefold() in _LINK_WORDS for word in name.split(" ")):
+        return None
+    return name
+
+
+def _shape(name: str) -> str | None:
+    """The name as shape symbols, or None if it holds a character no name needs, or letters
+    of more than one script (a lookalike: a Cyrillic "a" in "Paypal", a Lisu letter for a dot)."""
+    shape = []
+    scripts = set()
+    for ch in name:
+        if ch in " .":
+            shape.append(ch)
+        elif ch in _HYPHENS:
+            shape.append("-")
+        elif ch in _APOSTROPHES:
+            shape.append("'")
+        elif ch in _JOINERS or unicodedata.category(ch).startswith("M"):
+            shape.append("M")
+        elif unicodedata.category(ch).startswith("L") and ch not in _DOT_LIKE_LETTERS:
+            script = unicodedata.name(ch, "MODIFIER").split(" ")[0]
+            if script == "MODIFIER":  # U+02D0, U+02D1 pose as punctuation
+                return None
+            scripts.add(_SCRIPT_FAMILY.get(script, script))
+            shape.append("L")
+        else:
+            return None  # digits, symbols, other punctuation, controls, format characters
+    return "".join(shape) if len(scripts) <= 1 else None
+
+
+# -- The emails ---------------------------------------------------------------------------
+
+
 def absolute_url(path: str) -> str:
     return current_app.config["SITE_URL"] + path
+
+
+def patient_context(lead: Lead) -> dict[str, Any]:
+    """What a patient email may say about its lead: the greeting. Never the lead itself, so
+    no template can echo the other things a patient typed."""
+    return {"greeting_name": greeting_name(lead.first_name)}
 
 
 def queue_emails(lead: Lead) -> None:
@@ -34,7 +122,7 @@ def queue_emails(lead: Lead) -> None:
         to_addr=lead.email,
         subject=f"We received your appointment request - {clinic_name}",
         template="appointment_confirmation",
-        context={"lead": lead},
+        context=patient_context(lead),
         lead=lead,
     )
     if config.get("STAFF_NOTIFY_EMAIL"):
@@ -62,7 +150,7 @@ def queue_guide_email(lead: Lead) -> None:
         subject=f"Your free guide from {config['CLINIC_NAME']}",
         template="guide",
         context={
-            "lead": lead,
+            **patient_context(lead),
             "download_url": absolute_url(download),
             "days": config["GUIDE_LINK_DAYS"],
             "unsubscribe_url": unsubscribe,

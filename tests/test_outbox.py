@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import func, select, update
@@ -308,11 +309,16 @@ def test_spam_gets_no_email(app, smtp):
     assert emails(app) == []
 
 
-def test_the_file_transport_logs_only_the_sites_own_links(app, caplog, tmp_path):
-    # A "first name" can hold a URL; the patient's text goes into the mail, never the log.
+def test_the_file_transport_logs_only_the_sites_own_links(caplog, tmp_path):
+    # Any other link in a mail stays out of the log. (Patient emails no longer echo a "first
+    # name" holding a URL, test_patient_email_text, so the message is made here.)
     caplog.set_level("INFO", logger="spine_site.outbox")
-    make_lead(app, "guide", first_name="Win at https://evil.example/prize now")
-    assert deliver(app) == 1
+    msg = EmailMessage()
+    msg["Subject"], msg["Message-ID"] = "Your guide", "<1.2@clinic.example>"
+    msg.set_content(
+        "Win at https://evil.example/prize now\n\nhttps://clinic.example/guide/download/t"
+    )
+    outbox.FileTransport(tmp_path / "mail", "https://clinic.example").send(msg)
     (eml,) = (tmp_path / "mail").glob("*.eml")
     assert b"evil.example" in eml.read_bytes()  # the mail itself is as sent
     logged = [r.getMessage() for r in caplog.records]
