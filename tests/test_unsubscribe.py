@@ -26,6 +26,8 @@ def test_get_asks_to_confirm_and_changes_nothing(app):
     url = url_for_person(app, opted_in_person(app))
     response = app.test_client().get(url)
     assert response.status_code == 200 and "<button" in response.get_data(as_text=True)
+    # A link checker's HEAD (which Flask routes to the same view) changes nothing either.
+    assert app.test_client().head(url).status_code == 200
     with app.app_context():
         assert db.session.scalar(select(Lead.marketing_opt_in)) is True
 

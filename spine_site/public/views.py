@@ -148,7 +148,7 @@ def unsubscribe(token: str):
     person_id = tokens.read_unsubscribe_token(token)
     if person_id is None:
         abort(404)
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD: a link checker unsubscribes nobody
         return render_template("public/unsubscribe.html", token=token, done=False)
     person = db.session.get(Person, person_id)
     if person is not None:  # an erased person has nothing left to send to
