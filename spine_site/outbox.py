@@ -3,24 +3,20 @@
 Any number of senders may run at once (the thread inside each web process, and
 `flask outbox work`): each row is claimed with one conditional UPDATE, so only one sender
 holds it. A sender that dies mid-send leaves a lease that expires, and the row is retried.
+How a message leaves (SMTP, or files in development) is mail_transports.py.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
-import smtplib
-import ssl
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, render_template
@@ -30,6 +26,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from .clock import utcnow
 from .config import clinic_details
 from .extensions import db
+from .mail_transports import FileTransport as FileTransport  # (its old home; tests use it)
+from .mail_transports import Rejected, Transport, transport_for
 from .models import EmailKind, EmailStatus, Lead, OutboxEmail
 
 log = logging.getLogger(__name__)
@@ -88,75 +86,6 @@ def build_message(email: OutboxEmail) -> EmailMessage:
     msg.set_content(email.body_text)
     msg.add_alternative(email.body_html, subtype="html")
     return msg
-
-
-# -- Transports ---------------------------------------------------------------------------
-
-
-class Transport(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
-
-
-@dataclass
-class SMTPTransport:
-    host: str
-    port: int
-    use_tls: bool
-    use_ssl: bool
-    username: str | None
-    password: str | None
-    timeout: float
-
-    def send(self, message: EmailMessage) -> None:
-        if self.use_ssl:
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
-            )
-        else:
-            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        with client:
-            if self.use_tls:
-                client.starttls(context=ssl.create_default_context())
-            if self.username:
-                client.login(self.username, self.password or "")
-            client.send_message(message)
-
-
-@dataclass
-class FileTransport:
-    """The development default: each message becomes an .eml file; the site's own links in it
-    are logged, so a developer can click them. Only links to `site_url`: text a patient typed
-    (a name holding a URL, say) never reaches the log."""
-
-    directory: Path
-    site_url: str = ""
-
-    def send(self, message: EmailMessage) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
-        msgid = str(message["Message-ID"]).strip("<>").split("@")[0]
-        path = self.directory / f"{stamp}-{msgid}.eml"
-        path.write_bytes(bytes(message))
-        log.info("mail written to %s (subject: %s)", path, message["Subject"])
-        body = message.get_body(("plain",))
-        if body is not None:
-            for url in re.findall(r"https?://\S+", body.get_content()):
-                if self.site_url and url.startswith(self.site_url + "/"):
-                    log.info("  link in that mail: %s", url)
-
-
-def transport_for(config: Mapping[str, Any]) -> Transport:
-    if config.get("MAIL_SERVER"):
-        return SMTPTransport(
-            host=config["MAIL_SERVER"],
-            port=int(config["MAIL_PORT"]),
-            use_tls=bool(config["MAIL_USE_TLS"]),
-            use_ssl=bool(config["MAIL_USE_SSL"]),
-            username=config.get("MAIL_USERNAME"),
-            password=config.get("MAIL_PASSWORD"),
-            timeout=float(config["MAIL_TIMEOUT"]),
-        )
-    return FileTransport(Path(config["MAIL_FILE_DIR"]), config["SITE_URL"])
 
 
 # -- Delivering ---------------------------------------------------------------------------
@@ -234,7 +163,7 @@ def deliver_due(transport: Transport | None = None, limit: int = 50) -> int:
         error: Exception | None = None
         try:
             transport.send(message)
-        except Exception as exc:  # any failure: record it and let backoff retry
+        except Exception as exc:  # recorded: a refusal fails it, anything else retries
             error = exc
         if _record_outcome(email_id, error, config):
             sent += 1
@@ -275,7 +204,13 @@ def _record_failure(email: OutboxEmail, exc: Exception, config: Mapping[str, Any
     # The error text names the SMTP problem only; it never contains the message itself.
     email.last_error = f"{type(exc).__name__}: {exc}"[:500]
     email.claimed_until = None
-    if email.attempts >= config["OUTBOX_MAX_ATTEMPTS"]:
+    if isinstance(exc, Rejected):
+        # A 5xx about this message (no such mailbox, content refused): more tries would get
+        # more refusals. Staff see the server's reason on the lead page and can resend.
+        email.status = EmailStatus.FAILED
+        email.last_error = f"Refused by the mail server, not retried: {exc}"[:500]
+        log.warning("email %s refused by the mail server; not retried", email.id)
+    elif email.attempts >= config["OUTBOX_MAX_ATTEMPTS"]:
         email.status = EmailStatus.FAILED
         log.warning("email %s failed for good after %s tries", email.id, email.attempts)
     else:
