@@ -76,7 +76,7 @@ def register_extensions(app: Flask, root: Path) -> None:
 
     from . import database, ratelimits
     from .extensions import compress, csrf, login_manager, migrate
-    from .users import load_user
+    from .signin import load_user
 
     database.init_app(app)
     compress.init_app(app)

@@ -35,6 +35,19 @@ ACTIONS: dict[str, str] = {
     "user_disable": "Disabled an account",
     "user_enable": "Enabled an account",
     "user_password": "Reset a password",
+    "password_check_failed": "Wrong current password when changing it",
+    "password_check_throttled": "Signed out after wrong current passwords",
+    "mfa_failed": "Wrong second-factor code",
+    "mfa_throttled": "Second-factor code refused (too many wrong)",
+    "passkey_failed": "Passkey sign-in did not verify",
+    "mfa_totp_added": "Added an authenticator app",
+    "mfa_totp_replaced": "Replaced the authenticator app",
+    "mfa_totp_removed": "Removed the authenticator app",
+    "passkey_added": "Added a passkey",
+    "passkey_removed": "Removed a passkey",
+    "mfa_recovery_codes": "Made new recovery codes",
+    "mfa_reset": "Reset an account's second factors",
+    "mfa_reencrypt": "Re-encrypted authenticator secrets",
 }
 
 

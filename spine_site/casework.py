@@ -4,11 +4,23 @@ audit entry and commits, so one call is one transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
 
 from . import audit, lead_mail, outbox
+from .clock import utcnow
 from .extensions import db
-from .models import EmailKind, Lead, LeadStatus, LeadStatusChange, Note, OutboxEmail, User
+from .models import (
+    EmailKind,
+    Lead,
+    LeadStatus,
+    LeadStatusChange,
+    Note,
+    NoteDraft,
+    OutboxEmail,
+    User,
+)
 
 
 def view_lead(lead: Lead, *, by: User) -> None:
@@ -79,3 +91,42 @@ def resend_email(email: OutboxEmail, *, by: User) -> None:
     audit.record("email_resend", user=by, target=f"email:{email.id}")
     db.session.commit()
     outbox.wake_sender()
+
+
+# A draft is offered back for this long; after that it is dropped unseen.
+DRAFT_HOURS = 24
+
+
+def keep_draft(user: User, lead_id: int, body: str) -> None:
+    """Hold a note a timeout kept from being saved, for its author only (one per lead)."""
+    if db.session.get(Lead, lead_id) is None:
+        return
+    draft = db.session.scalar(
+        select(NoteDraft).where(NoteDraft.user_id == user.id, NoteDraft.lead_id == lead_id)
+    )
+    if draft is None:
+        db.session.add(NoteDraft(user_id=user.id, lead_id=lead_id, body=body))
+    else:
+        draft.body, draft.saved_at = body, utcnow()
+    db.session.commit()
+
+
+def take_draft(user: User, lead_id: int) -> str | None:
+    """The author's kept draft for this lead, removed as it is handed back (shown once).
+
+    Old drafts of theirs go at the same time, so none lingers past DRAFT_HOURS for long.
+    """
+    draft = db.session.scalar(
+        select(NoteDraft).where(NoteDraft.user_id == user.id, NoteDraft.lead_id == lead_id)
+    )
+    oldest = utcnow() - timedelta(hours=DRAFT_HOURS)
+    body = draft.body if draft is not None and draft.saved_at > oldest else None
+    gone = db.session.execute(
+        delete(NoteDraft).where(
+            NoteDraft.user_id == user.id,
+            (NoteDraft.lead_id == lead_id) | (NoteDraft.saved_at <= oldest),
+        )
+    ).rowcount
+    if gone:
+        db.session.commit()
+    return body

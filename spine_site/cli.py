@@ -10,10 +10,12 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
 
-from . import outbox, privacy, users
+from . import mfa, outbox, privacy, users
+from .extensions import db
 from .guide import guide_pdf
-from .models import Role
+from .models import Role, User
 
 outbox_cli = AppGroup("outbox", help="Deliver queued email.")
 guide_cli = AppGroup("guide", help="The free guide PDF.")
@@ -79,6 +81,35 @@ def users_create(email: str, role: str) -> None:
     except users.UserError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created {user.email} ({role})")
+
+
+@users_cli.command("reset-mfa")
+@click.argument("email")
+def users_reset_mfa(email: str) -> None:
+    """Remove an account's second factors and end its sessions (a lost phone or passkey);
+    it sets up a new one at its next sign-in. Recorded in the audit log."""
+    try:
+        normalized = users.normalize_email(email)
+    except users.UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    user = db.session.scalar(select(User).where(User.email == normalized))
+    if user is None:
+        raise click.ClickException(f"No account for {normalized}.")
+    mfa.reset_factors(user, by=None)
+    click.echo(f"second factors removed for {user.email}; they enrol again at next sign-in")
+
+
+@users_cli.command("reencrypt")
+def users_reencrypt() -> None:
+    """After a SECRET_KEY rotation (old key in SECRET_KEY_FALLBACKS): re-encrypt every
+    authenticator secret with the new key, so the old one can then be dropped."""
+    done, lost = mfa.reencrypt_all()
+    click.echo(f"re-encrypted {done} authenticator secrets")
+    if lost:
+        raise click.ClickException(
+            f"{lost} could not be read with SECRET_KEY or SECRET_KEY_FALLBACKS; those people "
+            "sign in with a passkey or a recovery code, or an admin resets their factors."
+        )
 
 
 @leads_cli.command("purge")

@@ -185,7 +185,9 @@ def load_settings(
         "STAFF_SESSION_HOURS": env_int("STAFF_SESSION_HOURS", 12),
         "LOGIN_MAX_FAILURES": env_int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCK_MINUTES": env_int("LOGIN_LOCK_MINUTES", 15),
-        "LOGIN_MAX_FAILURES_ALL": env_int("LOGIN_MAX_FAILURES_ALL", 50),
+        # A second factor (passkey or authenticator app) for every staff account: always,
+        # except in development, where it is offered (docs/staff.md).
+        "MFA_REQUIRED": not development,
         "RATELIMIT_LOGIN": env_str("RATELIMIT_LOGIN", "10 per minute; 100 per day"),
         "STAFF_PAGE_SIZE": env_int("STAFF_PAGE_SIZE", 50),
         # Page-view counts are held in each process and added to the database this often.

@@ -6,7 +6,17 @@ from __future__ import annotations
 import enum
 from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -124,6 +134,8 @@ class Lead(db.Model):
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     marketing_opt_in: Mapped[bool] = mapped_column(default=False)
     marketing_consent_version: Mapped[str | None] = mapped_column(String(40))
+    # Double opt-in: the ticked box asks; the emailed confirmation link, clicked, confirms.
+    marketing_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     # Quarantine: suspected spam is stored, never emailed, and shown to staff apart.
     is_spam: Mapped[bool] = mapped_column(default=False)
@@ -226,13 +238,23 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(_enum(Role))
     active: Mapped[bool] = mapped_column(default=True)
-    # Part of the login session's identity: changing it (password change, disable) ends
-    # every session this account has open, on every device.
-    session_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Failed sign-ins before this moment no longer count (an admin reset or re-enabled it).
+    # Wrong second-factor codes before this moment no longer count (an admin reset them).
     failures_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The authenticator app's shared secret, encrypted with a key derived from SECRET_KEY
+    # (mfa.py); the last 30-second step accepted, so a code works once.
+    totp_secret: Mapped[str | None] = mapped_column(String(300))
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    totp_added_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    passkeys: Mapped[list[Passkey]] = relationship(order_by="Passkey.id")
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(order_by="RecoveryCode.id")
+
+    # Set for the request by signin.load_user: which signed-in session this is, and how its
+    # second step was passed.
+    session_key: str = ""
+    session_factor: str = ""
 
     # Flask-Login's interface.
     @property
@@ -248,7 +270,65 @@ class User(db.Model):
         return False
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
+        return f"{self.id}:{self.session_key}"
+
+
+class StaffSession(db.Model):
+    """One signed-in browser. Sign-out deletes the row, so its cookie opens nothing after."""
+
+    __tablename__ = "staff_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    # SHA-256 of the random key the cookie holds: a copy of this table opens no session.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # How the second step was passed: "totp", "passkey", "recovery", or "none" (development,
+    # no factor yet).
+    second_factor: Mapped[str] = mapped_column(String(20))
+
+
+class Passkey(db.Model):
+    """A WebAuthn credential registered to a staff account. Nothing here is secret."""
+
+    __tablename__ = "passkey"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    transports: Mapped[list[str]] = mapped_column(JSON, default=list)
+    name: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RecoveryCode(db.Model):
+    """One of ten one-time codes, kept as SHA-256 of an 80-bit random code."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class NoteDraft(db.Model):
+    """A note a timeout kept from being saved, held on the server for its author only.
+
+    Shown once on the lead's page, then deleted; erasure and retention delete it with the lead.
+    """
+
+    __tablename__ = "note_draft"
+    __table_args__ = (Index("ix_note_draft_user_lead", "user_id", "lead_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class LeadStatusChange(db.Model):

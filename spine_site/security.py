@@ -49,7 +49,9 @@ STATIC_HEADERS = _HTML
 def add_security_headers(response: Response) -> Response:
     # No view sets these itself, so they are appended without a per-header lookup (this runs
     # on every response).
-    response.headers.extend(_HTML if response.mimetype == "text/html" else _ALWAYS)
+    # A page that sets its own policy (the passkey pages, which run our one script) keeps it.
+    html = response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers
+    response.headers.extend(_HTML if html else _ALWAYS)
     if request.is_secure:
         response.headers["Strict-Transport-Security"] = HSTS
     return response

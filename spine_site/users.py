@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, has_request_context, request
-from sqlalchemy import func, select
+from flask import current_app
+from sqlalchemy import delete, func, select
+from zxcvbn import zxcvbn
 
 from . import audit
+from .clock import utcnow
 from .extensions import db
-from .models import AuditEvent, Role, User
+from .models import AuditEvent, Role, StaffSession, User
 
 # argon2id with argon2-cffi's defaults (RFC 9106 "low memory": t=3, m=64 MiB, p=4): above
 # the OWASP ASVS 5.0 floor for argon2id (m=19 MiB, t=2, p=1).
 hasher = PasswordHasher()
 PASSWORD_MIN = 12
 PASSWORD_MAX = 256
+PASSWORD_MIN_SCORE = 3
+ZXCVBN_MAX = 72
+# What the password forms say about the rule.
+PASSWORD_RULE = (
+    "At least 12 characters, and not easy to guess: a few unrelated words work well. "
+    "Common passwords, names, dates, repeats (aaaa) and sequences (1234) are refused."
+)
 # Verified against when the email is unknown, so a miss costs the same time as a hit.
 _DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
 
@@ -28,8 +38,8 @@ class UserError(ValueError):
     """A request about an account that cannot be done; the message says why, plainly."""
 
 
-class LoginThrottled(Exception):
-    """Too many recent failures for this account: refuse even a correct password."""
+class PasswordGuessing(Exception):
+    """Too many wrong current passwords in one session: it has been ended."""
 
 
 def normalize_email(email: str) -> str:
@@ -40,13 +50,29 @@ def normalize_email(email: str) -> str:
 
 
 def check_password_rules(password: str, email: str = "") -> None:
-    """Length, not composition (ASVS 5.0): 12 to 256 characters, not the email itself."""
+    """Length, not composition (ASVS 5.0): 12 to 256 characters, not the email itself, and
+    not easy to guess: zxcvbn's estimate must reach "safely unguessable" (score 3 of 4),
+    which refuses common and breached-list passwords, repeats, sequences, dates, keyboard
+    patterns, and the clinic's or the person's own name."""
     if len(password) < PASSWORD_MIN:
         raise UserError(f"Use at least {PASSWORD_MIN} characters for the password.")
     if len(password) > PASSWORD_MAX:
         raise UserError(f"Use at most {PASSWORD_MAX} characters for the password.")
     if email and password.strip().lower() == email.lower():
         raise UserError("The password can't be the email address.")
+    local = email.partition("@")[0]
+    clinic = current_app.config["CLINIC_NAME"].lower()
+    # zxcvbn refuses more than 72 characters; a password is judged by its first 72.
+    verdict = zxcvbn(
+        password[:ZXCVBN_MAX],
+        user_inputs=[email, local, *local.replace(".", " ").split(), clinic, *clinic.split()],
+    )
+    if verdict["score"] < PASSWORD_MIN_SCORE:
+        warning = verdict["feedback"]["warning"] or "That password is too easy to guess."
+        raise UserError(
+            f"{warning.rstrip('.')}. Choose something harder to guess: a few unrelated words "
+            "work well; avoid names, dates, repeats and common passwords."
+        )
 
 
 def create_user(email: str, role: Role, password: str) -> User:
@@ -55,93 +81,27 @@ def create_user(email: str, role: Role, password: str) -> User:
     check_password_rules(password, email)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise UserError(f"An account for {email} already exists.")
-    user = User(
-        email=email,
-        role=Role(role),
-        password_hash=hasher.hash(password),
-        session_token=secrets.token_hex(16),
-    )
+    user = User(email=email, role=Role(role), password_hash=hasher.hash(password))
     db.session.add(user)
     db.session.flush()
     return user
 
 
-def set_password(user: User, password: str) -> None:
-    """Change the password and end every session the account has open."""
+def set_password(user: User, password: str, *, keep_current: bool = False) -> None:
+    """Change the password and end the account's sessions (all, or all but this one)."""
     check_password_rules(password, user.email)
     user.password_hash = hasher.hash(password)
-    user.session_token = secrets.token_hex(16)
-    user.failures_reset_at = datetime.now(UTC)  # an admin's reset also lifts a lock
+    end_sessions(user, keep_current=keep_current)
 
 
-def load_user(session_id: str) -> User | None:
-    """Flask-Login's loader: the id and the account's current session token must match."""
-    user_id, _, token = session_id.partition(":")
-    if not user_id.isdigit() or not token:
-        return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
-        return None
-    return user
-
-
-def _failures(user: User, since: datetime, ip: str | None) -> int:
-    clauses = [
-        AuditEvent.action == "login_failed",
-        AuditEvent.user_id == user.id,
-        AuditEvent.created_at > since,
-    ]
-    if ip is not None:
-        clauses.append(AuditEvent.ip == ip)
-    return db.session.scalar(select(func.count()).select_from(AuditEvent).where(*clauses)) or 0
-
-
-def authenticate(email: str, password: str) -> User | None:
-    """Check a sign-in; record it in the audit log either way, and commit.
-
-    Raises LoginThrottled when the account has had LOGIN_MAX_FAILURES failures from this
-    address, or LOGIN_MAX_FAILURES_ALL from anywhere, within LOGIN_LOCK_MINUTES (counted
-    since its last good sign-in or an admin's reset), whatever the password. Counting per
-    address too means a stranger guessing from elsewhere cannot lock staff out of the clinic.
-    """
-    config = current_app.config
-    typed = email.strip().lower()[:320]
-    if any(ord(ch) < 32 for ch in typed):
-        typed = ""  # no account has such an address (and PostgreSQL refuses NUL in text)
-    # FOR UPDATE (PostgreSQL) queues concurrent sign-ins to one account, so parallel guesses
-    # cannot all slip under the limit; SQLite's BEGIN IMMEDIATE already does the same.
-    user = db.session.scalar(select(User).where(User.email == typed).with_for_update())
-    if user is not None:
-        since = datetime.now(UTC) - timedelta(minutes=config["LOGIN_LOCK_MINUTES"])
-        for mark in (user.last_login_at, user.failures_reset_at):
-            if mark is not None and mark > since:
-                since = mark
-        ip = request.remote_addr if has_request_context() else None
-        if (
-            _failures(user, since, ip) >= config["LOGIN_MAX_FAILURES"]
-            or _failures(user, since, None) >= config["LOGIN_MAX_FAILURES_ALL"]
-        ):
-            audit.record("login_throttled", user=user)
-            db.session.commit()
-            raise LoginThrottled
-
-    try:
-        hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-        ok = user is not None and user.active
-    except (VerificationError, InvalidHashError):
-        ok = False
-    if not ok:
-        # What was typed is not kept unless it names an account: people type passwords
-        # and patients' details into the wrong box.
-        audit.record("login_failed", user=user, detail={} if user else {"account": "unknown"})
-        db.session.commit()
-        return None
-    if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hasher.hash(password)
-    user.last_login_at = datetime.now(UTC)
-    audit.record("login", user=user)
-    db.session.commit()
-    return user
+def end_sessions(user: User, *, keep_current: bool = False) -> None:
+    """End the account's signed-in sessions (or all but this one); the caller commits."""
+    clauses = [StaffSession.user_id == user.id]
+    if keep_current and user.session_key:
+        clauses.append(
+            StaffSession.key_hash != hashlib.sha256(user.session_key.encode()).hexdigest()
+        )
+    db.session.execute(delete(StaffSession).where(*clauses))
 
 
 def new_temporary_password() -> str:
@@ -201,10 +161,8 @@ def set_active(user: User, active: bool, *, by: User) -> None:
     if user.id == by.id:
         raise UserError("You can't disable your own account.")
     user.active = active
-    if active:
-        user.failures_reset_at = datetime.now(UTC)
-    else:
-        user.session_token = secrets.token_hex(16)
+    if not active:
+        end_sessions(user)
     audit.record("user_enable" if active else "user_disable", user=by, target=f"user:{user.id}")
     db.session.commit()
 
@@ -219,14 +177,40 @@ def reset_password(user: User, *, by: User) -> str:
 
 
 def change_own_password(user: User, current: str, new: str, confirm: str) -> None:
-    """A signed-in person's own change: the current password first, the new one twice."""
+    """A signed-in person's own change: the current password first, the new one twice.
+
+    Wrong current passwords are audited; after LOGIN_MAX_FAILURES of them within
+    LOGIN_LOCK_MINUTES the session ends (PasswordGuessing), so a borrowed or stolen session
+    cannot be used to guess the password, and the next try goes through the sign-in page.
+    """
     if not password_matches(user, current):
+        audit.record("password_check_failed", user=user)
+        db.session.commit()
+        if _recent(user, "password_check_failed") >= current_app.config["LOGIN_MAX_FAILURES"]:
+            end_sessions(user)
+            audit.record("password_check_throttled", user=user)
+            db.session.commit()
+            raise PasswordGuessing
         raise UserError("The current password is not right.")
     if new != confirm:
         raise UserError("The two new passwords are different.")
-    set_password(user, new)
+    set_password(user, new, keep_current=True)
     audit.record("user_password", user=user, target=f"user:{user.id}")
     db.session.commit()
+
+
+def _recent(user: User, action: str) -> int:
+    since = utcnow() - timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+    return (
+        db.session.scalar(
+            select(func.count()).where(
+                AuditEvent.action == action,
+                AuditEvent.user_id == user.id,
+                AuditEvent.created_at > since,
+            )
+        )
+        or 0
+    )
 
 
 def record_sign_out(user: User) -> None:

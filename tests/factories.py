@@ -13,14 +13,18 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 
+import pyotp
 from flask import Flask, current_app, has_request_context
+from sqlalchemy import update
 
-from spine_site import intake, users
+from spine_site import intake, mfa, users
 from spine_site.clock import utcnow
 from spine_site.extensions import db
-from spine_site.models import FormKind, Lead, Role
+from spine_site.models import FormKind, Lead, Role, User
 
 STAFF_PASSWORD = "correct horse battery staple"
+# The authenticator app every test account has (base32, 160 bits).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 # What the forms hand intake when a patient types tests.html_forms.SCHEDULE or GUIDE: checked
 # and normalised (the email's domain lower-cased, the phone in E.164, ticked boxes as True).
@@ -103,9 +107,32 @@ def make_download(app: Flask, lead_id: int) -> None:
         intake.record_download(lead)
 
 
-def make_user(app: Flask, email: str, role: str, password: str = STAFF_PASSWORD) -> int:
-    """A staff account of this role; returns its id."""
+def make_user(
+    app: Flask, email: str, role: str, password: str = STAFF_PASSWORD, *, totp: bool = True
+) -> int:
+    """A staff account of this role; returns its id.
+
+    With `totp` (the default) it has an authenticator app holding TOTP_SECRET, set up the way
+    the Security page does it (a right code confirms it), so it can sign in where a second
+    factor is required. Without, it is a new account that must enrol at its first sign-in.
+    """
     with app.app_context():
         user = users.create_user(email, Role(role), password)
         db.session.commit()
+        if totp:
+            assert mfa.confirm_totp(user, TOTP_SECRET, pyotp.TOTP(TOTP_SECRET).now(), by=None)
         return user.id
+
+
+def totp_code(app: Flask, email: str) -> str:
+    """The app's code for now, with the account's used-step mark cleared first.
+
+    A code works once (no replay), and tests sign in many times a minute; clearing the mark
+    lets each sign-in use the current code. Tests of replay itself do not use this.
+    """
+    with app.app_context():
+        db.session.execute(
+            update(User).where(User.email == email.lower()).values(totp_last_step=None)
+        )
+        db.session.commit()
+    return pyotp.TOTP(TOTP_SECRET).now()

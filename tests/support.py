@@ -28,7 +28,7 @@ from werkzeug.test import TestResponse
 
 from spine_site import create_app
 from spine_site.extensions import db
-from tests.factories import STAFF_PASSWORD, make_user
+from tests.factories import STAFF_PASSWORD, make_user, totp_code
 from tests.html_forms import form_posting_to
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -132,9 +132,28 @@ def start_smtp(port: int | None = None) -> SMTPServer:
 def login(
     client: FlaskClient, email: str, password: str = STAFF_PASSWORD, next: str | None = None
 ) -> TestResponse:
+    """Sign in through the pages: the password, then (when asked) the authenticator code.
+
+    Returns the password step's answer when it does not lead to the code page (a refusal,
+    enrolment), else the code step's answer (303 to where the person was going)."""
+    response = password_step(client, email, password, next)
+    if response.status_code != 303 or not response.location.endswith("/staff/login/verify"):
+        return response
+    return code_step(client, totp_code(client.application, email))
+
+
+def password_step(
+    client: FlaskClient, email: str, password: str = STAFF_PASSWORD, next: str | None = None
+) -> TestResponse:
     fields = form_posting_to(client.get("/staff/login").get_data(as_text=True), "")
     url = "/staff/login" + (f"?next={quote(next, safe='')}" if next else "")
     return client.post(url, data={**fields, "email": email, "password": password})
+
+
+def code_step(client: FlaskClient, code: str) -> TestResponse:
+    page = client.get("/staff/login/verify").get_data(as_text=True)
+    fields = form_posting_to(page, "")
+    return client.post("/staff/login/verify", data={**fields, "code": code})
 
 
 def signed_in(app: Flask, email: str, role: str) -> FlaskClient:

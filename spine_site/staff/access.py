@@ -26,6 +26,7 @@ from flask import (
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 
+from .. import casework, signin
 from ..extensions import db
 from ..models import Role, User
 from .forms import LoginForm
@@ -40,6 +41,13 @@ ADMIN = frozenset({Role.ADMIN})
 ACCESS: dict[str, frozenset[Role]] = {
     "staff.logout": EVERYONE,
     "staff.password": EVERYONE,
+    "staff.security": EVERYONE,
+    "staff.totp_setup": EVERYONE,
+    "staff.totp_remove": EVERYONE,
+    "staff.passkey_register_options": EVERYONE,
+    "staff.passkey_register": EVERYONE,
+    "staff.passkey_remove": EVERYONE,
+    "staff.recovery_codes": EVERYONE,
     "staff.leads": EVERYONE,
     "staff.export": EVERYONE,
     "staff.lead": INTAKE,
@@ -52,18 +60,31 @@ ACCESS: dict[str, frozenset[Role]] = {
     "staff.user_role": ADMIN,
     "staff.user_active": ADMIN,
     "staff.user_reset": ADMIN,
+    "staff.user_mfa_reset": ADMIN,
     "staff.audit_log": ADMIN,
     "staff.analytics": MARKETING,
     "staff.analytics_csv": MARKETING,
 }
 PUBLIC = {"staff.login"}
+# The second step of signing in: open to a browser whose password step just passed (each
+# view checks that itself); nothing in them shows or changes anything else.
+SECOND_STEP = {
+    "staff.login_verify",
+    "staff.passkey_login_options",
+    "staff.passkey_login",
+    "staff.enrol",
+}
+# Adding a passkey: signed in, or as the first factor during enrolment.
+ENROLMENT = {"staff.passkey_register_options", "staff.passkey_register"}
 TIMED_OUT = "The sign-in page sat open too long. Please sign in again."
 
 
 @bp.before_request
 def guard():
     """Deny by default: sign-in, idle and absolute timeouts, then the role table."""
-    if request.endpoint in PUBLIC:
+    if request.endpoint in PUBLIC or request.endpoint in SECOND_STEP:
+        return None
+    if not current_user.is_authenticated and request.endpoint in ENROLMENT:
         return None
     if not current_user.is_authenticated:
         target = request.full_path if request.method == "GET" else url_for("staff.leads")
@@ -73,17 +94,28 @@ def guard():
     idle = now - session.get("staff_seen", now)
     age = now - session.get("staff_login_at", now)
     if idle > config["STAFF_IDLE_MINUTES"] * 60 or age > config["STAFF_SESSION_HOURS"] * 3600:
-        user_id = current_user.id
-        back = page_to_return_to()
-        logout_user()
-        session.clear()
-        stash_note_draft(user_id)
-        flash("You were signed out after a period of inactivity. Please sign in again.")
-        return redirect(url_for("staff.login", next=back))
+        return _sign_out_and_return(
+            "You were signed out after a period of inactivity. Please sign in again."
+        )
+    if config["MFA_REQUIRED"] and current_user.session_factor == "none":
+        # A session opened without a second factor (in development) ends once they are
+        # required.
+        return _sign_out_and_return("Sign in again: a second factor is now required.")
     session["staff_seen"] = now
     if current_user.role not in ACCESS.get(request.endpoint or "", frozenset()):
         abort(403)
     return None
+
+
+def _sign_out_and_return(message: str) -> Response:
+    user = acting_user()
+    back = page_to_return_to()
+    stash_note_draft(user)
+    signin.end_session(user, reason="timeout")
+    logout_user()
+    session.clear()
+    flash(message)
+    return redirect(url_for("staff.login", next=back))
 
 
 @bp.after_request
@@ -103,7 +135,7 @@ def after_csrf_failure(exc: CSRFError):
         form.password.data = ""
         return render_template("staff/login.html", form=form, error=TIMED_OUT), 400
     if current_user.is_authenticated:
-        stash_note_draft(current_user.id)
+        stash_note_draft(acting_user())
     flash("That page sat open too long for our security check. Please try again.", "error")
     return redirect(page_to_return_to(), 303)
 
@@ -121,14 +153,14 @@ def page_to_return_to() -> str:
     return url_for("staff.lead", lead_id=lead_id) if lead_id else url_for("staff.leads")
 
 
-def stash_note_draft(user_id: int) -> None:
-    """Keep a note that could not be saved (timed out) to show it again, for this user only."""
-    if request.endpoint == "staff.lead_note" and request.form.get("body", "").strip():
-        session["note_draft"] = {
-            "user": user_id,
-            "lead": (request.view_args or {}).get("lead_id"),
-            "body": request.form["body"][:5000],
-        }
+def stash_note_draft(user: User) -> None:
+    """Keep a note that could not be saved (timed out) on the server, for its author to
+    find on the lead's page after signing in again. Never in the cookie: it may hold health
+    details."""
+    lead_id = (request.view_args or {}).get("lead_id")
+    body = request.form.get("body", "").strip()
+    if request.endpoint == "staff.lead_note" and body and isinstance(lead_id, int):
+        casework.keep_draft(user, lead_id, body[:5000])
 
 
 def is_safe_next(target: str | None) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from .. import audit, users
+from .. import audit, mfa, users
 from ..extensions import db
 from ..models import Role, User
 from ..text_checks import visible_only
@@ -40,6 +40,7 @@ def _render_users(
         form=form,
         accounts=accounts,
         role_forms={u.id: RoleForm(formdata=None, role=u.role.value) for u in accounts},
+        factors=mfa.factor_summary(accounts),
         action_form=ActionForm(),
         error=error,
         shown_password=shown_password,
@@ -81,6 +82,23 @@ def user_reset(user_id: int):
     if ActionForm().validate_on_submit():
         temporary = users.reset_password(user, by=acting_user())
         return _render_users(UserCreateForm(formdata=None), shown_password=(user.email, temporary))
+    return redirect(url_for("staff.users"), 303)
+
+
+@bp.post("/users/<int:user_id>/mfa-reset")
+def user_mfa_reset(user_id: int):
+    """For a lost phone or passkey: the person sets up a second factor at next sign-in."""
+    user = get_or_404(User, user_id)
+    if ActionForm().validate_on_submit():
+        try:
+            mfa.reset_factors(user, by=acting_user())
+        except mfa.FactorError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(
+                f"{user.email}'s second factors are removed and their sessions ended; they "
+                "set up a new one when they next sign in."
+            )
     return redirect(url_for("staff.users"), 303)
 
 

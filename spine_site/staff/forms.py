@@ -8,6 +8,7 @@ from wtforms import (
     PasswordField,
     SelectChoice,
     SelectField,
+    StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Length
@@ -53,6 +54,18 @@ class NoteForm(PostForm):
         filters=[unix_newlines],
         validators=[DataRequired("Write the note first."), Length(max=5000), multi_line],
         render_kw={"rows": 4},
+    )
+
+
+class CodeForm(PostForm):
+    code = StringField(
+        "Code",
+        validators=[DataRequired("Enter the code."), Length(max=40)],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "autocapitalize": "characters",
+            "spellcheck": "false",
+        },
     )
 
 

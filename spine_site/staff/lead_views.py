@@ -14,7 +14,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     stream_with_context,
     url_for,
 )
@@ -86,12 +85,10 @@ def lead(lead_id: int):
 def _note_form(lead_id: int) -> NoteForm:
     """The note form, holding this person's draft if a timeout kept one for this lead."""
     form = NoteForm()
-    draft = session.get("note_draft")
-    if isinstance(draft, dict) and draft.get("lead") == lead_id:
-        if draft.get("user") == current_user.id:
-            form.body.data = draft.get("body", "")
-            flash("Your unsaved note is below: press Add note to save it.")
-        session.pop("note_draft")
+    draft = casework.take_draft(acting_user(), lead_id)
+    if draft is not None:
+        form.body.data = draft
+        flash("Your unsaved note is below: press Add note to save it.")
     return form
 
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.factories import STAFF_PASSWORD, make_lead, make_user
+from tests.factories import STAFF_PASSWORD, make_lead, make_user, totp_code
 
 pytestmark = pytest.mark.browser
 
@@ -25,6 +25,9 @@ def test_intake_staff_works_a_new_lead_and_exports(browser, live_server):
     page.get_by_label("Email").fill("intake@clinic.example")
     page.get_by_label("Password").fill(STAFF_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/staff/login/verify$"))
+    page.get_by_label("Code").fill(totp_code(app, "intake@clinic.example"))
+    page.get_by_role("button", name="Continue").click()
     page.wait_for_url(re.compile(r"/staff/$"))
 
     row = page.locator("tr.is-new").first

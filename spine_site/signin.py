@@ -1,0 +1,211 @@
+"""Signing in: the password step, the second step, and the sessions they start.
+
+Throttling (docs/staff.md, "Failed sign-ins"), chosen so that slowing a guesser never gives
+anyone a switch that locks staff out:
+- Passwords: each address may fail RATELIMIT_LOGIN times in all, and LOGIN_MAX_FAILURES times
+  for one typed email within LOGIN_LOCK_MINUTES. Both count in the rate-limit store (Redis in
+  production), keyed by address, and by a keyed hash of the typed email, so an email that has
+  no account is answered exactly like one that has. Nothing is counted per account: wrong
+  passwords from ten addresses do not stop the right one from an eleventh. A guessed password
+  alone opens nothing anyway; the second factor stands behind it.
+- Second-factor codes (authenticator or recovery): LOGIN_MAX_FAILURES wrong codes within
+  LOGIN_LOCK_MINUTES refuse further codes for the account, from every address, since a
+  six-digit code could otherwise be guessed from many addresses at once. Only someone who
+  already has the password can spend these, and a passkey still works meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from limits import RateLimitItemPerMinute
+from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy import delete, func, select
+
+from . import audit, mfa
+from .clock import utcnow
+from .extensions import db
+from .models import AuditEvent, StaffSession, User
+from .ratelimits import client_address
+from .users import _DUMMY_HASH, hasher
+
+
+class SignInThrottled(Exception):
+    """Too many failures from here; wait `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = max(1, retry_after)
+
+
+# -- The password step --------------------------------------------------------------------
+
+
+def _typed_email(email: str) -> str:
+    typed = email.strip().lower()[:320]
+    # No account has control characters in its address (and PostgreSQL refuses NUL in text).
+    return "" if any(ord(ch) < 32 for ch in typed) else typed
+
+
+def _limit() -> tuple[FixedWindowRateLimiter, RateLimitItemPerMinute]:
+    config = current_app.config
+    limiter: FixedWindowRateLimiter = current_app.extensions["rate_limiter"]
+    return limiter, RateLimitItemPerMinute(
+        config["LOGIN_MAX_FAILURES"], config["LOGIN_LOCK_MINUTES"]
+    )
+
+
+def _email_key(typed: str) -> tuple[str, str, str]:
+    # A keyed hash, so the store never holds what was typed (often a password or a name).
+    key = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(key, typed.encode(), hashlib.sha256).hexdigest()[:32]
+    return ("signin-email", client_address(), digest)
+
+
+def check_password(email: str, password: str) -> User | None:
+    """The first step: the account, if the password is right and the account active.
+
+    Raises SignInThrottled, the same for every email, after LOGIN_MAX_FAILURES failures for
+    this email from this address. Records the outcome in the audit log and commits.
+    """
+    typed = _typed_email(email)
+    limiter, item = _limit()
+    key = _email_key(typed)
+    if not limiter.test(item, *key):
+        reset_at = limiter.get_window_stats(item, *key).reset_time
+        raise SignInThrottled(int(reset_at - utcnow().timestamp()) + 1)
+    user = db.session.scalar(select(User).where(User.email == typed)) if typed else None
+    try:
+        # A miss costs the same time as a hit: the unknown email checks a dummy hash.
+        hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        ok = user is not None and user.active
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        limiter.hit(item, *key)
+        # What was typed is not kept unless it names an account: people type passwords
+        # and patients' details into the wrong box.
+        audit.record("login_failed", user=user, detail={} if user else {"account": "unknown"})
+        db.session.commit()
+        return None
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+        db.session.commit()
+    return user
+
+
+def pending_user(user_id: object) -> User | None:
+    """The account between the password and the second step (its id kept in the session)."""
+    if not isinstance(user_id, int):
+        return None
+    user = db.session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
+# -- The second step ---------------------------------------------------------------------
+
+
+def code_wait(user: User) -> int:
+    """Seconds until this account may try another code; 0 when it may now."""
+    config = current_app.config
+    window = timedelta(minutes=config["LOGIN_LOCK_MINUTES"])
+    since = utcnow() - window
+    for mark in (user.last_login_at, user.failures_reset_at):
+        if mark is not None and mark > since:
+            since = mark
+    failures = db.session.execute(
+        select(func.count(), func.min(AuditEvent.created_at)).where(
+            AuditEvent.action == "mfa_failed",
+            AuditEvent.user_id == user.id,
+            AuditEvent.created_at > since,
+        )
+    ).one()
+    if failures[0] < config["LOGIN_MAX_FAILURES"]:
+        return 0
+    return int((failures[1] + window - utcnow()).total_seconds()) + 1
+
+
+def check_code(user: User, code: str) -> str | None:
+    """An authenticator or recovery code: which it was ("totp", "recovery"), or None.
+
+    Raises SignInThrottled after too many wrong codes. A wrong code is audited and committed;
+    a right one is committed by start_session.
+    """
+    wait = code_wait(user)
+    if wait:
+        audit.record("mfa_throttled", user=user)
+        db.session.commit()
+        raise SignInThrottled(wait)
+    cleaned = mfa.clean_code(code)
+    if cleaned.isdigit() and mfa.check_totp(user, cleaned):
+        return "totp"
+    if not cleaned.isdigit() and mfa.use_recovery_code(user, cleaned):
+        return "recovery"
+    db.session.rollback()
+    audit.record("mfa_failed", user=user)
+    db.session.commit()
+    return None
+
+
+# -- Sessions ------------------------------------------------------------------------------
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def start_session(user: User, factor: str) -> None:
+    """A new signed-in session for this browser; `user.session_key` is what its cookie holds.
+
+    `factor` is how the second step was passed: totp, recovery, passkey, enrolment (the first
+    factor was just added), or none (development, no factor yet).
+    """
+    max_age = timedelta(hours=current_app.config["STAFF_SESSION_HOURS"])
+    # Sessions past their absolute limit are dead anyway; clear them out as we go.
+    db.session.execute(
+        delete(StaffSession).where(
+            StaffSession.user_id == user.id, StaffSession.created_at < utcnow() - max_age
+        )
+    )
+    key = secrets.token_urlsafe(32)
+    db.session.add(StaffSession(user_id=user.id, key_hash=_hash(key), second_factor=factor))
+    user.last_login_at = utcnow()
+    audit.record("login", user=user, detail={"factor": factor})
+    db.session.commit()
+    user.session_key = key
+
+
+def load_user(session_id: str) -> User | None:
+    """Flask-Login's loader: the session's row must exist, be young enough, and its account
+    be active. Signing out deletes the row, so an old cookie opens nothing."""
+    user_id, _, key = session_id.partition(":")
+    if not user_id.isdigit() or not key:
+        return None
+    oldest = utcnow() - timedelta(hours=current_app.config["STAFF_SESSION_HOURS"])
+    row = db.session.execute(
+        select(User, StaffSession.second_factor)
+        .join(StaffSession, StaffSession.user_id == User.id)
+        .where(
+            StaffSession.key_hash == _hash(key),
+            User.id == int(user_id),
+            StaffSession.created_at > oldest,
+        )
+    ).first()
+    if row is None or not row[0].active:
+        return None
+    user = row[0]
+    user.session_key = key
+    user.session_factor = row[1]
+    return user
+
+
+def end_session(user: User, *, reason: str | None = None) -> None:
+    """Sign out: this browser's session ends on the server, not only in its cookie."""
+    db.session.execute(delete(StaffSession).where(StaffSession.key_hash == _hash(user.session_key)))
+    audit.record("logout", user=user, detail={"reason": reason} if reason else {})
+    db.session.commit()
