@@ -65,7 +65,13 @@ def check_password_rules(password: str, email: str = "") -> None:
     # zxcvbn refuses more than 72 characters; a password is judged by its first 72.
     verdict = zxcvbn(
         password[:ZXCVBN_MAX],
-        user_inputs=[email, local, *local.replace(".", " ").split(), clinic, *clinic.split()],
+        user_inputs=[
+            email,
+            local,
+            *local.replace(".", " ").split(),
+            clinic.replace(" ", ""),  # "valorspine2026" is one word to a guesser
+            *clinic.split(),
+        ],
     )
     if verdict["score"] < PASSWORD_MIN_SCORE:
         warning = verdict["feedback"]["warning"] or "That password is too easy to guess."

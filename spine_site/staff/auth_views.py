@@ -98,7 +98,10 @@ def finish_sign_in(user: User, factor: str, next_url: str | None = None) -> Resp
     """Start the real session and go where the person was headed."""
     if next_url is None:
         next_url = (session.get(SIGNIN) or {}).get("next")
+    flashes = session.get("_flashes")  # messages for the page the person lands on
     session.clear()
+    if flashes:
+        session["_flashes"] = flashes
     signin.start_session(user, factor)
     login_user(user)
     session["staff_login_at"] = session["staff_seen"] = time.time()
