@@ -85,7 +85,8 @@ def lead(lead_id: int):
 def _note_form(lead_id: int) -> NoteForm:
     """The note form, holding this person's draft if a timeout kept one for this lead."""
     form = NoteForm()
-    draft = casework.take_draft(acting_user(), lead_id)
+    # Only a GET hands the draft back (a HEAD shows nobody anything).
+    draft = casework.take_draft(acting_user(), lead_id) if request.method == "GET" else None
     if draft is not None:
         form.body.data = draft
         flash("Your unsaved note is below: press Add note to save it.")
