@@ -34,7 +34,11 @@ COLUMNS: list[tuple[str, str]] = [
     ("consent_contact", "yes/no: agreed to be contacted about the request"),
     ("consent_version", "Wording version agreed to"),
     ("consent_at", "When (clinic time)"),
-    ("marketing_opt_in", "yes/no: asked for further emails, and has not opted out since"),
+    (
+        "marketing_opt_in",
+        "yes/no: asked for further emails, confirmed through the emailed link, and has not "
+        "opted out since",
+    ),
     ("marketing_consent_version", ""),
     ("utm_source", ""),
     ("utm_medium", ""),
@@ -46,6 +50,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("source_page", "Page the form was on"),
     ("placement", "embedded (in an article) or page"),
     ("guide_downloads", "How often the guide link was used"),
+    ("marketing_confirmed_at", "When the sign-up was confirmed by email (clinic time)"),
 ]
 MEDICAL_COLUMNS = {"reason", "message"}
 # Columns whose model attribute has another name.
@@ -153,10 +158,10 @@ class ExportPlan:
             for lead, download_count in chunk:
                 values = {c: getattr(lead, _ATTRIBUTE.get(c, c), None) for c in self.columns}
                 values["guide_downloads"] = download_count
-                since = opted_out.get(lead.email)
-                if since is not None and since >= lead.created_at:
-                    # Said stop (or was erased) after this request: the suppression list wins.
-                    values["marketing_opt_in"] = False
+                # Yes only for a confirmed sign-up (double opt-in) that no unsubscribe or
+                # erasure has overtaken since: the suppression list wins.
+                state = privacy.newsletter_state_given(lead, opted_out.get(lead.email))
+                values["marketing_opt_in"] = state is privacy.Newsletter.CONFIRMED
                 writer.writerow([_cell(values[c], zone) for c in self.columns])
             last_id = chunk[-1][0].id
             db.session.expunge_all()

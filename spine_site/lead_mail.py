@@ -105,9 +105,15 @@ def absolute_url(path: str) -> str:
 
 
 def patient_context(lead: Lead) -> dict[str, Any]:
-    """What a patient email may say about its lead: the greeting. Never the lead itself, so
-    no template can echo the other things a patient typed."""
-    return {"greeting_name": greeting_name(lead.first_name)}
+    """What a patient email may say about its lead: the greeting, and the newsletter
+    confirmation link while a ticked box awaits it. Never the lead itself, so no template can
+    echo the other things a patient typed."""
+    context: dict[str, Any] = {"greeting_name": greeting_name(lead.first_name)}
+    if lead.marketing_opt_in and lead.marketing_confirmed_at is None:
+        token = tokens.newsletter_token(lead.id)
+        context["confirm_url"] = absolute_url(url_for("public.newsletter_confirm", token=token))
+        context["confirm_days"] = tokens.NEWSLETTER_CONFIRM_DAYS
+    return context
 
 
 def queue_emails(lead: Lead) -> None:

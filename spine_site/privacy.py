@@ -1,17 +1,23 @@
-"""Privacy: marketing opt-outs (the suppression list), erasing a person, retention purges.
+"""Privacy: marketing consent (the emailed confirmation, the suppression list), erasing a
+person, retention purges.
+
+A ticked newsletter box only asks: the patient confirms through the link in their email
+(double opt-in), so a stranger's address typed into the form never joins the mailing list.
 
 The suppression list keeps a hash of each address that opted out or was erased. The product
-reads it where marketing data leaves the system: the leads export shows no marketing opt-in
-for an address suppressed after that lead was made (export.py), so a mailing tool fed from
-the export never re-adds someone who said stop, even after their records were erased.
+reads it where marketing data leaves the system: the leads export shows a marketing opt-in
+only for a confirmed one whose address was not suppressed after that lead was made
+(export.py), so a mailing tool fed from the export never adds an unconfirmed address, nor
+re-adds someone who said stop, even after their records were erased.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import audit
@@ -22,12 +28,59 @@ from .models import (
     Lead,
     LeadStatusChange,
     Note,
+    NoteDraft,
     OutboxEmail,
     Person,
     Suppression,
     User,
 )
 from .people import email_hash
+
+
+class Newsletter(enum.Enum):
+    """Where a lead's newsletter consent stands."""
+
+    PENDING = "pending"  # box ticked, link not yet pressed
+    CONFIRMED = "confirmed"
+    WITHDRAWN = "withdrawn"  # box not ticked, or an unsubscribe (or erasure) since
+
+
+def newsletter_state(lead: Lead) -> Newsletter:
+    """Read-only: an unsubscribe since the request wins over a confirmation, before or after."""
+    return newsletter_state_given(lead, suppressed_since([lead.email]).get(lead.email))
+
+
+def newsletter_state_given(lead: Lead, suppressed_at: datetime | None) -> Newsletter:
+    """The same, with the address's suppression time already looked up (the export reads
+    the suppression list a batch of leads at a time)."""
+    if not lead.marketing_opt_in:
+        return Newsletter.WITHDRAWN
+    if suppressed_at is not None and suppressed_at >= lead.created_at:
+        # Said stop (or was erased) after this request; the flag may still be set if the
+        # unsubscribe raced the request's commit.
+        return Newsletter.WITHDRAWN
+    return Newsletter.PENDING if lead.marketing_confirmed_at is None else Newsletter.CONFIRMED
+
+
+def confirm_newsletter(lead: Lead) -> Newsletter:
+    """The patient pressed the emailed confirmation; commits. Pressing it again keeps the
+    first time; after an unsubscribe it changes nothing."""
+    state = newsletter_state(lead)
+    if state is not Newsletter.PENDING:
+        return state
+    # Conditional, so a second press racing the first keeps the first time, and an
+    # unsubscribe committed meanwhile is not overwritten.
+    db.session.execute(
+        update(Lead)
+        .where(
+            Lead.id == lead.id,
+            Lead.marketing_opt_in.is_(True),
+            Lead.marketing_confirmed_at.is_(None),
+        )
+        .values(marketing_confirmed_at=utcnow())
+    )
+    db.session.commit()
+    return newsletter_state(lead)
 
 
 def unsubscribe(person: Person) -> None:
@@ -79,7 +132,7 @@ def _delete_leads(lead_ids: list[int]) -> None:
     """Delete leads and everything hanging off them; the caller commits."""
     if not lead_ids:
         return
-    for model in (OutboxEmail, GuideDownload, Note, LeadStatusChange):
+    for model in (OutboxEmail, GuideDownload, Note, NoteDraft, LeadStatusChange):
         db.session.execute(
             delete(model)
             .where(model.lead_id.in_(lead_ids))

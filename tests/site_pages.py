@@ -21,6 +21,8 @@ class Site:
     guide_lead: int
     expired_guide_link: str
     unsubscribe: str
+    newsletter_confirm: str
+    expired_newsletter_confirm: str
     articles: tuple[str, ...]
 
 
@@ -43,11 +45,15 @@ def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
     with app.test_request_context():
         expired = tokens.guide_token(guide_id, datetime.now(UTC) - timedelta(days=15))
         unsubscribe = tokens.unsubscribe_token(person_id)
+        confirm = tokens.newsletter_token(guide_id)
+        expired_confirm = tokens.newsletter_token(guide_id, datetime.now(UTC) - timedelta(days=31))
     return Site(
         appointment_lead=appointment_id,
         guide_lead=guide_id,
         expired_guide_link=f"/guide/download/{expired}",
         unsubscribe=f"/unsubscribe/{unsubscribe}",
+        newsletter_confirm=f"/newsletter/confirm/{confirm}",
+        expired_newsletter_confirm=f"/newsletter/confirm/{expired_confirm}",
         articles=articles,
     )
 
@@ -66,6 +72,9 @@ def public_pages(site: Site) -> list[tuple[str, str, int]]:
         ("guide link invalid", "/guide/download/not-a-token", 404),
         ("guide link expired", site.expired_guide_link, 410),
         ("unsubscribe", site.unsubscribe, 200),
+        ("newsletter confirm", site.newsletter_confirm, 200),
+        ("newsletter confirm invalid", "/newsletter/confirm/not-a-token", 404),
+        ("newsletter confirm expired", site.expired_newsletter_confirm, 410),
     ]
     return pages
 

@@ -1,6 +1,6 @@
-"""Public pages: the home page, articles, the two lead forms, the guide link, unsubscribe,
-and the small machine files. Each view parses the request, calls one domain function and
-renders or redirects.
+"""Public pages: the home page, articles, the two lead forms, the guide link, newsletter
+confirmation, unsubscribe, and the small machine files. Each view parses the request, calls
+one domain function and renders or redirects.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..extensions import db
 from ..guide import DOWNLOAD_NAME, guide_pdf
 from ..models import Lead, Person
 from ..ratelimits import limited
+from ..security import is_cross_site
 from . import caching, visits
 from .forms import ResendGuideForm
 from .lead_forms import (
@@ -138,6 +139,31 @@ def guide_resend(token: str):
             "public/guide_expired.html", form=form, token=token, too_many=True
         ), 429
     return redirect(url_for("public.thanks", name="guide"), 303)
+
+
+# -- Newsletter confirmation (double opt-in) --------------------------------------------
+
+
+@bp.route("/newsletter/confirm/<token>", methods=["GET", "POST"])
+def newsletter_confirm(token: str):
+    """GET shows a button and changes nothing: mail scanners open links to check them, and
+    that must not sign anyone up. The button's POST confirms."""
+    page = "public/newsletter_confirm.html"
+    link = tokens.read_newsletter_token(token)
+    lead = db.session.get(Lead, link.lead_id) if link else None
+    if link is None or lead is None:  # not ours, cut short, or the person was erased
+        return render_template(page, problem="invalid"), 404
+    state = privacy.newsletter_state(lead)
+    if link.expired and state is not privacy.Newsletter.CONFIRMED:
+        days = tokens.NEWSLETTER_CONFIRM_DAYS
+        return render_template(page, problem="expired", days=days), 410
+    if request.method != "POST":  # GET, and HEAD (which Flask routes here too)
+        return render_template(page, token=token, state=state.value)
+    if is_cross_site(request):
+        # Another website made the browser post: ask the patient to press the button here.
+        return render_template(page, token=token, state=state.value, cross_site=True), 403
+    state = privacy.confirm_newsletter(lead)
+    return render_template(page, token=token, state=state.value)
 
 
 # -- Unsubscribe (RFC 8058 one-click on POST) -------------------------------------------
