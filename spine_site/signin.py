@@ -141,10 +141,12 @@ def check_code(user: User, code: str) -> str | None:
         audit.record("mfa_throttled", user=user)
         db.session.commit()
         raise SignInThrottled(wait)
+    # One box takes both: six digits are the app's code, anything else a recovery code.
     cleaned = mfa.clean_code(code)
-    if cleaned.isdigit() and mfa.check_totp(user, cleaned):
+    is_totp = cleaned.isdigit() and len(cleaned) == mfa.TOTP_DIGITS
+    if is_totp and mfa.check_totp(user, cleaned):
         return "totp"
-    if not cleaned.isdigit() and mfa.use_recovery_code(user, cleaned):
+    if not is_totp and mfa.use_recovery_code(user, cleaned):
         return "recovery"
     db.session.rollback()
     audit.record("mfa_failed", user=user)

@@ -121,8 +121,10 @@ def login_verify():
     """The second step: a passkey (with JavaScript), or a code from the app or a recovery
     code (without)."""
     user = pending_sign_in()
-    if user is None or not mfa.has_factor(user):
+    if user is None:
         return _back_to_login()
+    if not mfa.has_factor(user):
+        return redirect(url_for("staff.enrol"), 303)
     form = CodeForm()
     status, error = 200, None
     headers: dict[str, str] = {}

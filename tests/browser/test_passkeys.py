@@ -99,6 +99,21 @@ def test_a_new_admin_enrols_a_passkey_and_signs_in_with_it(browser, localhost_se
         assert [e.detail["factor"] for e in logins] == ["enrolment", "passkey"]
         assert db.session.scalars(select(Passkey)).one().last_used_at is not None
 
+    # A second passkey, on another device, from the Security page; either signs in.
+    cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": authenticator})
+    cdp, authenticator = virtual_authenticator(context, page)
+    page.goto(f"{base}/staff/security")
+    page.get_by_label("Name for this passkey").fill("Phone")
+    page.get_by_role("button", name="Add a passkey").click()
+    page.get_by_text("Passkey added.").wait_for()
+    assert "Test laptop" in page.content() and "Phone" in page.content()
+    page.get_by_role("button", name=re.compile("Sign out")).click()
+    page.wait_for_url(re.compile(r"/staff/login$"))
+    sign_in_with_password(page, base)
+    page.wait_for_url(re.compile(r"/staff/login/verify$"))
+    page.get_by_role("button", name="Use your passkey").click()
+    page.wait_for_url(re.compile(r"/staff/$"))
+
     # The passkey is lost (the authenticator forgets it): the page says so in plain words,
     # and a recovery code still gets in.
     page.get_by_role("button", name=re.compile("Sign out")).click()
