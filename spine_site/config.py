@@ -143,6 +143,9 @@ def load_settings(
         "MAIL_DEFAULT_SENDER": env_str("MAIL_DEFAULT_SENDER", "Valor Spine <care@example.org>"),
         "MAIL_REPLY_TO": env_str("MAIL_REPLY_TO"),
         "MAIL_TIMEOUT": env_int("MAIL_TIMEOUT", 10),
+        # A PEM file of certificate authorities for the mail server (its own CA); unset: the
+        # system's.
+        "MAIL_CA_FILE": env_str("MAIL_CA_FILE"),
         "MAIL_FILE_DIR": env_str("MAIL_FILE_DIR", str(instance_path / "mail")),
         "STAFF_NOTIFY_EMAIL": env_str("STAFF_NOTIFY_EMAIL"),
         # json (one object a line, for a log collector) or text; json outside development.
