@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 _SECRETS = [
     (re.compile(r"(/guide/download/)[A-Za-z0-9_\-.]+"), r"\1[token]"),
     (re.compile(r"(/unsubscribe/)[A-Za-z0-9_\-.]+"), r"\1[token]"),
+    (re.compile(r"(/newsletter/confirm/)[A-Za-z0-9_\-.]+"), r"\1[token]"),
     (re.compile(r"(session=)[^;\s\"]+"), r"\1[cookie]"),
     (re.compile(r"((?:csrf_token|form_token|password)=)[^&\s\"]+"), r"\1[secret]"),
 ]

@@ -34,6 +34,7 @@ from tests.support import free_port
 
 NAME, PHONE = "Jane", "5551234"
 SEARCH = f"q={NAME}+{PHONE}"
+LINK_TOKEN = "eyJsIjoxfQ.SignedLinkToken"
 # A staff search, the sign-in page it sends a signed-out visitor to, a public page reached
 # from a campaign link, and a staff page's address coming back as the Referer of a click.
 REQUESTS = [
@@ -43,6 +44,10 @@ REQUESTS = [
     (f"/articles/what-is-a-physiatrist?utm_term={NAME}+{PHONE}&utm_source=news", {}),
     ("/privacy", {"Referer": f"https://clinic.example/staff/?{SEARCH}&status=new"}),
     (f"/staff/?status=new&page=2&{SEARCH}", {}),
+    # Emailed links: their tokens open a patient's guide or consent.
+    (f"/guide/download/{LINK_TOKEN}", {}),
+    (f"/unsubscribe/{LINK_TOKEN}", {}),
+    (f"/newsletter/confirm/{LINK_TOKEN}", {}),
 ]
 PER_WORKER_WARNING = "RATE LIMITS COUNT PER WORKER"
 
@@ -66,6 +71,12 @@ def requested_log(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
     finally:
         log = server.stop()
     return log
+
+
+def test_gunicorn_logs_no_emailed_link_token(requested_log):
+    assert "SignedLinkToken" not in requested_log
+    for path in ("/guide/download/", "/unsubscribe/", "/newsletter/confirm/"):
+        assert f"GET {path}[token] HTTP/1.1" in requested_log
 
 
 def test_gunicorn_logs_the_paths_and_no_query_value(requested_log):
@@ -167,6 +178,7 @@ def test_the_documented_nginx_logs_no_query_through_to_gunicorn(env, tmp_path):
     assert '"https://clinic.example/staff/?[redacted]"' in access
     logs = _nginx_logs(tmp_path)
     assert NAME not in logs and PHONE not in logs
+    assert "SignedLinkToken" not in logs and "/newsletter/confirm/[token]" in logs
 
 
 def test_the_documented_nginx_keeps_queries_out_of_its_error_log(tmp_path):
