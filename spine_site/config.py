@@ -171,7 +171,7 @@ def load_settings(
         # Guide links and consent.
         "GUIDE_LINK_DAYS": env_int("GUIDE_LINK_DAYS", 14),
         "CONSENT_VERSION": env_str("CONSENT_VERSION", "2026-11-contact-v1"),
-        "MARKETING_CONSENT_VERSION": env_str("MARKETING_CONSENT_VERSION", "2026-11-news-v1"),
+        "MARKETING_CONSENT_VERSION": env_str("MARKETING_CONSENT_VERSION", "2026-11-news-v2"),
         # Clinic identity, shown in the layout and in JSON-LD.
         "CLINIC_NAME": env_str("CLINIC_NAME", "Valor Spine"),
         "CLINIC_PHONE": env_str("CLINIC_PHONE", "(217) 555-0134"),

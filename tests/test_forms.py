@@ -595,3 +595,11 @@ def test_the_site_url_host_is_our_origin_behind_a_proxy(app_factory):
         headers={"Origin": "https://clinic.example", "Host": "127.0.0.1:8000"},
     )
     assert response.status_code == 303
+
+
+@pytest.mark.parametrize("path", ["/schedule", "/guide"])
+def test_a_head_request_to_a_form_page_changes_nothing(client, app, path):
+    response = client.head(path)
+    assert response.status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Lead)) == 0

@@ -256,3 +256,17 @@ def test_newsletter_state_reads_without_writing(app):
         assert not db.session.dirty
         assert db.session.scalars(select(Person)).one().email_normalized == "grace@example.org"
         assert db.session.scalars(select(User)).all() == []
+
+
+def test_the_lead_page_tells_asked_from_confirmed(app, staff_client):
+    lead_id = make_lead(app, "guide", opt_in=True)
+    page = staff_client.get(f"/staff/leads/{lead_id}").get_data(as_text=True)
+    assert "Asked, not yet confirmed" in page
+    press_confirm(app, confirm_path(app, lead_id))
+    page = staff_client.get(f"/staff/leads/{lead_id}").get_data(as_text=True)
+    assert "Yes, confirmed" in page and "not yet confirmed" not in page
+
+
+def test_the_box_says_a_confirmation_link_follows(client):
+    page = client.get("/guide").get_data(as_text=True)
+    assert "has a link to confirm" in page

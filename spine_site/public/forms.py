@@ -149,8 +149,8 @@ class ScheduleForm(LeadForm):
 
 class GuideForm(LeadForm):
     opt_in = BooleanField(
-        "Also send me occasional emails with new articles and clinic news. "
-        "I can unsubscribe at any time."
+        "Also send me occasional emails with new articles and clinic news (the guide email "
+        "has a link to confirm). I can unsubscribe at any time."
     )
 
     field_order = GUIDE_FIELDS

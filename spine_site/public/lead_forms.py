@@ -85,7 +85,7 @@ def render_form_page(name: str, form: LeadForm, problems: list[str], status: int
 def handle_form(name: str) -> PageResult | Response:
     """GET: the form's own page. POST: a lead stored (then thanks), or the form back, filled."""
     kind, cls, prefix = FORMS[name]
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which must change nothing either)
         return render_form_page(name, fresh_form(name, "page", request.path), [], 200)
     form = cls(prefix=prefix)
     max_age = current_app.config["FORM_TOKEN_MAX_AGE"]
