@@ -86,8 +86,9 @@ def users_create(email: str, role: str) -> None:
 @users_cli.command("reset-mfa")
 @click.argument("email")
 def users_reset_mfa(email: str) -> None:
-    """Remove an account's second factors and end its sessions (a lost phone or passkey);
-    it sets up a new one at its next sign-in. Recorded in the audit log."""
+    """Remove an account's second factors, end its sessions and give it a new password
+    (asked twice, hidden, or one line on stdin); it sets up a new factor at its next
+    sign-in. For a lost phone or passkey. Recorded in the audit log."""
     try:
         normalized = users.normalize_email(email)
     except users.UserError as exc:
@@ -95,8 +96,15 @@ def users_reset_mfa(email: str) -> None:
     user = db.session.scalar(select(User).where(User.email == normalized))
     if user is None:
         raise click.ClickException(f"No account for {normalized}.")
-    mfa.reset_factors(user, by=None)
-    click.echo(f"second factors removed for {user.email}; they enrol again at next sign-in")
+    password = _read_password()
+    try:
+        mfa.reset_factors(user, by=None, password=password)
+    except mfa.FactorError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"second factors removed and password replaced for {user.email}; they enrol again "
+        "at next sign-in"
+    )
 
 
 @users_cli.command("reencrypt")

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
-from . import audit
+from . import audit, users
 from .clock import utcnow
 from .extensions import db
 from .models import Passkey, RecoveryCode, StaffSession, User
@@ -140,6 +140,11 @@ def _matching_step(secret: str, code: str, after: int | None, now: float | None 
     return -1
 
 
+def is_six_digits(code: str) -> bool:
+    # ASCII only: "١٢٣٤٥٦" passes str.isdigit() but is no code (and breaks compare_digest).
+    return code.isascii() and code.isdigit() and len(code) == TOTP_DIGITS
+
+
 def clean_code(code: str) -> str:
     return "".join(ch for ch in code if not ch.isspace() and ch != "-").upper()
 
@@ -147,7 +152,7 @@ def clean_code(code: str) -> str:
 def confirm_totp(user: User, secret: str, code: str, *, by: User | None) -> bool:
     """Turn on (or replace) the authenticator app once a code from it is right."""
     code = clean_code(code)
-    step = _matching_step(secret, code, None) if code.isdigit() else -1
+    step = _matching_step(secret, code, None) if is_six_digits(code) else -1
     if step < 0:
         return False
     replacing = has_totp(user)
@@ -170,7 +175,7 @@ def check_totp(user: User, code: str, now: float | None = None) -> bool:
     two requests with one code cannot both pass.
     """
     code = clean_code(code)
-    if not has_totp(user) or not (code.isdigit() and len(code) == TOTP_DIGITS):
+    if not has_totp(user) or not is_six_digits(code):
         return False
     secret = unseal(user.totp_secret or "")
     if secret is None:
@@ -195,12 +200,19 @@ def check_totp(user: User, code: str, now: float | None = None) -> bool:
 
 def remove_totp(user: User, *, by: User) -> None:
     refuse_removing_last(user, removing_totp=True)
+    if not has_totp(user):
+        raise FactorError("There is no authenticator app on your account.")
     user.totp_secret = user.totp_last_step = user.totp_added_at = None
     audit.record("mfa_totp_removed", user=by, target=f"user:{user.id}")
     db.session.commit()
 
 
 def refuse_removing_last(user: User, *, removing_totp: bool = False, passkeys: int = 0) -> None:
+    """Where factors are required, keep one. The row is locked first and the factors read
+    afresh, so two removals sent at once cannot each see the other's factor still there."""
+    users.lock_account(user)
+    db.session.refresh(user)
+    db.session.expire(user, ["passkeys"])
     if not current_app.config["MFA_REQUIRED"]:
         return
     left = (0 if removing_totp else int(has_totp(user))) + len(user.passkeys) - passkeys
@@ -295,18 +307,29 @@ def factor_summary(users: Iterable[User]) -> dict[int, dict[str, int | bool]]:
     }
 
 
-def reset_factors(user: User, *, by: User | None) -> None:
-    """Remove every second factor and end every session: the person enrols again at their
-    next sign-in. For a lost phone or passkey; `by` None is the command line."""
+def reset_factors(user: User, *, by: User | None, password: str | None = None) -> str:
+    """Remove every second factor, end every session and every sign-in under way, and give
+    the account a new password: the one given (the command line asks for it), or a temporary
+    one, returned for the admin to hand over. The person enrols again at their next sign-in.
+
+    The new password matters: the account is open to enrolment until then, so whoever knew
+    the old password (the reason for a reset, often) must not be the one who enrols.
+    """
     if by is not None and by.id == user.id:
         raise FactorError("You can't reset your own second factors; ask another admin.")
+    new_password = password or users.new_temporary_password()
+    try:
+        users.set_password(user, new_password)  # also voids sign-ins under way
+    except users.UserError as exc:
+        db.session.rollback()
+        raise FactorError(str(exc)) from None
     db.session.execute(delete(Passkey).where(Passkey.user_id == user.id))
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     db.session.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
     user.totp_secret = user.totp_last_step = user.totp_added_at = None
-    user.failures_reset_at = utcnow()
     audit.record(
         "mfa_reset", user=by, actor=None if by else "command line", target=f"user:{user.id}"
     )
     db.session.commit()
     db.session.expire(user)
+    return new_password

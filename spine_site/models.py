@@ -240,7 +240,9 @@ class User(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Wrong second-factor codes before this moment no longer count (an admin reset them).
+    # When the account's password, factors or access last changed (set password, factor reset,
+    # disable/enable): a sign-in begun before it is void, and wrong codes before it no longer
+    # count.
     failures_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The authenticator app's shared secret, encrypted with a key derived from SECRET_KEY
     # (mfa.py); the last 30-second step accepted, so a code works once.

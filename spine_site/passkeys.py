@@ -8,6 +8,7 @@ Challenges are made here and kept, by the view, in the signed session for one us
 
 from __future__ import annotations
 
+import hashlib
 import json
 from urllib.parse import urlsplit
 
@@ -86,7 +87,8 @@ def add_passkey(
             expected_rp_id=rp_id,
             expected_origin=origin,
         )
-        transports = json.loads(credential).get("response", {}).get("transports") or []
+        listed = json.loads(credential).get("response", {}).get("transports") or []
+        transports = [t for t in listed if isinstance(t, str) and t.isascii()][:8]
     except (WebAuthnException, ValueError, KeyError, TypeError, AttributeError):
         raise FactorError("That passkey could not be checked. Please try again.") from None
     if db.session.scalar(select(Passkey.id).where(Passkey.credential_id == verified.credential_id)):
@@ -96,14 +98,23 @@ def add_passkey(
         credential_id=verified.credential_id,
         public_key=verified.credential_public_key,
         sign_count=verified.sign_count,
-        transports=[str(t) for t in transports][:8],
-        name=(name.strip() or "Passkey")[:NAME_MAX],
+        transports=[t[:20] for t in transports],
+        # Printable text only (a NUL or a control character has no place in a name).
+        name=("".join(ch for ch in name if ch.isprintable()).strip() or "Passkey")[:NAME_MAX],
     )
     db.session.add(key)
     db.session.flush()
     audit.record("passkey_added", user=by or user, target=f"user:{user.id}")
     db.session.commit()
     return key
+
+
+def spend_challenge(challenge: bytes, seconds: int) -> bool:
+    """True the first time a challenge is answered, in any worker: the rate-limit store
+    (Redis in production) counts it, so a copied cookie cannot answer it again."""
+    limiter = current_app.extensions["rate_limiter"]
+    key = "webauthn-challenge/" + hashlib.sha256(challenge).hexdigest()
+    return limiter.storage.incr(key, seconds) == 1
 
 
 def authentication_options(user: User) -> tuple[str, bytes]:
@@ -142,6 +153,7 @@ def check_passkey(user: User, credential: str, challenge: bytes) -> bool:
 
 
 def remove_passkey(user: User, passkey_id: int, *, by: User) -> None:
+    refuse_removing_last(user, passkeys=0)  # locks the account and reads its factors afresh
     key = next((k for k in user.passkeys if k.id == passkey_id), None)
     if key is None:
         raise FactorError("That passkey is not on your account.")

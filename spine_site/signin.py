@@ -27,7 +27,7 @@ from limits import RateLimitItemPerMinute
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import delete, func, select
 
-from . import audit, mfa
+from . import audit, mfa, users
 from .clock import utcnow
 from .extensions import db
 from .models import AuditEvent, StaffSession, User
@@ -95,16 +95,23 @@ def check_password(email: str, password: str) -> User | None:
         return None
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
-        db.session.commit()
+    # A right password not followed by a sign-in is worth seeing: it may be a stolen one.
+    audit.record("login_password", user=user)
+    db.session.commit()
     return user
 
 
-def pending_user(user_id: object) -> User | None:
-    """The account between the password and the second step (its id kept in the session)."""
+def pending_user(user_id: object, since: float) -> User | None:
+    """The account between the password and the second step (its id kept in the session,
+    with when its password was right). Void once the account's password, factors or access
+    changed after that moment: a reset must not leave a half-finished sign-in usable."""
     if not isinstance(user_id, int):
         return None
     user = db.session.get(User, user_id)
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    changed = user.failures_reset_at
+    return None if changed is not None and changed.timestamp() >= since else user
 
 
 # -- The second step ---------------------------------------------------------------------
@@ -133,22 +140,28 @@ def code_wait(user: User) -> int:
 def check_code(user: User, code: str) -> str | None:
     """An authenticator or recovery code: which it was ("totp", "recovery"), or None.
 
-    Raises SignInThrottled after too many wrong codes. A wrong code is audited and committed;
-    a right one is committed by start_session.
+    Raises SignInThrottled after too many wrong app codes. Recovery codes (80 bits) need no
+    such limit, so they still get in while app codes wait: the throttle cannot be used to
+    lock the owner out. A wrong code is audited and committed; a right one is committed by
+    start_session.
     """
+    # One box takes both: six digits are the app's code, anything else a recovery code.
+    cleaned = mfa.clean_code(code)
+    if not mfa.is_six_digits(cleaned):
+        if mfa.use_recovery_code(user, cleaned):
+            return "recovery"
+        audit.record("recovery_failed", user=user)
+        db.session.commit()
+        return None
+    # Parallel guesses queue on the account's row, so each sees the others' failures.
+    users.lock_account(user)
     wait = code_wait(user)
     if wait:
         audit.record("mfa_throttled", user=user)
         db.session.commit()
         raise SignInThrottled(wait)
-    # One box takes both: six digits are the app's code, anything else a recovery code.
-    cleaned = mfa.clean_code(code)
-    is_totp = cleaned.isdigit() and len(cleaned) == mfa.TOTP_DIGITS
-    if is_totp and mfa.check_totp(user, cleaned):
+    if mfa.check_totp(user, cleaned):
         return "totp"
-    if not is_totp and mfa.use_recovery_code(user, cleaned):
-        return "recovery"
-    db.session.rollback()
     audit.record("mfa_failed", user=user)
     db.session.commit()
     return None

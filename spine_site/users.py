@@ -97,6 +97,7 @@ def set_password(user: User, password: str, *, keep_current: bool = False) -> No
     """Change the password and end the account's sessions (all, or all but this one)."""
     check_password_rules(password, user.email)
     user.password_hash = hasher.hash(password)
+    user.failures_reset_at = utcnow()  # a sign-in begun with the old password is void
     end_sessions(user, keep_current=keep_current)
 
 
@@ -167,6 +168,7 @@ def set_active(user: User, active: bool, *, by: User) -> None:
     if user.id == by.id:
         raise UserError("You can't disable your own account.")
     user.active = active
+    user.failures_reset_at = utcnow()  # a sign-in begun before is void, even if re-enabled
     if not active:
         end_sessions(user)
     audit.record("user_enable" if active else "user_disable", user=by, target=f"user:{user.id}")
@@ -189,6 +191,7 @@ def change_own_password(user: User, current: str, new: str, confirm: str) -> Non
     LOGIN_LOCK_MINUTES the session ends (PasswordGuessing), so a borrowed or stolen session
     cannot be used to guess the password, and the next try goes through the sign-in page.
     """
+    lock_account(user)
     if not password_matches(user, current):
         audit.record("password_check_failed", user=user)
         db.session.commit()
@@ -203,6 +206,13 @@ def change_own_password(user: User, current: str, new: str, confirm: str) -> Non
     set_password(user, new, keep_current=True)
     audit.record("user_password", user=user, target=f"user:{user.id}")
     db.session.commit()
+
+
+def lock_account(user: User) -> None:
+    """Hold the account's row until the caller commits (PostgreSQL's FOR UPDATE): parallel
+    requests that count failures, or remove factors, then take turns instead of each seeing
+    the count before the others' writes. (SQLite allows one writer at a time anyway.)"""
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
 
 
 def _recent(user: User, action: str) -> int:

@@ -191,10 +191,15 @@ def test_an_admin_sees_factors_and_resets_them_which_ends_sessions(app, admin_cl
     assert "authenticator app" in page
     fields = form_posting_to(page, f"/staff/users/{user_id}/mfa-reset")
     done = admin_client.post(f"/staff/users/{user_id}/mfa-reset", data=fields)
-    assert done.status_code == 303
+    assert done.status_code == 200
+    temporary = re.search(r'<code class="secret">([^<]+)</code>', done.get_data(as_text=True))
+    assert temporary, "a new temporary password is shown once"
     assert intake.get("/staff/").status_code == 302, "their session ended"
+    # The old password no longer opens the enrolment: whoever knew it must not enrol.
+    assert password_step(app.test_client(), "intake@clinic.example").status_code == 401
     again = app.test_client()
-    assert password_step(again, "intake@clinic.example").location.endswith("/staff/login/enrol")
+    answer = password_step(again, "intake@clinic.example", temporary.group(1))
+    assert answer.location.endswith("/staff/login/enrol")
     with app.app_context():
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "mfa_reset"))
         assert event.actor == "admin@clinic.example" and event.target == f"user:{user_id}"
@@ -216,13 +221,20 @@ def test_an_admin_cannot_reset_their_own_factors_from_the_page(app, admin_client
 def test_reset_mfa_command_for_a_locked_out_admin(app):
     make_user(app, NEW, "admin")
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["users", "reset-mfa", "New.Admin@clinic.example"])
+    result = runner.invoke(
+        args=["users", "reset-mfa", "New.Admin@clinic.example"],
+        input="lantern orbit pickle meadow\n",
+    )
     assert result.exit_code == 0, result.output
     assert "enrol again" in result.output
-    assert password_step(app.test_client(), NEW).location.endswith("/staff/login/enrol")
+    assert password_step(app.test_client(), NEW).status_code == 401
+    fresh = password_step(app.test_client(), NEW, "lantern orbit pickle meadow")
+    assert fresh.location.endswith("/staff/login/enrol")
     with app.app_context():
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "mfa_reset"))
         assert event.actor == "command line"
+    weak = runner.invoke(args=["users", "reset-mfa", NEW], input="password1234\n")
+    assert weak.exit_code != 0 and "harder to guess" in weak.output
     missing = runner.invoke(args=["users", "reset-mfa", "nobody@clinic.example"])
     assert missing.exit_code != 0 and "No account" in missing.output
 
@@ -323,3 +335,128 @@ def test_sign_in_sessions_are_rows_a_copy_of_the_table_cannot_use(app, staff_cli
         (row,) = db.session.scalars(select(StaffSession)).all()
     cookie = staff_client.get_cookie("session").value
     assert row.key_hash not in cookie
+
+
+# -- What the attack-minded review of this feature found ---------------------------------
+
+
+def test_a_factor_reset_voids_a_sign_in_already_under_way(app, admin_client):
+    """Someone with the password stops at the second step; an admin resets the factors;
+    the half-finished sign-in must not turn into an enrolment of the attacker's factor."""
+    user_id = make_user(app, "intake@clinic.example", "staff")
+    attacker = app.test_client()
+    assert password_step(attacker, "intake@clinic.example").location.endswith("/verify")
+    page = admin_client.get("/staff/users").get_data(as_text=True)
+    fields = form_posting_to(page, f"/staff/users/{user_id}/mfa-reset")
+    admin_client.post(f"/staff/users/{user_id}/mfa-reset", data=fields)
+    for path in ("/staff/login/verify", "/staff/login/enrol"):
+        assert attacker.get(path).location == "/staff/login", path
+    assert attacker.post("/staff/passkeys/options").status_code in {400, 401}
+
+
+@pytest.mark.parametrize("change", ["password reset", "disable and enable"])
+def test_an_account_change_voids_a_sign_in_under_way(app, change):
+    from spine_site import users
+
+    make_user(app, NEW, "staff")
+    admin_id = make_user(app, "admin@clinic.example", "admin")
+    client = app.test_client()
+    password_step(client, NEW)
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == NEW))
+        admin = db.session.get(User, admin_id)
+        if change == "password reset":
+            users.reset_password(user, by=admin)
+        else:
+            users.set_active(user, False, by=admin)
+            users.set_active(user, True, by=admin)
+    assert client.get("/staff/login/verify").location == "/staff/login"
+    token = form_posting_to(client.get("/staff/login").get_data(as_text=True), "")["csrf_token"]
+    late = client.post("/staff/login/verify", data={"csrf_token": token, "code": "123456"})
+    assert late.location == "/staff/login"
+
+
+# Arabic-Indic, superscript and fullwidth digits: str.isdigit() says yes to each.
+OTHER_DIGITS = [
+    "\u0661\u0662\u0663\u0664\u0665\u0666",
+    "\u00b9\u00b2\u00b3\u2074\u2075\u2076",
+    "\uff11\uff12\uff13\uff14\uff15\uff16",
+]
+
+
+@pytest.mark.parametrize("code", OTHER_DIGITS)
+def test_digits_from_other_scripts_are_a_wrong_code_not_an_error(app, code):
+    make_user(app, NEW, "staff")
+    client = app.test_client()
+    password_step(client, NEW)
+    assert code_step(client, code).status_code == 401
+    make_user(app, "second@clinic.example", "staff", totp=False)
+    other = app.test_client()
+    password_step(other, "second@clinic.example")
+    assert post_code(other, "/staff/login/enrol", code).status_code == 422
+
+
+def test_a_recovery_code_still_gets_in_while_app_codes_wait(app):
+    make_user(app, NEW, "staff")
+    with app.app_context():
+        codes = mfa.new_recovery_codes(db.session.scalar(select(User)), by=None)
+    client = app.test_client()
+    password_step(client, NEW)
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        code_step(client, "000000")
+    assert code_step(client, totp_code(app, NEW)).status_code == 429
+    assert code_step(client, codes[0]).status_code == 303
+
+
+def test_a_right_password_is_in_the_audit_log_before_the_second_step(app):
+    make_user(app, NEW, "staff")
+    password_step(app.test_client(), NEW)
+    assert actions(app)[-1] == "login_password"
+
+
+def test_a_webauthn_challenge_can_be_answered_once_whatever_the_cookie(app):
+    from spine_site import passkeys
+
+    with app.test_request_context():
+        assert passkeys.spend_challenge(b"a challenge", 300) is True
+        assert passkeys.spend_challenge(b"a challenge", 300) is False
+        assert passkeys.spend_challenge(b"another", 300) is True
+
+
+def test_changing_factors_needs_a_recent_sign_in(app, admin_client):
+    with admin_client.session_transaction() as session:
+        session["staff_login_at"] -= 16 * 60
+    page = admin_client.get("/staff/security/recovery-codes").get_data(as_text=True)
+    answer = admin_client.post("/staff/security/recovery-codes", data=form_posting_to(page, ""))
+    assert answer.status_code == 303
+    assert answer.location.startswith("/staff/login?next=")
+    assert "sign in again" in admin_client.get(answer.location).get_data(as_text=True)
+    assert admin_client.get("/staff/").status_code == 302, "that session ended"
+    with app.app_context():
+        assert mfa.recovery_codes_left(db.session.scalar(select(User))) == 0
+    # The script's endpoints get the same answer in JSON.
+    assert login(admin_client, "admin@clinic.example").status_code == 303
+    with admin_client.session_transaction() as session:
+        session["staff_login_at"] -= 16 * 60
+    token = form_posting_to(admin_client.get("/staff/password").get_data(as_text=True), "")
+    reply = admin_client.post(
+        "/staff/passkeys/options", headers={"X-CSRFToken": token["csrf_token"]}
+    )
+    assert reply.is_json and reply.json["redirect"].startswith("/staff/login?next=")
+
+
+def test_an_expired_token_on_the_script_endpoints_answers_json(admin_client):
+    reply = admin_client.post("/staff/passkeys/options", headers={"X-CSRFToken": "expired"})
+    assert reply.status_code == 400 and reply.is_json and "Reload" in reply.json["error"]
+
+
+def test_removing_an_app_that_is_not_there_says_so(app_factory):
+    app = app_factory(MFA_REQUIRED=False)
+    make_user(app, NEW, "staff", totp=False)
+    client = app.test_client()
+    password_step(client, NEW)
+    page = client.get("/staff/security").get_data(as_text=True)
+    token = form_posting_to(page, "/staff/logout")["csrf_token"]
+    client.post("/staff/security/totp/remove", data={"csrf_token": token})
+    assert "no authenticator app" in client.get("/staff/security").get_data(as_text=True)
+    assert "mfa_totp_removed" not in actions(app)

@@ -17,6 +17,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -74,6 +75,13 @@ SECOND_STEP = {
     "staff.passkey_login",
     "staff.enrol",
 }
+# What static/js/passkey.js calls: they answer in JSON, errors included.
+JSON_ENDPOINTS = {
+    "staff.passkey_login_options",
+    "staff.passkey_login",
+    "staff.passkey_register_options",
+    "staff.passkey_register",
+}
 # Adding a passkey: signed in, or as the first factor during enrolment.
 ENROLMENT = {"staff.passkey_register_options", "staff.passkey_register"}
 TIMED_OUT = "The sign-in page sat open too long. Please sign in again."
@@ -130,6 +138,9 @@ def no_store(response: Response) -> Response:
 @bp.errorhandler(CSRFError)
 def after_csrf_failure(exc: CSRFError):
     """A staff form whose security token expired: say so plainly and keep what was typed."""
+    if request.endpoint in JSON_ENDPOINTS:
+        # The passkey script reads JSON; a redirect would land it on an HTML page.
+        return jsonify(error="This page sat open too long. Reload it and try again."), 400
     if request.endpoint == "staff.login":
         form = LoginForm()
         form.password.data = ""

@@ -32,7 +32,10 @@ def users_page():
 
 
 def _render_users(
-    form: UserCreateForm, error: str | None = None, shown_password: tuple[str, str] | None = None
+    form: UserCreateForm,
+    error: str | None = None,
+    shown_password: tuple[str, str] | None = None,
+    notice: str | None = None,
 ):
     accounts = db.session.scalars(select(User).order_by(User.email)).all()
     return render_template(
@@ -44,6 +47,7 @@ def _render_users(
         action_form=ActionForm(),
         error=error,
         shown_password=shown_password,
+        notice=notice,
     ), (422 if error else 200)
 
 
@@ -91,13 +95,19 @@ def user_mfa_reset(user_id: int):
     user = get_or_404(User, user_id)
     if ActionForm().validate_on_submit():
         try:
-            mfa.reset_factors(user, by=acting_user())
+            temporary = mfa.reset_factors(user, by=acting_user())
         except mfa.FactorError as exc:
             flash(str(exc), "error")
         else:
-            flash(
-                f"{user.email}'s second factors are removed and their sessions ended; they "
-                "set up a new one when they next sign in."
+            # Shown once, like a password reset: whoever knew the old password must not be
+            # the one who sets up the new factor.
+            return _render_users(
+                UserCreateForm(formdata=None),
+                shown_password=(user.email, temporary),
+                notice=(
+                    f"{user.email}'s second factors are removed, their sessions ended and "
+                    "their password replaced; they set up a new factor when they next sign in."
+                ),
             )
     return redirect(url_for("staff.users"), 303)
 

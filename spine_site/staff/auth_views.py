@@ -91,7 +91,7 @@ def pending_sign_in() -> User | None:
         return None
     if time.time() - data["at"] > PENDING_SECONDS:
         return None
-    return signin.pending_user(data.get("user"))
+    return signin.pending_user(data.get("user"), data["at"])
 
 
 def finish_sign_in(user: User, factor: str, next_url: str | None = None) -> Response:

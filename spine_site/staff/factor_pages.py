@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import render_template, session
 
+from .. import passkeys
 from ..security import CONTENT_SECURITY_POLICY
 
 # Only the pages that offer passkeys run a script, and only our own file: everywhere else
@@ -36,6 +37,8 @@ def take_challenge(purpose: str) -> bytes | None:
     if not isinstance(data.get("at"), float | int) or time.time() - data["at"] > CHALLENGE_SECONDS:
         return None
     try:
-        return bytes.fromhex(data.get("challenge", ""))
+        challenge = bytes.fromhex(data.get("challenge", ""))
     except (TypeError, ValueError):
         return None
+    # The cookie can be copied; the store that says a challenge was answered cannot.
+    return challenge if passkeys.spend_challenge(challenge, CHALLENGE_SECONDS) else None

@@ -8,6 +8,7 @@ factor added starts the session. Signed in, anyone manages their own factors her
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from flask import (
@@ -21,16 +22,52 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user
+from flask_login import current_user, logout_user
 
-from .. import mfa, passkeys
+from .. import mfa, passkeys, signin
 from ..models import User
-from .access import acting_user, bp
+from .access import JSON_ENDPOINTS, acting_user, bp
 from .auth_views import AGAIN, finish_sign_in, pending_sign_in
 from .factor_pages import keep_challenge, passkey_page, take_challenge
 from .forms import ActionForm, CodeForm
 
 TOTP_NEW = "totp_new"
+# Changing one's second factors needs a sign-in this recent (ASVS 5.0 V7.5: re-authenticate
+# before changing authentication factors), so a session left open or stolen cannot quietly
+# add the thief's own passkey.
+REAUTH_MINUTES = 15
+FACTOR_CHANGES = {
+    "staff.totp_setup",
+    "staff.totp_remove",
+    "staff.passkey_register_options",
+    "staff.passkey_register",
+    "staff.passkey_remove",
+    "staff.recovery_codes",
+}
+
+
+@bp.before_request
+def recent_sign_in_for_factor_changes():
+    if (
+        request.method != "POST"
+        or request.endpoint not in FACTOR_CHANGES
+        or not current_user.is_authenticated
+    ):
+        return None
+    signed_in_at = session.get("staff_login_at")
+    if isinstance(signed_in_at, float | int) and time.time() - signed_in_at <= REAUTH_MINUTES * 60:
+        return None
+    signin.end_session(acting_user(), reason="reauth")
+    logout_user()
+    session.clear()
+    flash(
+        f"To change your second factors, sign in again: it has been more than {REAUTH_MINUTES} "
+        "minutes since you did."
+    )
+    target = url_for("staff.login", next=url_for("staff.security"))
+    if request.endpoint in JSON_ENDPOINTS:
+        return jsonify(redirect=target)
+    return redirect(target, 303)
 
 
 def _enrolling() -> User | None:

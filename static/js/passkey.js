@@ -99,6 +99,9 @@
         return post(box.dataset.verify, csrf, body);
       })
       .then(function (result) {
+        if (!result || typeof result.redirect !== "string") {
+          throw new Error("Something went wrong. Please reload the page and try again.");
+        }
         window.location.assign(result.redirect);
       })
       .catch(function (error) {
