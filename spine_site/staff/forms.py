@@ -59,7 +59,7 @@ class NoteForm(PostForm):
 
 class CodeForm(PostForm):
     code = StringField(
-        "Code",
+        "Code from your app, or a recovery code",
         validators=[DataRequired("Enter the code."), Length(max=40)],
         render_kw={
             "autocomplete": "one-time-code",

@@ -90,6 +90,7 @@ def _new_secret() -> str:
 
 
 def _totp_context(user: User, form: CodeForm) -> dict[str, Any]:
+    form.code.label.text = "6-digit code from the app"
     secret = _new_secret()
     uri = mfa.totp_uri(secret, user.email)
     spaced = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
