@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from . import outbox, tokens
 from .clock import utcnow
+from .contact_promise import contact_promise
 from .extensions import db
 from .models import EmailKind, FormKind, Lead, OutboxEmail
 
@@ -105,10 +106,15 @@ def absolute_url(path: str) -> str:
 
 
 def patient_context(lead: Lead) -> dict[str, Any]:
-    """What a patient email may say about its lead: the greeting, and the newsletter
-    confirmation link while a ticked box awaits it. Never the lead itself, so no template can
-    echo the other things a patient typed."""
+    """What a patient email may say about its lead: the greeting, how and when intake will
+    reach them (an appointment request: fixed sentences chosen by the form's codes), and the
+    newsletter confirmation link while a ticked box awaits it. Never the lead itself, so no
+    template can echo the other things a patient typed."""
     context: dict[str, Any] = {"greeting_name": greeting_name(lead.first_name)}
+    if lead.form is FormKind.APPOINTMENT:
+        context["contact"] = contact_promise(
+            lead.contact_method, lead.best_time, current_app.config["CLINIC_HOURS_TEXT"]
+        )
     if lead.marketing_opt_in and lead.marketing_confirmed_at is None:
         token = tokens.newsletter_token(lead.id)
         context["confirm_url"] = absolute_url(url_for("public.newsletter_confirm", token=token))

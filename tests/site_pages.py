@@ -66,6 +66,7 @@ def public_pages(site: Site) -> list[tuple[str, str, int]]:
         ("schedule", "/schedule", 200),
         ("guide", "/guide", 200),
         ("schedule thanks", "/schedule/thanks", 200),
+        ("schedule thanks, text, evening", "/schedule/thanks?contact=text&time=evening", 200),
         ("guide thanks", "/guide/thanks", 200),
         ("privacy", "/privacy", 200),
         ("not found", "/no-such-page", 404),

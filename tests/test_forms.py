@@ -49,8 +49,10 @@ def submit_guide(client, page="/guide", **changes):
 def test_appointment_request_is_stored_and_redirects_to_thanks(client, app):
     response = submit_schedule(client)
     assert response.status_code == 303
-    assert response.headers["Location"] == "/schedule/thanks"
-    assert "we have your request" in client.get("/schedule/thanks").get_data(as_text=True)
+    # The thank-you page words how and when we will reach them from the two codes picked.
+    assert response.headers["Location"] == "/schedule/thanks?contact=phone&time=morning"
+    thanks = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "we have your request" in thanks
     (lead,) = leads(app)
     assert lead.form is FormKind.APPOINTMENT
     assert (lead.first_name, lead.last_name) == ("Ada", "Lovelace")
@@ -297,7 +299,8 @@ def test_tampered_form_token_is_asked_again_not_stored(client, app):
 
 def test_honeypot_submission_is_quarantined_silently(client, app):
     response = submit_schedule(client, website="http://spam.example")
-    assert response.status_code == 303 and response.headers["Location"] == "/schedule/thanks"
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/schedule/thanks?contact=phone&time=morning"
     (lead,) = leads(app)
     assert lead.is_spam and lead.spam_reason == "honeypot"
     assert count(app, OutboxEmail) == 0

@@ -116,7 +116,20 @@ def handle_form(name: str) -> PageResult | Response:
         spam_reason=intake.spam_reason(form.website.data, token),
     )
     # Suspected spam sees the same thank-you page: nothing tells a bot it was caught.
-    return redirect(url_for("public.thanks", name=name), 303)
+    return redirect(url_for("public.thanks", name=name, **thanks_choices(form)), 303)
+
+
+def thanks_choices(form: LeadForm) -> dict[str, str]:
+    """The choice codes the thank-you page words its promise from (how and when we will
+    reach the patient), for its query string. Only these codes, which the form validated
+    against its own options, and only when picked: nothing a patient typed, nothing that
+    identifies them, so the page stays the same for everyone who chose the same, and
+    cacheable, with no cookie or session on the public side."""
+    picked = {
+        "contact": getattr(form, "contact_method", None),
+        "time": getattr(form, "best_time", None),
+    }
+    return {key: field.data for key, field in picked.items() if field is not None and field.data}
 
 
 def rerender_after_failure(message: str, status: int) -> PageResult | None:

@@ -23,6 +23,7 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from .. import errors, health, intake, lead_mail, privacy, tokens
+from ..contact_promise import contact_promise
 from ..extensions import db
 from ..guide import DOWNLOAD_NAME, guide_pdf
 from ..models import Lead, Person
@@ -89,7 +90,17 @@ def guide():
 
 @bp.get("/<any(schedule, guide):name>/thanks")
 def thanks(name: str) -> str:
-    return render_template("public/thanks.html", name=name, articles=library().all)
+    """The page after a form (Post/Redirect/Get). After the schedule form it says how and
+    when we will reach the patient, from the choice codes in its query string
+    (lead_forms.thanks_choices); anything else there reads as no preference."""
+    promise = None
+    if name == "schedule":
+        promise = contact_promise(
+            request.args.get("contact"),
+            request.args.get("time"),
+            current_app.config["CLINIC_HOURS_TEXT"],
+        )
+    return render_template("public/thanks.html", name=name, promise=promise, articles=library().all)
 
 
 # -- Guide download ---------------------------------------------------------------------

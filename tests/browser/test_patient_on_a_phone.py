@@ -54,8 +54,10 @@ def test_patient_requests_an_appointment_from_the_article_and_gets_the_guide(
     form.get_by_label("Anything else we should know?").fill("Worse when sitting.")
     form.get_by_label("I agree that the clinic may contact me").check()
     form.get_by_role("button", name="Request an appointment").click()
-    page.wait_for_url(re.compile(r"/schedule/thanks(#.*)?$"))
+    page.wait_for_url(re.compile(r"/schedule/thanks(\?[a-z=&]*)?(#.*)?$"))
     assert "we have your request" in page.locator("h1").inner_text()
+    # A text message was asked for: the page promises one, not a call.
+    assert "will send you a text message" in page.locator("main").inner_text()
 
     with live_server.app.app_context():
         lead = db.session.scalars(select(Lead)).one()
