@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from . import audit, privacy
 from .extensions import db
+from .intake import BEST_TIMES, CONTACT_METHODS, REASONS
 from .lead_list import LeadFilter, filter_clauses
 from .models import GuideDownload, Lead, Role, User
 
@@ -27,9 +28,9 @@ COLUMNS: list[tuple[str, str]] = [
     ("last_name", ""),
     ("email", ""),
     ("phone", "E.164, e.g. +13128675309"),
-    ("contact_method", "phone, text or email"),
-    ("best_time", "morning, afternoon or evening"),
-    ("reason", "Reason for visit (medical: not in marketing exports)"),
+    ("contact_method", "How to reach them, as the form showed it, e.g. Text message"),
+    ("best_time", "Best time to call, as the form showed it, e.g. Morning"),
+    ("reason", "Reason for visit, as the form showed it (medical: not in marketing exports)"),
     ("message", "Patient's message (medical: not in marketing exports)"),
     ("consent_contact", "yes/no: agreed to be contacted about the request"),
     ("consent_version", "Wording version agreed to"),
@@ -51,10 +52,26 @@ COLUMNS: list[tuple[str, str]] = [
     ("placement", "embedded (in an article) or page"),
     ("guide_downloads", "How often the guide link was used"),
     ("marketing_confirmed_at", "When the sign-up was confirmed by email (clinic time)"),
+    ("contact_method_code", "phone, text or email: the code behind contact_method"),
+    ("best_time_code", "morning, afternoon or evening: the code behind best_time"),
+    ("reason_code", "The code behind reason (medical: not in marketing exports)"),
 ]
-MEDICAL_COLUMNS = {"reason", "message"}
+MEDICAL_COLUMNS = {"reason", "message", "reason_code"}
 # Columns whose model attribute has another name.
-_ATTRIBUTE = {"lead_id": "id"}
+_ATTRIBUTE = {
+    "lead_id": "id",
+    "contact_method_code": "contact_method",
+    "best_time_code": "best_time",
+    "reason_code": "reason",
+}
+# Choices staff read as the words the patient picked, not the stored codes. The codes stay
+# in the *_code columns at the end: a formula or an import keyed on them keeps working when
+# a label's wording changes. A value the form no longer offers is shown as stored.
+_LABELS: dict[str, dict[str, str]] = {
+    "contact_method": dict(CONTACT_METHODS),
+    "best_time": dict(BEST_TIMES),
+    "reason": dict(REASONS),
+}
 # OWASP CSV injection: a cell starting with one of these could run as a formula. A cell that
 # already starts with ' gets one more, so "strip one leading '" always restores the value.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0", "'")
@@ -158,6 +175,10 @@ class ExportPlan:
             for lead, download_count in chunk:
                 values = {c: getattr(lead, _ATTRIBUTE.get(c, c), None) for c in self.columns}
                 values["guide_downloads"] = download_count
+                for column, labels in _LABELS.items():
+                    code = values.get(column)
+                    if code is not None:
+                        values[column] = labels.get(code, code)
                 # Yes only for a confirmed sign-up (double opt-in) that no unsubscribe or
                 # erasure has overtaken since: the suppression list wins.
                 state = privacy.newsletter_state_given(lead, opted_out.get(lead.email))

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from spine_site.export import COLUMNS, MEDICAL_COLUMNS, neutralize
 from spine_site.extensions import db
+from spine_site.intake import BEST_TIMES, CONTACT_METHODS
 from spine_site.models import AuditEvent, Lead
 from tests.factories import make_lead
 from tests.html_forms import GUIDE, fill, form_posting_to
@@ -34,6 +35,90 @@ def test_export_has_the_documented_columns_in_order(app, staff_client):
     assert header.split(",") == [c for c, _ in COLUMNS]
 
 
+# The column ids as documented before the code columns were added: stable, in this order.
+DOCUMENTED_IDS = [
+    "lead_id",
+    "created_at",
+    "form",
+    "status",
+    "is_spam",
+    "person_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "contact_method",
+    "best_time",
+    "reason",
+    "message",
+    "consent_contact",
+    "consent_version",
+    "consent_at",
+    "marketing_opt_in",
+    "marketing_consent_version",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "referrer",
+    "landing_page",
+    "source_page",
+    "placement",
+    "guide_downloads",
+    "marketing_confirmed_at",
+]
+
+
+def test_column_ids_stay_put_and_new_ones_come_last(app, staff_client):
+    make_lead(app, email="patient1@example.com")
+    header = next(csv.reader(io.StringIO(read_body(staff_client))))
+    assert header[: len(DOCUMENTED_IDS)] == DOCUMENTED_IDS
+    assert header[len(DOCUMENTED_IDS) :] == ["contact_method_code", "best_time_code", "reason_code"]
+
+
+def read_body(client, path: str = "/staff/leads/export.csv") -> str:
+    return client.get(path).get_data().decode("utf-8-sig")
+
+
+def test_choices_read_as_the_labels_the_patient_picked_with_codes_at_the_end(app, staff_client):
+    """Labels, never codes, where staff read: "Text message", not "text" (issue 12)."""
+    make_lead(app, email="a@example.com", contact_method="text", best_time="evening")
+    make_lead(app, email="b@example.com", reason="stenosis", contact_method="email")
+    make_lead(app, email="c@example.com", contact_method=None, best_time=None, reason=None)
+    rows = {row["email"]: row for row in read_csv(staff_client.get("/staff/leads/export.csv"))}
+    texted = rows["a@example.com"]
+    assert texted["contact_method"] == "Text message"
+    assert texted["best_time"] == dict(BEST_TIMES)["evening"] != "evening"
+    assert texted["reason"] == "Sciatica"
+    assert (texted["contact_method_code"], texted["best_time_code"]) == ("text", "evening")
+    assert texted["reason_code"] == "sciatica"
+    emailed = rows["b@example.com"]
+    assert (emailed["contact_method"], emailed["best_time"]) == (
+        "Email",
+        dict(BEST_TIMES)["morning"],
+    )
+    assert (emailed["reason"], emailed["reason_code"]) == ("Spinal stenosis", "stenosis")
+    # Nothing chosen stays empty (the form's "No preference", "Any time"), codes too.
+    unset = rows["c@example.com"]
+    assert [unset[c] for c in ("contact_method", "best_time", "reason")] == ["", "", ""]
+    codes = ("contact_method_code", "best_time_code", "reason_code")
+    assert [unset[c] for c in codes] == ["", "", ""]
+    # Every label the form offers, for every code.
+    for code, _ in CONTACT_METHODS:
+        make_lead(app, email=f"{code}@example.com", contact_method=code)
+    rows = {row["email"]: row for row in read_csv(staff_client.get("/staff/leads/export.csv"))}
+    for code, label in CONTACT_METHODS:
+        assert rows[f"{code}@example.com"]["contact_method"] == label
+
+
+def test_a_stored_value_the_form_no_longer_offers_is_exported_as_stored(app, staff_client):
+    make_lead(app, email="a@example.com", contact_method="fax", reason="=cmd")
+    (row,) = read_csv(staff_client.get("/staff/leads/export.csv"))
+    assert (row["contact_method"], row["contact_method_code"]) == ("fax", "fax")
+    assert row["reason"] == row["reason_code"] == "'=cmd"  # still neutralised
+
+
 def test_values_round_trip_exactly_through_pythons_csv(app, staff_client):
     tricky = 'He said "it hurts", then, after a pause,\nleft.\nÜber-café ✓'
     lead_id = make_lead(
@@ -44,7 +129,7 @@ def test_values_round_trip_exactly_through_pythons_csv(app, staff_client):
     assert row["message"] == tricky
     assert (row["first_name"], row["last_name"]) == ("Zoë", "O'Brien, Jr")
     assert row["email"] == "patient1@example.com"
-    assert row["reason"] == "sciatica" and row["consent_contact"] == "yes"
+    assert row["reason"] == "Sciatica" and row["consent_contact"] == "yes"
     assert row["source_page"] == "/schedule" and row["placement"] == "page"
 
 
@@ -95,8 +180,8 @@ def test_marketing_export_has_no_medical_free_text(app, marketing_client):
     response = marketing_client.get("/staff/leads/export.csv")
     body = response.get_data().decode("utf-8-sig")
     (row,) = list(csv.DictReader(io.StringIO(body, newline="")))
-    assert MEDICAL_COLUMNS.isdisjoint(row)
-    assert "Private symptoms" not in body and "sciatica" not in body
+    assert MEDICAL_COLUMNS.isdisjoint(row) and "reason_code" not in row
+    assert "Private symptoms" not in body and "sciatica" not in body.lower()
     assert row["utm_source"] == "" and row["consent_contact"] == "yes"
 
 
