@@ -12,7 +12,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from . import mfa, outbox, privacy, users
+from . import digest, mfa, outbox, privacy, users
 from .extensions import db
 from .guide import guide_pdf
 from .models import Role, User
@@ -52,7 +52,7 @@ def guide_build(output: Path) -> None:
 
 
 users_cli = AppGroup("users", help="Staff accounts.")
-leads_cli = AppGroup("leads", help="Lead data: retention.")
+leads_cli = AppGroup("leads", help="Lead data: retention, the intake desk's morning summary.")
 
 
 def _read_password() -> str:
@@ -135,6 +135,26 @@ def leads_purge(days: int) -> None:
         f"purged {counts['spam']} spam and {counts['leads']} other leads older than {days} days; "
         f"{counts['people']} people with no request left were removed"
     )
+
+
+@leads_cli.command("digest")
+@click.option(
+    "--open-days-only",
+    is_flag=True,
+    help="Send nothing on a day the clinic does not open (CLINIC_HOURS, CLINIC_HOLIDAYS).",
+)
+def leads_digest(open_days_only: bool) -> None:
+    """Email STAFF_NOTIFY_EMAIL the intake desk's summary: requests waiting for a first
+    contact, overdue, follow-ups due today, and a link to the queue. No names or details.
+    Sent at once (not queued); exits non-zero if it cannot be sent, for a timer to show."""
+    try:
+        sent = digest.send_digest(open_days_only=open_days_only)
+    except digest.DigestError as exc:
+        raise click.ClickException(str(exc)) from None
+    if sent is None:
+        click.echo("the clinic is closed today: no summary sent")
+        return
+    click.echo(f"sent to {sent.recipient}: {digest.subject(sent.counts)}")
 
 
 def init_app(app: Flask) -> None:
