@@ -9,7 +9,8 @@ from typing import Any
 
 from flask import Flask
 
-from .config import load_settings
+from .business_hours import BusinessHours, cadence_from_config
+from .config import ConfigError, load_settings
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -36,6 +37,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.update(load_settings(Path(app.instance_path), overrides))
     app.config.update(overrides)
+    # The clinic's hours, holidays and follow-up cadence are checked now, so a bad value
+    # stops start-up with the setting's name instead of breaking the intake queue later.
+    # One instance serves every request (it caches each day's opening times).
+    try:
+        app.extensions["business_hours"] = BusinessHours.from_config(app.config)
+        cadence_from_config(app.config)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
     register_logging(app)
     register_security(app)

@@ -4,7 +4,8 @@ audit entry and commits, so one call is one transaction.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
@@ -19,6 +20,7 @@ from .models import (
     Note,
     NoteDraft,
     OutboxEmail,
+    Person,
     User,
 )
 
@@ -130,3 +132,31 @@ def take_draft(user: User, lead_id: int) -> str | None:
     if gone:
         db.session.commit()
     return body
+
+
+def view_person(person: Person, *, by: User) -> None:
+    """Record that a person's whole history was opened."""
+    audit.record("person_view", user=by, target=f"person:{person.id}")
+    db.session.commit()
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: datetime
+    kind: str  # request, attempt, note, status, email
+    lead: Lead
+    item: object  # the Lead, ContactAttempt, Note, LeadStatusChange or OutboxEmail
+
+
+def timeline(person: Person) -> list[TimelineEvent]:
+    """Every request, try, note, status change and email of one person, newest first."""
+    events: list[TimelineEvent] = []
+    for lead in person.leads:
+        events.append(TimelineEvent(lead.created_at, "request", lead, lead))
+        events.extend(TimelineEvent(a.created_at, "attempt", lead, a) for a in lead.attempts)
+        events.extend(TimelineEvent(n.created_at, "note", lead, n) for n in lead.notes)
+        events.extend(TimelineEvent(c.created_at, "status", lead, c) for c in lead.status_changes)
+        events.extend(
+            TimelineEvent(e.sent_at or e.created_at, "email", lead, e) for e in lead.emails
+        )
+    return sorted(events, key=lambda e: e.at, reverse=True)

@@ -193,6 +193,14 @@ def load_settings(
         "MFA_REQUIRED": not development,
         "RATELIMIT_LOGIN": env_str("RATELIMIT_LOGIN", "10 per minute; 100 per day"),
         "STAFF_PAGE_SIZE": env_int("STAFF_PAGE_SIZE", 50),
+        # The intake desk: a request nobody has tried within this many business minutes is
+        # overdue; closed days; when to try again after a try that did not reach the patient
+        # (business_hours.py gives the format).
+        "FIRST_CONTACT_TARGET_MINUTES": env_int("FIRST_CONTACT_TARGET_MINUTES", 60),
+        "CLINIC_HOLIDAYS": env_str("CLINIC_HOLIDAYS", ""),
+        "FOLLOW_UP_CADENCE": env_str(
+            "FOLLOW_UP_CADENCE", "same day; next business morning; 2 business days"
+        ),
         # Page-view counts are held in each process and added to the database this often.
         "ANALYTICS_FLUSH_SECONDS": env_int("ANALYTICS_FLUSH_SECONDS", 10),
         # Static files: hashed copies (with .gz and .br) are built here at start-up.

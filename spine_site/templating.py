@@ -15,9 +15,11 @@ from markupsafe import Markup
 
 from .articles import Article
 from .config import clinic_details
-from .intake import REASONS
+from .intake import BEST_TIMES, CONTACT_METHODS, REASONS
 
 REASON_LABELS = dict(REASONS)
+CONTACT_LABELS = dict(CONTACT_METHODS)
+BEST_TIME_LABELS = dict(BEST_TIMES)
 
 
 def absolute(path: str) -> str:
@@ -140,6 +142,24 @@ def reason_label(value: str | None) -> str:
     return REASON_LABELS.get(value or "", value or "")
 
 
+def contact_label(value: str | None) -> str:
+    """The preferred contact method as the patient read it ("Text message"), never a code."""
+    return CONTACT_LABELS.get(value or "", value or "")
+
+
+def best_time_label(value: str | None) -> str:
+    return BEST_TIME_LABELS.get(value or "", value or "")
+
+
+def waiting(minutes: int) -> str:
+    """Business minutes as staff say them: "45 min", "2 h 10 min". Hours, never days: 24
+    business hours are three working days, and "1 day" would read as one."""
+    hours, mins = divmod(max(0, minutes), 60)
+    if hours == 0:
+        return f"{mins} min"
+    return f"{hours} h {mins} min" if mins else f"{hours} h"
+
+
 def host(url: str | None) -> str:
     """The host of a stored URL, or "" for anything that does not parse (e.g. "http://[::1"):
     a value a visitor sent must never make a staff page fail."""
@@ -166,6 +186,9 @@ def init_app(app: Flask) -> None:
         clinic_time=clinic_time,
         phone_display=phone_display,
         reason_label=reason_label,
+        contact_label=contact_label,
+        best_time_label=best_time_label,
+        waiting=waiting,
         host=host,
         dict_without=dict_without,
         dict_with=dict_with,

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 
-from spine_site import casework, tokens
+from spine_site import casework, intake_desk, tokens
 from spine_site.extensions import db
-from spine_site.models import Lead, LeadStatus, User
+from spine_site.models import AttemptChannel, AttemptOutcome, Lead, LeadStatus, User
 from tests.factories import make_lead, make_user
 
 
@@ -24,6 +24,7 @@ class Site:
     newsletter_confirm: str
     expired_newsletter_confirm: str
     articles: tuple[str, ...]
+    person: int
 
 
 def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
@@ -40,6 +41,10 @@ def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
         admin = db.session.get(User, admin_id)
         casework.add_note(appointment, "Called, left a voicemail.", by=admin)
         casework.change_status(appointment, LeadStatus.CONTACTED, seen=LeadStatus.NEW, by=admin)
+        # A try that did not reach the patient: the queue's follow-up views have a card.
+        intake_desk.record_attempt(
+            appointment, AttemptChannel.CALL, AttemptOutcome.VOICEMAIL, by=admin
+        )
         person_id = db.session.get(Lead, guide_id).person_id
         articles = tuple(a.path for a in app.extensions["articles"].all)
     with app.test_request_context():
@@ -55,6 +60,7 @@ def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
         newsletter_confirm=f"/newsletter/confirm/{confirm}",
         expired_newsletter_confirm=f"/newsletter/confirm/{expired_confirm}",
         articles=articles,
+        person=person_id,
     )
 
 
@@ -87,6 +93,12 @@ def staff_pages(site: Site) -> list[tuple[str, str, int]]:
         ("staff leads", "/staff/", 200),
         ("staff lead", f"/staff/leads/{lead}", 200),
         ("staff guide lead", f"/staff/leads/{site.guide_lead}", 200),
+        ("staff queue", "/staff/", 200),
+        ("staff queue, overdue", "/staff/?view=overdue", 200),
+        ("staff queue, due today", "/staff/?view=due_today", 200),
+        ("staff queue, mine", "/staff/?view=mine", 200),
+        ("staff all requests", "/staff/?view=all", 200),
+        ("staff person", f"/staff/people/{site.person}", 200),
         ("staff erase", f"/staff/leads/{lead}/erase", 200),
         ("staff password", "/staff/password", 200),
         ("staff security", "/staff/security", 200),

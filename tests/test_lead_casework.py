@@ -34,16 +34,17 @@ def test_detail_shows_every_field_and_is_audited(app, staff_client):
         "Lovelace",
         "patient1@example.com",
         "(312) 867-5309",
-        "phone",
-        "morning",
+        "Phone call",  # labels, never the stored codes
+        "Morning",
         "Sciatica",
         "Pain down my left leg",
         "2026-11-contact-v1",
         "/schedule (page)",
-        "appointment confirmation",
+        "Appointment confirmation",
         "queued",
     ):
         assert text in html, text
+    assert ">phone<" not in html and ">morning<" not in html
     assert f'href="/staff/leads/{earlier}"' in html  # the same person's earlier request
     with app.app_context():
         event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "lead_view")).one()

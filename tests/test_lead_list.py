@@ -16,7 +16,7 @@ from tests.support import login
 def test_list_is_newest_first_with_counts_and_new_highlighted(app, staff_client):
     older = make_lead(app, email="patient1@example.com", first_name="Older", days_ago=2)
     newer = make_lead(app, email="patient2@example.com", first_name="Newer")
-    html = staff_client.get("/staff/").get_data(as_text=True)
+    html = staff_client.get("/staff/?view=all").get_data(as_text=True)
     assert html.index("Newer") < html.index("Older")
     assert f'href="/staff/leads/{newer}"' in html and f'href="/staff/leads/{older}"' in html
     assert 'class="is-new"' in html
@@ -33,7 +33,7 @@ def test_filters_by_form_status_date_and_spam(app, staff_client):
         db.session.commit()
 
     def names(query: str) -> set[str]:
-        page = staff_client.get("/staff/?" + query).get_data(as_text=True)
+        page = staff_client.get("/staff/?view=all&" + query).get_data(as_text=True)
         return {n for n in ("Guidey", "Appty", "Spammy") if f">{n} " in page or f">{n}<" in page}
 
     assert names("") == {"Guidey", "Appty"}
@@ -84,11 +84,11 @@ def test_pagination(app_factory):
     client = app.test_client()
     login(client, "intake@clinic.example")
     ids = [make_lead(app, email=f"patient{i}@example.com") for i in range(5)]
-    page1 = client.get("/staff/").get_data(as_text=True)
-    page3 = client.get("/staff/?page=3").get_data(as_text=True)
+    page1 = client.get("/staff/?view=all").get_data(as_text=True)
+    page3 = client.get("/staff/?view=all&page=3").get_data(as_text=True)
     assert "Page 1 of 3" in page1 and f"/staff/leads/{ids[4]}" in page1
     assert f"/staff/leads/{ids[0]}" in page3 and f"/staff/leads/{ids[4]}" not in page3
-    assert client.get("/staff/?page=999").status_code == 200
+    assert client.get("/staff/?view=all&page=999").status_code == 200
 
 
 def test_marketing_sees_the_list_without_medical_details(app, marketing_client):

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from spine_site.extensions import db
-from spine_site.models import EmailKind, OutboxEmail
+from spine_site.models import EmailKind, Lead, OutboxEmail
 from tests.factories import make_lead, make_user
 from tests.html_forms import forms_in
 from tests.support import signed_in
@@ -61,6 +61,10 @@ EXPECTED: dict[str, frozenset[str]] = {
     "staff.lead_note": frozenset({A, S}),
     "staff.lead_spam": frozenset({A, S}),
     "staff.email_resend": frozenset({A, S}),
+    "staff.lead_attempt": frozenset({A, S}),
+    "staff.lead_follow_up": frozenset({A, S}),
+    "staff.lead_owner": frozenset({A, S}),
+    "staff.person": frozenset({A, S}),
     # Admin only: erasure, accounts and their factors, the audit log.
     "staff.erase": frozenset({A}),
     "staff.users": frozenset({A}),
@@ -109,7 +113,14 @@ def setting(app: Flask) -> dict[str, int]:
                 OutboxEmail.kind == EmailKind.APPOINTMENT_CONFIRMATION,
             )
         ).one()
-    return {"lead_id": lead, "erase_lead_id": to_erase, "email_id": email, "user_id": other}
+        person = db.session.get(Lead, lead).person_id
+    return {
+        "lead_id": lead,
+        "erase_lead_id": to_erase,
+        "email_id": email,
+        "user_id": other,
+        "person_id": person,
+    }
 
 
 def path_for(app: Flask, endpoint: str, ids: dict[str, int]) -> str:

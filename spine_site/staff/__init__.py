@@ -1,6 +1,14 @@
 """The staff area: one blueprint (access.py), its views in modules by job."""
 
-from . import admin_views, auth_views, lead_views, report_views, security_views
+from . import admin_views, auth_views, desk_views, lead_views, report_views, security_views
 from .access import bp
 
-__all__ = ["admin_views", "auth_views", "bp", "lead_views", "report_views", "security_views"]
+__all__ = [
+    "admin_views",
+    "auth_views",
+    "bp",
+    "desk_views",
+    "lead_views",
+    "report_views",
+    "security_views",
+]

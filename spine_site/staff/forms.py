@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from wtforms import (
+    DateTimeLocalField,
     EmailField,
     HiddenField,
     PasswordField,
+    RadioField,
     SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Optional
 
 from ..formbase import PostForm
+from ..intake_desk import CHANNEL_LABELS
 from ..models import LeadStatus, Role
 from ..text_checks import multi_line, unix_newlines
 
@@ -102,3 +105,27 @@ class PasswordChangeForm(PostForm):
         validators=[DataRequired("Enter the new password again.")],
         render_kw={"autocomplete": "new-password"},
     )
+
+
+class AttemptForm(PostForm):
+    """One tap: the channel is preset from the patient's choice; each outcome is a button."""
+
+    channel = RadioField(
+        "How",
+        choices=[SelectChoice(c.value, label) for c, label in CHANNEL_LABELS.items()],
+        validators=[DataRequired("Choose call, text or email.")],
+    )
+    outcome = HiddenField()
+
+
+class FollowUpForm(PostForm):
+    when = DateTimeLocalField(
+        "Next try",
+        format="%Y-%m-%dT%H:%M",
+        validators=[Optional()],
+        description="In the clinic's time zone. Leave empty for no follow-up.",
+    )
+
+
+class OwnerForm(PostForm):
+    owner = SelectField("Owner", choices=[])

@@ -19,12 +19,21 @@ from flask import (
 )
 from flask_login import current_user
 
-from .. import casework, export, lead_list, privacy
+from .. import casework, export, intake_desk, lead_list, privacy, queue
 from ..clock import clinic_zone
 from ..models import EmailStatus, FormKind, Lead, LeadStatus, OutboxEmail, Role
 from ..text_checks import visible_only
+from . import desk_views
 from .access import INTAKE, acting_user, bp, get_or_404, page_number, parse_date
-from .forms import STATUS_LABELS, ActionForm, NoteForm, StatusForm
+from .forms import (
+    STATUS_LABELS,
+    ActionForm,
+    AttemptForm,
+    FollowUpForm,
+    NoteForm,
+    OwnerForm,
+    StatusForm,
+)
 
 
 def filter_from_request() -> lead_list.LeadFilter:
@@ -43,8 +52,19 @@ def filter_from_request() -> lead_list.LeadFilter:
     )
 
 
+LIST_PARAMS = {"form", "status", "date_from", "date_to", "spam", "q"}
+
+
 @bp.get("/", endpoint="leads")
 def leads_list():
+    """The intake queue (first contact by default) for the desk; the full list for
+    marketing, for ?view=all, and for any link carrying the list's filters."""
+    view = request.args.get("view", "")
+    intake = current_user.role in INTAKE
+    if intake and view in queue.VIEWS:
+        return _queue(view)
+    if intake and not view and not LIST_PARAMS & set(request.args):
+        return _queue("first_contact")
     f = filter_from_request()
     page = lead_list.list_leads(
         f, page_number(request.args.get("page")), current_app.config["STAFF_PAGE_SIZE"]
@@ -53,10 +73,37 @@ def leads_list():
         "staff/leads.html",
         page=page,
         f=f,
-        filters=f.as_dict(),
+        # The desk's list links keep view=all, so paging and tabs stay on the full list.
+        filters={**f.as_dict(), "view": "all"} if intake else f.as_dict(),
         status_labels=STATUS_LABELS,
         show_medical=current_user.role is not Role.MARKETING,
         can_open=current_user.role in INTAKE,
+        queue_views=queue.VIEWS if current_user.role in INTAKE else {},
+    )
+
+
+def _queue(view: str):
+    found = queue.queue_page(
+        view,
+        acting_user(),
+        page_number(request.args.get("page")),
+        current_app.config["STAFF_PAGE_SIZE"],
+    )
+    hours = intake_desk.business_hours()
+    return render_template(
+        "staff/queue.html",
+        q=found,
+        queue_views=queue.VIEWS,
+        waiting={
+            lead.id: queue.waiting_minutes(lead, hours, found.moments.now) for lead in found.leads
+        },
+        target=current_app.config["FIRST_CONTACT_TARGET_MINUTES"],
+        status_labels=STATUS_LABELS,
+        attempt_form=AttemptForm(),
+        channel_for=intake_desk.CHANNEL_FOR_METHOD,
+        outcomes_for=intake_desk.OUTCOMES_FOR,
+        outcome_labels=intake_desk.OUTCOME_LABELS,
+        channel_labels=intake_desk.CHANNEL_LABELS,
     )
 
 
@@ -79,7 +126,28 @@ def lead(lead_id: int):
         note_form=_note_form(lead_id),
         action_form=ActionForm(),
         EmailStatus=EmailStatus,
+        **_desk_context(found),
     )
+
+
+def _desk_context(found: Lead) -> dict[str, object]:
+    """What the lead page needs to record a try, plan the next, and give the request to
+    someone: the forms preset from the patient's choice and the lead's state."""
+    follow_up = FollowUpForm(formdata=None)
+    if found.next_follow_up_at is not None:
+        follow_up.when.data = found.next_follow_up_at.astimezone(clinic_zone()).replace(tzinfo=None)
+    owner = OwnerForm(formdata=None, owner=str(found.owner_id or ""))
+    owner.owner.choices = desk_views.owner_choices()
+    channel = intake_desk.CHANNEL_FOR_METHOD.get(found.contact_method or "", None)
+    return {
+        "attempt_form": AttemptForm(formdata=None, channel=(channel or "call")),
+        "follow_up_form": follow_up,
+        "owner_form": owner,
+        "outcomes_for": intake_desk.OUTCOMES_FOR,
+        "outcome_labels": intake_desk.OUTCOME_LABELS,
+        "channel_labels": intake_desk.CHANNEL_LABELS,
+        "cadence_done": found.unreached_attempts > 0 and found.next_follow_up_at is None,
+    }
 
 
 def _note_form(lead_id: int) -> NoteForm:
