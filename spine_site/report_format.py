@@ -1,10 +1,12 @@
-"""How the funnel report reads: percentages, durations, and its CSV rows."""
+"""How the funnel report reads: percentages, durations, and its CSV rows (the first-contact
+figures by week among them)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
 
+from .intake_report import IntakeReport, IntakeWeek
 from .reports import Report
 
 
@@ -23,6 +25,47 @@ def duration(value: timedelta | None) -> str:
         parts.append(f"{hours} h")
     parts.append(f"{minutes} min")
     return " ".join(parts)
+
+
+def _number(value: float | None) -> str:
+    # Medians of whole minutes are whole or halves: "45", "32.5"; "" when there is none.
+    if value is None:
+        return ""
+    return str(int(value)) if value == int(value) else f"{value:.1f}"
+
+
+def week_label(week: IntakeWeek) -> str:
+    return f"{week.first_day.isoformat()} to {week.last_day.isoformat()}"
+
+
+def _week_measures(week: IntakeWeek) -> list[tuple[str, str]]:
+    per_appointment = week.attempts_per_scheduled
+    return [
+        ("appointment requests", str(week.requests)),
+        ("measured against the target", str(week.measured)),
+        ("first tried within the target", str(week.within_target)),
+        ("share first tried within the target", percent(week.share_within_target)),
+        ("tried", str(week.attempted)),
+        ("median business minutes to first attempt", _number(week.median_to_attempt)),
+        ("reached", str(week.reached)),
+        ("median business minutes to first reach", _number(week.median_to_reach)),
+        ("scheduled", str(week.scheduled)),
+        ("attempts on scheduled requests", str(week.scheduled_attempts)),
+        (
+            "attempts per scheduled appointment",
+            "" if per_appointment is None else f"{per_appointment:.2f}",
+        ),
+    ]
+
+
+def intake_rows(intake: IntakeReport) -> Iterator[list[str]]:
+    """The first-contact figures as CSV rows, per week and for the whole period."""
+    section = "first contact by week"
+    yield [section, "target", "business minutes", str(intake.target_minutes)]
+    labelled = [(week_label(week), week) for week in intake.weeks]
+    for item, week in [*labelled, ("whole period", intake.total)]:
+        for measure, value in _week_measures(week):
+            yield [section, item, measure, value]
 
 
 def report_rows(report: Report) -> Iterator[list[str]]:
@@ -61,3 +104,5 @@ def report_rows(report: Report) -> Iterator[list[str]]:
     yield ["contact", "median time to first contact", "minutes", minutes]
     for path, views in report.page_views:
         yield ["page views", path, "views", str(views)]
+    if report.intake is not None:
+        yield from intake_rows(report.intake)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import Row, func, select
 
-from . import audit, pageviews
+from . import audit, intake_report, pageviews
 from .clock import clinic_zone, day_start
 from .extensions import db
 from .models import (
@@ -84,6 +84,8 @@ class Report:
     contacted_count: int
     spam_count: int
     page_views: list[tuple[str, int]] = field(default_factory=list)
+    # First contact by week (intake_report.py): speed of the first attempt and reach.
+    intake: intake_report.IntakeReport | None = None
 
     @property
     def leads_total(self) -> int:
@@ -315,6 +317,7 @@ def build_report(day_from: date, day_to: date, articles: list[tuple[str, str]]) 
         contacted_count=contacted,
         spam_count=_spam_count(start, end),
         page_views=sorted(views_by_path.items(), key=lambda item: (-item[1], item[0])),
+        intake=intake_report.build(day_from, day_to),
     )
 
 
