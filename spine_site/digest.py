@@ -5,10 +5,11 @@ follow-ups are due today, and links to the queue. No name, contact detail or any
 patient typed is read, so none can leave in it: the counts come from COUNT queries and the
 message is built from numbers, settings and fixed words only.
 
-The definitions are the queue's (queue.py), so the numbers match the tabs the link opens:
-- waiting: not spam, status new, never tried (no first attempt);
-- overdue: waiting, and made more than FIRST_CONTACT_TARGET_MINUTES (default 60) business
-  minutes ago; or not spam, new or contacted, with a follow-up time already past;
+The counts are the queue's own (queue.py: its views' queries, counted), so they match the
+tabs the link opens:
+- waiting ("Needs first contact"): not spam, status new, never tried;
+- overdue: never tried and waiting FIRST_CONTACT_TARGET_MINUTES (default 60) business
+  minutes or more; or not spam, new or contacted, with a follow-up time already past;
 - follow-ups today: not spam, new or contacted, a follow-up time before the end of today
   (the clinic's day; the past ones included).
 
@@ -30,17 +31,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import func, select
 
+from . import queue
 from .business_hours import BusinessHours
 from .clock import clinic_zone, day_start, utcnow
 from .config import clinic_details
 from .extensions import db
+from .intake_desk import business_hours
 from .mail_transports import transport_for
-from .models import Lead, LeadStatus
 
-DEFAULT_TARGET_MINUTES = 60
-OPEN = (LeadStatus.NEW, LeadStatus.CONTACTED)
 QUEUE_PATH = "/staff/"
 
 
@@ -63,53 +63,22 @@ class Sent:
     recipient: str
 
 
-def _never_tried() -> ColumnElement[bool]:
-    return and_(
-        Lead.is_spam.is_(False),
-        Lead.status == LeadStatus.NEW,
-        Lead.first_attempt_at.is_(None),
-    )
-
-
-def _follow_up_before(moment: datetime) -> ColumnElement[bool]:
-    return and_(
-        Lead.is_spam.is_(False),
-        Lead.status.in_(OPEN),
-        Lead.next_follow_up_at.is_not(None),
-        Lead.next_follow_up_at < moment,
-    )
-
-
-def _hours(config: Mapping[str, Any]) -> BusinessHours:
-    try:
-        return BusinessHours.from_config(config)
-    except ValueError as exc:  # a setting that does not parse: name it, as a refusal
-        raise DigestError(str(exc)) from None
-
-
-def _count(where: ColumnElement[bool]) -> int:
-    return db.session.scalar(select(func.count(Lead.id)).where(where)) or 0
+def _count(view: str, moments: queue.Moments) -> int:
+    # The queue's own query for the view, so the summary can never disagree with the tabs
+    # the link opens. Only the "mine" view reads the user, and the summary has none.
+    query = queue.view_query(view, moments, None).order_by(None)  # type: ignore[arg-type]
+    return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 def desk_counts(now: datetime | None = None) -> DeskCounts:
     """The three counts as of `now` (default: this moment). Read-only."""
-    now = now or utcnow()
-    config = current_app.config
-    target = int(config.get("FIRST_CONTACT_TARGET_MINUTES", DEFAULT_TARGET_MINUTES))
-    # "Waited more than the target in business minutes" as one indexed comparison: made
-    # before the instant that lies the target's business minutes before now.
-    overdue_before = _hours(config).subtract(now, target)
-    today = now.astimezone(clinic_zone()).date()
+    moments = queue.moments(business_hours(), now)
     return DeskCounts(
-        day=today,
-        waiting=_count(_never_tried()),
-        # One query with OR, so a request both never tried and given a past follow-up time
-        # counts once.
-        overdue=_count(
-            or_(and_(_never_tried(), Lead.created_at < overdue_before), _follow_up_before(now))
-        ),
-        follow_ups_today=_count(_follow_up_before(day_start(today + timedelta(days=1)))),
-        target_minutes=target,
+        day=moments.now.astimezone(clinic_zone()).date(),
+        waiting=_count("first_contact", moments),
+        overdue=_count("overdue", moments),
+        follow_ups_today=_count("due_today", moments),
+        target_minutes=int(current_app.config["FIRST_CONTACT_TARGET_MINUTES"]),
     )
 
 
@@ -175,7 +144,8 @@ def send_digest(now: datetime | None = None, *, open_days_only: bool = False) ->
     config = current_app.config
     _recipient(config)  # a missing setting fails every run, closed days included
     now = now or utcnow()
-    if open_days_only and not clinic_opens_on(now.astimezone(clinic_zone()).date(), _hours(config)):
+    today = now.astimezone(clinic_zone()).date()
+    if open_days_only and not clinic_opens_on(today, business_hours()):
         return None
     counts = desk_counts(now)
     message = build_message(counts, config)
