@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""How the staff lead list and the CSV export hold up with 100,000 leads.
+"""How the staff lead list, the intake queue and the CSV export hold up with 100,000 leads.
 
     .venv/bin/python bench/staff_list.py                      # SQLite in a temp folder
     .venv/bin/python bench/staff_list.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/staff_list.py --leads 20000        # a quicker run
 
 Builds the schema with the real migrations, inserts synthetic leads (spread over a year,
-every status, 5% spam), then times each query the list page runs, repeated, and streams the
-whole export while measuring Python's peak memory. Prints one line per figure.
+every status, 5% spam; of the new ones about half never tried, the rest and the contacted
+ones with a next try from a week ago to a week ahead, a fifth of them owned by the signed-in
+person), then times each query the list page and each queue view runs (the queue: the five
+counts, the page of cards with owners and attempts, and each card's business-hours waiting
+time), repeated, and streams the whole export while measuring Python's peak memory. Prints
+one line per figure.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flask_migrate import upgrade
 from sqlalchemy import insert, text
 
-from spine_site import create_app
+from spine_site import create_app, queue, users
 from spine_site.clock import clinic_zone
 from spine_site.export import ExportPlan
 from spine_site.extensions import db
 from spine_site.lead_list import LeadFilter, list_leads
-from spine_site.models import FormKind, Lead, LeadStatus, Person, Role
+from spine_site.models import FormKind, Lead, LeadStatus, Person, Role, User
 
 FIRST = ["Ada", "Grace", "Alan", "Mary", "José", "Wei", "Fatima", "Olga", "Liam", "Noor"]
 LAST = ["Lovelace", "Hopper", "Turing", "Curie", "García", "Zhang", "Khan", "Ivanova", "Byrne"]
@@ -69,6 +73,7 @@ def populate(n: int) -> None:
             }
         )
         row = rows[-1]
+        _intake_state(row, rng, now)
         row["search_text"] = " ".join(
             (row["first_name"], row["last_name"], row["email"], row["phone"][1:])
         ).lower()
@@ -80,6 +85,18 @@ def populate(n: int) -> None:
     db.session.commit()
     db.session.execute(text("ANALYZE"))
     db.session.commit()
+
+
+def _intake_state(row: dict, rng: random.Random, now: datetime) -> None:
+    """Where the desk stands with this request: never tried, or tried with a next try."""
+    tried = row["status"] is not LeadStatus.NEW or rng.random() < 0.5
+    row["first_attempt_at"] = row["created_at"] + timedelta(minutes=30) if tried else None
+    row["unreached_attempts"] = 0
+    row["next_follow_up_at"] = None
+    row["owner_id"] = 1 if rng.random() < 0.2 else None
+    if tried and row["status"] in (LeadStatus.NEW, LeadStatus.CONTACTED):
+        row["unreached_attempts"] = rng.randrange(1, 4)
+        row["next_follow_up_at"] = now + timedelta(minutes=rng.randrange(-7 * 1440, 7 * 1440))
 
 
 def timed(label: str, fn, repeat: int = 20) -> None:
@@ -119,6 +136,8 @@ def main() -> None:
             db.session.commit()
         upgrade()
         started = time.perf_counter()
+        users.create_user("desk@clinic.example", Role.STAFF, "lantern orbit pickle meadow")
+        db.session.commit()
         populate(args.leads)
         print(
             f"database: {db.engine.dialect.name}, leads: {args.leads:,} "
@@ -138,6 +157,18 @@ def main() -> None:
         }
         for label, (f, page) in cases.items():
             timed(label, lambda f=f, page=page: list_leads(f, page, per_page))
+
+        desk = db.session.get(User, 1)
+        hours = app.extensions["business_hours"]
+        for view in queue.VIEWS:
+
+            def page_of(view: str = view) -> None:
+                found = queue.queue_page(view, desk, 1, per_page)
+                for lead in found.leads:  # what the cards show
+                    queue.waiting_minutes(lead, hours, found.moments.now)
+                    _ = (lead.owner, lead.attempts)
+
+            timed(f"queue, {view} (5 counts + page + waits)", page_of)
 
         tracemalloc.start()
         started = time.perf_counter()

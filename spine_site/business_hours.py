@@ -1,53 +1,56 @@
 """The clinic's business-hours clock: how long a request has waited, and when to call again.
 
-Pure: no database, no Flask request. Every datetime in and out is aware and in UTC (what
-the app stores); a naive one is refused rather than guessed at.
+Pure: no database, no Flask request. Every datetime in and out is aware UTC; a naive one is
+refused rather than guessed at. Settings (formats in docs/staff.md, "The intake desk"):
+CLINIC_HOURS (schema.org openingHours, "Mo-Fr 08:00-17:00"), CLINIC_TIMEZONE, CLINIC_HOLIDAYS
+(ISO dates) and FOLLOW_UP_CADENCE ("same day; next business morning; 2 business days":
+"same day" is two business hours later if still inside that local day's open time, else the
+next opening; past the last step `next_try` gives None: suggest closing as unreachable).
 
-Settings, read by `BusinessHours.from_config` and `cadence_from_config`:
+Hours are wall-clock times in the clinic's zone; each day's open and close become UTC
+instants, so a DST change outside opening hours changes nothing and one inside them makes
+that day an hour shorter or longer, as the staff would live it.
 
-- CLINIC_HOURS (default "Mo-Fr 08:00-17:00"): schema.org `openingHours` text, the same the
-  site's JSON-LD shows. Days are Mo Tu We Th Fr Sa Su, alone, in lists ("Mo,We") or ranges
-  ("Mo-Fr", "Sa-Mo" wraps); then one or more HH:MM-HH:MM ranges ("08:00-12:00,13:00-17:00",
-  close may be 24:00, never past midnight). Several specs are separated by "," or ";":
-  "Mo-Th 08:00-17:00, Fr 08:00-12:00". Specs naming the same day add up (the union).
-- CLINIC_TIMEZONE (default "America/Chicago"): an IANA zone; the hours are its wall clock.
-- CLINIC_HOLIDAYS (default none): ISO dates separated by commas, "2026-12-25,2027-01-01";
-  the clinic is closed all of each.
-- FOLLOW_UP_CADENCE (default "same day; next business morning; 2 business days"): when to try
-  again after the 1st, 2nd, 3rd... attempt that did not reach the patient, separated by ";"
-  or ","; past the last step `next_try` gives None (suggest closing as unreachable). Steps:
-  "same day" (two business hours later if that is still inside the same local day's open
-  time, else the next opening after the attempt), "next business morning" (the opening of
-  the next business day), "N business days", "N business hours" (N a whole number >= 1).
-
-Hours are wall-clock times in the clinic's zone: it opens when its clocks first reach the
-opening time and closes when they first reach the closing time. Each day's open and close
-become UTC instants, so a DST change outside opening hours changes nothing (still 9 hours)
-and one inside them makes that day an hour shorter or longer, as the staff would live it.
-
-Cost: each question walks the calendar one local day at a time, O(days spanned); no loop per
-minute, and no whole-week shortcut (a week with a holiday or a DST change would need
-correction terms; a step a day needs none). A day's open periods are computed once per
-instance and cached, so a queue page using one instance for all its rows pays for each day
-once: four years take ~12 ms cold, ~3 ms warm; a week, microseconds. Walks stop at
-HORIZON_DAYS (about four years): `minutes_between` counts at most that far back; `add`,
-`subtract` and the openings raise ValueError rather than walk further.
+Cost: a day's open periods are computed once per instance and cached; long waits are summed
+from running totals per day (two lookups), with only a few edge days walked; `add`,
+`subtract` and the openings walk day by day. Nothing reaches past HORIZON_DAYS (about four
+years): `minutes_between` counts at most that far back, the rest raise ValueError.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
+from zoneinfo import ZoneInfo
 
-DEFAULT_HOURS = "Mo-Fr 08:00-17:00"
-DEFAULT_TIMEZONE = "America/Chicago"
-DEFAULT_CADENCE = "same day; next business morning; 2 business days"
-DAY_NAMES = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
-MINUTES_PER_DAY = 24 * 60
+from .hours_settings import (
+    DEFAULT_CADENCE,
+    DEFAULT_HOURS,
+    DEFAULT_TIMEZONE,
+    MINUTES_PER_DAY,
+    Interval,
+    cadence_from_config,
+    normal_step,
+    parse_cadence,
+    parse_holidays,
+    parse_opening_hours,
+    parse_zone,
+    setting,
+)
+
+__all__ = [
+    "DEFAULT_CADENCE",
+    "HORIZON_DAYS",
+    "BusinessHours",
+    "cadence_from_config",
+    "parse_cadence",
+    "parse_holidays",
+    "parse_opening_hours",
+    "parse_zone",
+]
+
 SAME_DAY_MINUTES = 120
 # Far longer than a request should stay open, short enough to bound the longest walk.
 HORIZON_DAYS = 4 * 366
@@ -55,143 +58,10 @@ _DAY = timedelta(days=1)
 _MINUTE = timedelta(minutes=1)
 _BEYOND_HORIZON = f"the answer lies more than {HORIZON_DAYS} days away"
 
-Interval = tuple[int, int]  # minutes after local midnight: opens, closes (up to 1440)
 Span = tuple[datetime, datetime]  # one open period in UTC, [opens, closes)
-T = TypeVar("T")
 
-_TOKEN = re.compile(
-    r"\s*(?:(?P<days>[A-Za-z]{2}(?:\s*-\s*[A-Za-z]{2})?)"
-    r"|(?P<times>\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2})|[,;])"
-)
-_STEP = re.compile(r"(same day|next business morning|([1-9]\d*) business (day|hour)s?)")
-
-
-def parse_opening_hours(text: object) -> tuple[tuple[Interval, ...], ...]:
-    """Weekly hours, Monday first, each day's intervals sorted and merged."""
-    if not isinstance(text, str):
-        raise ValueError(f"expected text like {DEFAULT_HOURS!r}, not {text!r}")
-    week: list[list[Interval]] = [[] for _ in DAY_NAMES]
-    days: list[int] = []
-    timed = False  # the current days already got hours, so the next day token starts a spec
-    text, pos = text.strip(), 0
-    while pos < len(text):
-        token = _TOKEN.match(text, pos)
-        if token is None:
-            raise ValueError(f"cannot read {text[pos:]!r} in {text!r} (form: {DEFAULT_HOURS!r})")
-        pos = token.end()
-        if token["days"]:
-            days, timed = (days if not timed else []) + _day_range(token["days"]), False
-        elif token["times"]:
-            if not days:
-                raise ValueError(f"{token['times']!r} has no days before it in {text!r}")
-            for day in days:
-                week[day].append(_time_range(token["times"]))
-            timed = True
-    if days and not timed:
-        raise ValueError(f"days without hours in {text!r} (form: {DEFAULT_HOURS!r})")
-    merged = tuple(_merge(intervals) for intervals in week)
-    if not any(merged):
-        raise ValueError(f"no opening hours in {text!r} (form: {DEFAULT_HOURS!r})")
-    return merged
-
-
-def _day_range(text: str) -> list[int]:
-    first, _, last = (part.strip().capitalize() for part in text.partition("-"))
-    for name in (first, last or first):
-        if name not in DAY_NAMES:
-            raise ValueError(f"{name!r} is not a day; use {' '.join(DAY_NAMES)}")
-    start, stop = DAY_NAMES.index(first), DAY_NAMES.index(last or first)
-    return [(start + n) % 7 for n in range((stop - start) % 7 + 1)]  # "Sa-Mo" wraps
-
-
-def _time_range(text: str) -> Interval:
-    opens, closes = (_minutes(part.strip()) for part in text.split("-"))
-    if not opens < closes:
-        raise ValueError(f"{text!r} closes before it opens (hours past midnight are not supported)")
-    if opens == MINUTES_PER_DAY:
-        raise ValueError(f"{text!r} opens at 24:00")
-    return opens, closes
-
-
-def _minutes(text: str) -> int:
-    hours, minutes = (int(part) for part in text.split(":"))
-    if minutes > 59 or hours * 60 + minutes > MINUTES_PER_DAY:
-        raise ValueError(f"{text!r} is not a time of day (00:00 to 24:00)")
-    return hours * 60 + minutes
-
-
-def _merge(intervals: list[Interval]) -> tuple[Interval, ...]:
-    merged: list[Interval] = []
-    for opens, closes in sorted(intervals):
-        if merged and opens <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], closes))
-        else:
-            merged.append((opens, closes))
-    return tuple(merged)
-
-
-def parse_zone(name: object) -> ZoneInfo:
-    """The IANA zone named, e.g. "America/Chicago" (tzdata ships with the app)."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"expected an IANA time zone like {DEFAULT_TIMEZONE!r}, not {name!r}")
-    try:
-        return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name!r} is not a known IANA time zone") from None
-
-
-def parse_holidays(value: object) -> frozenset[date]:
-    """Dates from "2026-12-25,2027-01-01" (commas or spaces), or from an iterable of dates."""
-    if isinstance(value, str):
-        items: Iterable[object] = (part for part in re.split(r"[,;\s]+", value) if part)
-    elif isinstance(value, Iterable):
-        items = value
-    else:
-        raise ValueError(f"expected dates like '2026-12-25,2027-01-01', not {value!r}")
-    found = set()
-    for item in items:
-        if isinstance(item, date) and not isinstance(item, datetime):
-            found.add(item)
-            continue
-        try:
-            found.add(date.fromisoformat(str(item)))
-        except ValueError:
-            raise ValueError(f"{item!r} is not a date like 2026-12-25") from None
-    return frozenset(found)
-
-
-def parse_cadence(text: object) -> tuple[str, ...]:
-    """Follow-up steps, normalised ("2 business days"); empty text means no follow-ups."""
-    if not isinstance(text, str):
-        raise ValueError(f"expected text like {DEFAULT_CADENCE!r}, not {text!r}")
-    return tuple(_step(part) for part in re.split(r"[;,]", text) if part.strip())
-
-
-def _step(text: str) -> str:
-    words = " ".join(text.lower().split())
-    found = _STEP.fullmatch(words)
-    if found is None:
-        raise ValueError(
-            f"{text.strip()!r} is not a step; use 'same day', 'next business morning', "
-            "'N business days' or 'N business hours'"
-        )
-    if found[2]:
-        return f"{found[2]} business {found[3]}{'' if found[2] == '1' else 's'}"
-    return words
-
-
-def cadence_from_config(config: Mapping[str, Any]) -> tuple[str, ...]:
-    """FOLLOW_UP_CADENCE parsed (the default when missing); a bad one names the setting."""
-    return _setting(config, "FOLLOW_UP_CADENCE", DEFAULT_CADENCE, parse_cadence)
-
-
-def _setting(config: Mapping[str, Any], name: str, default: object, parse: Callable[..., T]) -> T:
-    """One setting parsed, a bad value refused with the setting's name in the message."""
-    raw = config.get(name)
-    try:
-        return parse(default if raw is None else raw)
-    except ValueError as error:
-        raise ValueError(f"{name}: {error}") from None
+# Days at each end of a long span that are walked one by one rather than summed.
+_EDGE_DAYS = 3
 
 
 def _utc(at: datetime) -> datetime:
@@ -219,6 +89,9 @@ class BusinessHours:
     _spans: dict[date, tuple[Span, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # Running totals of open time from an anchor day ([anchor, [total before anchor+i]]), so
+    # a wait of months costs two lookups, not a walk per day: a queue page asks 50 of them.
+    _totals: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Every walk relies on an opening coming round each week.
@@ -229,9 +102,9 @@ class BusinessHours:
     def from_config(cls, config: Mapping[str, Any]) -> BusinessHours:
         """From CLINIC_HOURS, CLINIC_TIMEZONE, CLINIC_HOLIDAYS; a missing one takes its default."""
         return cls(
-            weekly=_setting(config, "CLINIC_HOURS", DEFAULT_HOURS, parse_opening_hours),
-            zone=_setting(config, "CLINIC_TIMEZONE", DEFAULT_TIMEZONE, parse_zone),
-            holidays=_setting(config, "CLINIC_HOLIDAYS", "", parse_holidays),
+            weekly=setting(config, "CLINIC_HOURS", DEFAULT_HOURS, parse_opening_hours),
+            zone=setting(config, "CLINIC_TIMEZONE", DEFAULT_TIMEZONE, parse_zone),
+            holidays=setting(config, "CLINIC_HOLIDAYS", "", parse_holidays),
         )
 
     # -- the day's open periods in UTC ----------------------------------------------------
@@ -295,14 +168,38 @@ class BusinessHours:
         start = max(start, end - HORIZON_DAYS * _DAY)
         if end <= start:
             return 0
-        first = self._local_day(start)
-        days = (self._local_day(end) - first).days + 2
+        first, last = self._local_day(start), self._local_day(end)
+        if (last - first).days <= 2 * _EDGE_DAYS:
+            return self._walked(start, end, first, (last - first).days + 2) // _MINUTE
+        # The edge days are walked (clamped to start and end); the whole days between come
+        # from the running totals. A day's periods lie within a day of its date either side,
+        # so every day from first + _EDGE_DAYS to last - _EDGE_DAYS is wholly inside.
+        middle = self._open_before(last - _EDGE_DAYS * _DAY) - self._open_before(
+            first + _EDGE_DAYS * _DAY
+        )
+        head = self._walked(start, end, first, _EDGE_DAYS)
+        tail = self._walked(start, end, last - _EDGE_DAYS * _DAY, _EDGE_DAYS + 2)
+        return (head + middle + tail) // _MINUTE
+
+    def _walked(self, start: datetime, end: datetime, day: date, days: int) -> timedelta:
         total = timedelta()
-        for opens, closes in self._walk(first, days=days):
+        for opens, closes in self._walk(day, days=days):
             if opens >= end:
                 break
             total += max(timedelta(), min(closes, end) - max(opens, start))
-        return total // _MINUTE
+        return total
+
+    def _open_before(self, day: date) -> timedelta:
+        """Open time on every day from the anchor up to (not including) `day`."""
+        if not self._totals or day < self._totals[0]:
+            # Anchor far enough back for any wait counted from now on (starts are clamped to
+            # HORIZON_DAYS before their end); rebuilt only if an older day is ever asked.
+            self._totals[:] = [day - HORIZON_DAYS * _DAY, [timedelta()]]
+        anchor, running = self._totals
+        while len(running) <= (day - anchor).days:
+            spans = self._day_spans(anchor + (len(running) - 1) * _DAY)
+            running.append(running[-1] + sum((c - o for o, c in spans), timedelta()))
+        return running[(day - anchor).days]
 
     def add(self, start: datetime, minutes: int) -> datetime:
         """The earliest instant `minutes` business minutes after start; may be a closing time."""
@@ -384,7 +281,7 @@ class BusinessHours:
             raise ValueError("a next try follows at least one attempt that did not reach")
         if attempts_without_reach > len(cadence):
             return None
-        step, after = _step(cadence[attempts_without_reach - 1]), _utc(after)
+        step, after = normal_step(cadence[attempts_without_reach - 1]), _utc(after)
         if step == "same day":
             later = self.add(after, SAME_DAY_MINUTES)
             if self._local_day(later) == self._local_day(after) and self.is_open(later):
