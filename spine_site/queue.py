@@ -4,7 +4,7 @@ Views (each with its count):
 - first_contact: new requests nobody has tried yet, oldest first;
 - due_today: follow-ups due before the end of today (the clinic's day), soonest first;
 - overdue: requests never tried whose waiting time, in business minutes, is past
-  FIRST_CONTACT_TARGET_MINUTES, and follow-ups whose time has passed; oldest first;
+  FIRST_CONTACT_TARGET_MINUTES, and follow-ups whose time has passed; longest overdue first;
 - mine: open requests (new or contacted) the signed-in person owns, oldest first;
 - all: the full list with its filters (lead_list.py).
 Spam is left out of every queue view. Waiting time is counted in business hours
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, not_, select
 from sqlalchemy.orm import selectinload
 
 from .business_hours import BusinessHours
@@ -69,42 +69,68 @@ def moments(hours: BusinessHours, now: datetime | None = None) -> Moments:
     return Moments(now, hours.subtract(now, target), day_start(today + timedelta(days=1)))
 
 
-def view_query(view: str, m: Moments, user: User):  # -> Select[tuple[Lead]]
-    """The WHERE and ORDER BY of one view."""
+def view_clauses(view: str, m: Moments, user: User) -> list[list[ColumnElement[bool]]]:
+    """Each view as one or more sets of WHERE clauses, each served by an index: "overdue"
+    is two (never tried and past the target; follow-ups past due), which one OR would make
+    the database sort; the parts are read in order and merged here."""
     if view == "first_contact":
-        return select(Lead).where(*_never_tried()).order_by(Lead.created_at, Lead.id)
+        return [_never_tried()]
     if view == "due_today":
-        return (
-            select(Lead)
-            .where(*_follow_ups_before(m.end_of_today))
-            .order_by(Lead.next_follow_up_at, Lead.id)
-        )
+        return [_follow_ups_before(m.end_of_today)]
     if view == "overdue":
-        return select(Lead).where(_overdue(m)).order_by(Lead.created_at, Lead.id)
+        waited = [*_never_tried(), Lead.created_at <= m.overdue_before]
+        # A request never tried can also carry a next try set by hand: counted once.
+        late = [*_follow_ups_before(m.now), not_(and_(*waited))]
+        return [waited, late]
     if view == "mine":
-        return (
-            select(Lead)
-            .where(Lead.owner_id == user.id, Lead.is_spam.is_(False), Lead.status.in_(OPEN))
-            .order_by(Lead.created_at, Lead.id)
-        )
+        return [[Lead.owner_id == user.id, Lead.is_spam.is_(False), Lead.status.in_(OPEN)]]
     raise ValueError(f"unknown queue view {view!r}")
 
 
-def _overdue(m: Moments) -> ColumnElement[bool]:
-    return or_(
-        # At or before the cutoff: it has waited the target or longer.
-        and_(*_never_tried(), Lead.created_at <= m.overdue_before),
-        and_(*_follow_ups_before(m.now)),
-    )
+def _order(view: str, part: int = 0) -> tuple[ColumnElement[object], ...]:
+    # Follow-ups by when they fall due (overdue's second part too): the index's own order.
+    if view == "due_today" or (view == "overdue" and part == 1):
+        return (Lead.next_follow_up_at, Lead.id)
+    return (Lead.created_at, Lead.id)
+
+
+def overdue_since(lead: Lead, hours: BusinessHours, target: int) -> datetime:
+    """When a request became overdue: its first-contact target passed, or its next try."""
+    if lead.first_attempt_at is None and lead.status is LeadStatus.NEW:
+        return hours.add(lead.created_at, target)
+    return lead.next_follow_up_at or lead.created_at
 
 
 def counts(m: Moments, user: User) -> dict[str, int]:
     """How many requests each view holds (each an index-only count)."""
-    found: dict[str, int] = {}
-    for view in VIEWS:
-        query = view_query(view, m, user).order_by(None)
-        found[view] = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    return found
+    return {
+        view: sum(
+            db.session.scalar(select(func.count(Lead.id)).where(*clauses)) or 0
+            for clauses in view_clauses(view, m, user)
+        )
+        for view in VIEWS
+    }
+
+
+def view_rows(
+    view: str, m: Moments, user: User, limit: int, offset: int, hours: BusinessHours
+) -> list[Lead]:
+    """One page of a view, in its order ("overdue": longest overdue first)."""
+    parts = view_clauses(view, m, user)
+    options = (selectinload(Lead.owner), selectinload(Lead.attempts))
+    if len(parts) == 1:
+        query = select(Lead).where(*parts[0]).order_by(*_order(view))
+        return list(db.session.scalars(query.options(*options).limit(limit).offset(offset)))
+    # Each part's first offset + limit rows, merged by the view's order, then the page.
+    # Each part is read in an order that follows when its rows fell overdue, so the first
+    # offset + limit of each hold the page.
+    found: list[Lead] = []
+    for n, clauses in enumerate(parts):
+        query = select(Lead).where(*clauses).order_by(*_order(view, n)).limit(offset + limit)
+        found.extend(db.session.scalars(query.options(*options)))
+    target = current_app.config["FIRST_CONTACT_TARGET_MINUTES"]
+    found.sort(key=lambda lead: (overdue_since(lead, hours, target), lead.id))
+    return found[offset : offset + limit]
 
 
 @dataclass(frozen=True)
@@ -124,14 +150,7 @@ def queue_page(view: str, user: User, page: int, per_page: int) -> QueuePage:
     m = moments(hours)
     found = counts(m, user)
     page, pages = page_bounds(found[view], page, per_page)
-    rows = list(
-        db.session.scalars(
-            view_query(view, m, user)
-            .options(selectinload(Lead.owner), selectinload(Lead.attempts))
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        )
-    )
+    rows = view_rows(view, m, user, per_page, (page - 1) * per_page, hours)
     return QueuePage(view, rows, found[view], page, pages, found, m, _other_requests(rows))
 
 
