@@ -9,19 +9,20 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from . import audit, privacy
 from .extensions import db
 from .intake import BEST_TIMES, CONTACT_METHODS, REASONS
 from .lead_list import LeadFilter, filter_clauses
-from .models import GuideDownload, Lead, Role, User
+from .models import ContactAttempt, GuideDownload, Lead, Role, User
 
 # (column id, value). The ids are stable: add new columns at the end, never rename.
 COLUMNS: list[tuple[str, str]] = [
     ("lead_id", "Lead number"),
     ("created_at", "Received (clinic time, ISO 8601)"),
-    ("form", "appointment or guide"),
-    ("status", "new, contacted, scheduled, closed, not_a_fit"),
+    ("form", "Appointment or Guide"),
+    ("status", "New, Contacted, Scheduled, Closed, Not a fit"),
     ("is_spam", "yes when quarantined"),
     ("person_id", "Same number = same person (by email)"),
     ("first_name", ""),
@@ -55,6 +56,13 @@ COLUMNS: list[tuple[str, str]] = [
     ("contact_method_code", "phone, text or email: the code behind contact_method"),
     ("best_time_code", "morning, afternoon or evening: the code behind best_time"),
     ("reason_code", "The code behind reason (medical: not in marketing exports)"),
+    ("form_code", "appointment or guide: the code behind form"),
+    ("status_code", "new, contacted, scheduled, closed, not_a_fit: the code behind status"),
+    ("owner", "Who on the desk owns the request (email), if anyone"),
+    ("first_attempt_at", "First try to reach them (clinic time)"),
+    ("first_reached_at", "First time they were reached (clinic time)"),
+    ("attempts", "How many tries so far"),
+    ("next_follow_up_at", "When the next try is due (clinic time)"),
 ]
 MEDICAL_COLUMNS = {"reason", "message", "reason_code"}
 # Columns whose model attribute has another name.
@@ -63,7 +71,11 @@ _ATTRIBUTE = {
     "contact_method_code": "contact_method",
     "best_time_code": "best_time",
     "reason_code": "reason",
+    "form_code": "form",
+    "status_code": "status",
 }
+# Filled from the query, not from a Lead attribute.
+_COMPUTED = {"guide_downloads", "attempts", "owner"}
 # Choices staff read as the words the patient picked, not the stored codes. The codes stay
 # in the *_code columns at the end: a formula or an import keyed on them keeps working when
 # a label's wording changes. A value the form no longer offers is shown as stored.
@@ -71,6 +83,14 @@ _LABELS: dict[str, dict[str, str]] = {
     "contact_method": dict(CONTACT_METHODS),
     "best_time": dict(BEST_TIMES),
     "reason": dict(REASONS),
+    "form": {"appointment": "Appointment", "guide": "Guide"},
+    "status": {
+        "new": "New",
+        "contacted": "Contacted",
+        "scheduled": "Scheduled",
+        "closed": "Closed",
+        "not_a_fit": "Not a fit",
+    },
 }
 # OWASP CSV injection: a cell starting with one of these could run as a formula. A cell that
 # already starts with ' gets one more, so "strip one leading '" always restores the value.
@@ -160,21 +180,35 @@ class ExportPlan:
             .where(GuideDownload.lead_id == Lead.id)
             .scalar_subquery()
         )
+        tries = (
+            select(func.count())
+            .select_from(ContactAttempt)
+            .where(ContactAttempt.lead_id == Lead.id)
+            .scalar_subquery()
+        )
+        owner = aliased(User)
         # Keyset pages (id < last) keep memory flat however many leads there are.
         last_id = self.max_id + 1
         while True:
             chunk = db.session.execute(
-                select(Lead, downloads)
+                select(Lead, downloads, tries, owner.email)
+                .outerjoin(owner, owner.id == Lead.owner_id)
                 .where(*self.clauses, Lead.id < last_id)
                 .order_by(Lead.id.desc())
                 .limit(batch)
             ).all()
             if not chunk:
                 break
-            opted_out = privacy.suppressed_since({lead.email for lead, _ in chunk})
-            for lead, download_count in chunk:
-                values = {c: getattr(lead, _ATTRIBUTE.get(c, c), None) for c in self.columns}
+            opted_out = privacy.suppressed_since({row[0].email for row in chunk})
+            for lead, download_count, attempt_count, owner_email in chunk:
+                values = {
+                    c: getattr(lead, _ATTRIBUTE.get(c, c), None)
+                    for c in self.columns
+                    if c not in _COMPUTED
+                }
                 values["guide_downloads"] = download_count
+                values["attempts"] = attempt_count
+                values["owner"] = owner_email
                 for column, labels in _LABELS.items():
                     code = values.get(column)
                     if code is not None:

@@ -74,7 +74,18 @@ def test_column_ids_stay_put_and_new_ones_come_last(app, staff_client):
     make_lead(app, email="patient1@example.com")
     header = next(csv.reader(io.StringIO(read_body(staff_client))))
     assert header[: len(DOCUMENTED_IDS)] == DOCUMENTED_IDS
-    assert header[len(DOCUMENTED_IDS) :] == ["contact_method_code", "best_time_code", "reason_code"]
+    assert header[len(DOCUMENTED_IDS) :] == [
+        "contact_method_code",
+        "best_time_code",
+        "reason_code",
+        "form_code",
+        "status_code",
+        "owner",
+        "first_attempt_at",
+        "first_reached_at",
+        "attempts",
+        "next_follow_up_at",
+    ]
 
 
 def read_body(client, path: str = "/staff/leads/export.csv") -> str:
@@ -170,7 +181,7 @@ def test_export_follows_the_list_filters(app, staff_client):
     rows = read_csv(staff_client.get("/staff/leads/export.csv?spam=only"))
     assert [r["email"] for r in rows] == ["patient3@example.com"]
     rows = read_csv(staff_client.get("/staff/leads/export.csv?q=patient1"))
-    assert [r["form"] for r in rows] == ["guide"]
+    assert [(r["form"], r["form_code"]) for r in rows] == [("Guide", "guide")]
     rows = read_csv(staff_client.get("/staff/leads/export.csv"))
     assert [r["email"] for r in rows] == ["patient2@example.com", "patient1@example.com"]
 
@@ -302,3 +313,21 @@ def test_a_new_request_with_the_box_ticked_is_new_consent_after_erasure(app, sta
     _confirmed_guide_lead(app, email="grace@example.org", first_name="G")
     rows = read_csv(staff_client.get("/staff/leads/export.csv"))
     assert sorted(row["marketing_opt_in"] for row in rows) == ["no", "yes"]
+
+
+def test_status_reads_as_a_label_and_the_desk_columns_are_filled(app, staff_client):
+    from spine_site import intake_desk
+    from spine_site.extensions import db
+    from spine_site.models import AttemptChannel, AttemptOutcome, Lead, LeadStatus, User
+
+    lead_id = make_lead(app, email="a@example.com")
+    with app.test_request_context():
+        lead = db.session.get(Lead, lead_id)
+        me = db.session.scalar(select(User).where(User.email == "intake@clinic.example"))
+        intake_desk.record_attempt(lead, AttemptChannel.CALL, AttemptOutcome.NO_ANSWER, by=me)
+        lead.status = LeadStatus.NOT_A_FIT
+        db.session.commit()
+    (row,) = read_csv(staff_client.get("/staff/leads/export.csv"))
+    assert (row["status"], row["status_code"]) == ("Not a fit", "not_a_fit")
+    assert row["owner"] == "intake@clinic.example" and row["attempts"] == "1"
+    assert row["first_attempt_at"] and not row["first_reached_at"]
