@@ -40,6 +40,7 @@ from .config import clinic_details
 from .extensions import db
 from .intake_desk import business_hours
 from .mail_transports import transport_for
+from .models import Lead
 
 QUEUE_PATH = "/staff/"
 
@@ -64,10 +65,13 @@ class Sent:
 
 
 def _count(view: str, moments: queue.Moments) -> int:
-    # The queue's own query for the view, so the summary can never disagree with the tabs
-    # the link opens. Only the "mine" view reads the user, and the summary has none.
-    query = queue.view_query(view, moments, None).order_by(None)  # type: ignore[arg-type]
-    return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    # The queue's own clauses for the view, counted as the queue counts them ("overdue" is
+    # two parts that never overlap), so the summary cannot disagree with the tabs the link
+    # opens. Only the "mine" view reads the user, and the summary has none.
+    parts = queue.view_clauses(view, moments, None)  # type: ignore[arg-type]
+    return sum(
+        db.session.scalar(select(func.count(Lead.id)).where(*clauses)) or 0 for clauses in parts
+    )
 
 
 def desk_counts(now: datetime | None = None) -> DeskCounts:
