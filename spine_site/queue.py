@@ -4,7 +4,8 @@ Views (each with its count):
 - first_contact: new requests nobody has tried yet, oldest first;
 - due_today: follow-ups due before the end of today (the clinic's day), soonest first;
 - overdue: requests never tried whose waiting time, in business minutes, is past
-  FIRST_CONTACT_TARGET_MINUTES, and follow-ups whose time has passed; longest overdue first;
+  FIRST_CONTACT_TARGET_MINUTES, and tried ones whose next try has passed; longest overdue
+  first;
 - mine: open requests (new or contacted) the signed-in person owns, oldest first;
 - all: the full list with its filters (lead_list.py).
 Spam is left out of every queue view. Waiting time is counted in business hours
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, func, not_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import selectinload
 
 from .business_hours import BusinessHours
@@ -78,9 +79,11 @@ def view_clauses(view: str, m: Moments, user: User) -> list[list[ColumnElement[b
     if view == "due_today":
         return [_follow_ups_before(m.end_of_today)]
     if view == "overdue":
+        # Two parts that cannot overlap: a request never tried is overdue by the first-
+        # contact target (a next try set by hand does not change that); one already tried,
+        # by its next try.
         waited = [*_never_tried(), Lead.created_at <= m.overdue_before]
-        # A request never tried can also carry a next try set by hand: counted once.
-        late = [*_follow_ups_before(m.now), not_(and_(*waited))]
+        late = [*_follow_ups_before(m.now), Lead.first_attempt_at.is_not(None)]
         return [waited, late]
     if view == "mine":
         return [[Lead.owner_id == user.id, Lead.is_spam.is_(False), Lead.status.in_(OPEN)]]
@@ -102,13 +105,27 @@ def overdue_since(lead: Lead, hours: BusinessHours, target: int) -> datetime:
 
 
 def counts(m: Moments, user: User) -> dict[str, int]:
-    """How many requests each view holds (each an index-only count)."""
+    """How many requests each view holds: three index-only scans, since "overdue" is a part
+    of the never-tried requests plus a part of today's follow-ups, counted alongside them."""
+    never, waited = db.session.execute(
+        select(
+            func.count(Lead.id), func.count(Lead.id).filter(Lead.created_at <= m.overdue_before)
+        ).where(*_never_tried())
+    ).one()
+    today, late = db.session.execute(
+        select(
+            func.count(Lead.id),
+            func.count(Lead.id).filter(
+                Lead.next_follow_up_at < m.now, Lead.first_attempt_at.is_not(None)
+            ),
+        ).where(*_follow_ups_before(m.end_of_today))
+    ).one()
+    (mine,) = view_clauses("mine", m, user)
     return {
-        view: sum(
-            db.session.scalar(select(func.count(Lead.id)).where(*clauses)) or 0
-            for clauses in view_clauses(view, m, user)
-        )
-        for view in VIEWS
+        "first_contact": never,
+        "due_today": today,
+        "overdue": waited + late,
+        "mine": db.session.scalar(select(func.count(Lead.id)).where(*mine)) or 0,
     }
 
 
