@@ -83,8 +83,14 @@ def populate(n: int) -> None:
     if rows:
         db.session.execute(insert(Lead), rows)
     db.session.commit()
-    db.session.execute(text("ANALYZE"))
-    db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        # What autovacuum does soon after a bulk load: statistics, and the visibility map
+        # that lets counts read an index alone.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    else:
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
 
 
 def _intake_state(row: dict, rng: random.Random, now: datetime) -> None:
@@ -168,7 +174,7 @@ def main() -> None:
                     queue.waiting_minutes(lead, hours, found.moments.now)
                     _ = (lead.owner, lead.attempts)
 
-            timed(f"queue, {view} (5 counts + page + waits)", page_of)
+            timed(f"queue, {view} (counts + page + waits)", page_of)
 
         tracemalloc.start()
         started = time.perf_counter()
