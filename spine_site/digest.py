@@ -31,16 +31,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import func, select
 
 from . import queue
 from .business_hours import BusinessHours
 from .clock import clinic_zone, day_start, utcnow
 from .config import clinic_details
-from .extensions import db
 from .intake_desk import business_hours
 from .mail_transports import transport_for
-from .models import Lead
 
 QUEUE_PATH = "/staff/"
 
@@ -64,24 +61,17 @@ class Sent:
     recipient: str
 
 
-def _count(view: str, moments: queue.Moments) -> int:
-    # The queue's own clauses for the view, counted as the queue counts them ("overdue" is
-    # two parts that never overlap), so the summary cannot disagree with the tabs the link
-    # opens. Only the "mine" view reads the user, and the summary has none.
-    parts = queue.view_clauses(view, moments, None)  # type: ignore[arg-type]
-    return sum(
-        db.session.scalar(select(func.count(Lead.id)).where(*clauses)) or 0 for clauses in parts
-    )
-
-
 def desk_counts(now: datetime | None = None) -> DeskCounts:
     """The three counts as of `now` (default: this moment). Read-only."""
     moments = queue.moments(business_hours(), now)
+    # The queue's own counts, so the summary cannot disagree with the tabs the link opens.
+    # (Only "mine" reads a user, and the summary has none.)
+    found = queue.counts(moments, None)
     return DeskCounts(
         day=moments.now.astimezone(clinic_zone()).date(),
-        waiting=_count("first_contact", moments),
-        overdue=_count("overdue", moments),
-        follow_ups_today=_count("due_today", moments),
+        waiting=found["first_contact"],
+        overdue=found["overdue"],
+        follow_ups_today=found["due_today"],
         target_minutes=int(current_app.config["FIRST_CONTACT_TARGET_MINUTES"]),
     )
 

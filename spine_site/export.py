@@ -160,6 +160,24 @@ class ExportPlan:
             db.session.scalar(select(func.count()).select_from(Lead).where(*self.clauses)) or 0
         )
 
+    def _values(
+        self, lead: Lead, computed: list[object], suppressed_at: datetime | None
+    ) -> dict[str, object]:
+        """One lead's cells, before formatting: labels for choices, the computed columns."""
+        values = {
+            c: getattr(lead, _ATTRIBUTE.get(c, c), None) for c in self.columns if c not in _COMPUTED
+        }
+        values["guide_downloads"], values["attempts"], values["owner"] = computed
+        for column, labels in _LABELS.items():
+            code = values.get(column)
+            if code is not None:
+                values[column] = labels.get(code, code)
+        # Yes only for a confirmed sign-up (double opt-in) that no unsubscribe or erasure
+        # has overtaken since: the suppression list wins.
+        state = privacy.newsletter_state_given(lead, suppressed_at)
+        values["marketing_opt_in"] = state is privacy.Newsletter.CONFIRMED
+        return values
+
     def rows(self, zone: ZoneInfo, batch: int = 1000) -> Iterator[str]:
         """CSV text: a BOM (for Excel), the header, then one line per lead, newest first."""
         buffer = io.StringIO()
@@ -200,23 +218,8 @@ class ExportPlan:
             if not chunk:
                 break
             opted_out = privacy.suppressed_since({row[0].email for row in chunk})
-            for lead, download_count, attempt_count, owner_email in chunk:
-                values = {
-                    c: getattr(lead, _ATTRIBUTE.get(c, c), None)
-                    for c in self.columns
-                    if c not in _COMPUTED
-                }
-                values["guide_downloads"] = download_count
-                values["attempts"] = attempt_count
-                values["owner"] = owner_email
-                for column, labels in _LABELS.items():
-                    code = values.get(column)
-                    if code is not None:
-                        values[column] = labels.get(code, code)
-                # Yes only for a confirmed sign-up (double opt-in) that no unsubscribe or
-                # erasure has overtaken since: the suppression list wins.
-                state = privacy.newsletter_state_given(lead, opted_out.get(lead.email))
-                values["marketing_opt_in"] = state is privacy.Newsletter.CONFIRMED
+            for lead, *computed in chunk:
+                values = self._values(lead, computed, opted_out.get(lead.email))
                 writer.writerow([_cell(values[c], zone) for c in self.columns])
             last_id = chunk[-1][0].id
             db.session.expunge_all()

@@ -1,7 +1,7 @@
 """The intake queue: who to call next. Read-only; intake_desk.py changes things.
 
 Views (each with its count):
-- first_contact: new requests nobody has tried yet, oldest first;
+- first_contact: new appointment requests nobody has tried yet, oldest first;
 - due_today: follow-ups due before the end of today (the clinic's day), soonest first;
 - overdue: requests never tried whose waiting time, in business minutes, is past
   FIRST_CONTACT_TARGET_MINUTES, and tried ones whose next try has passed; longest overdue
@@ -26,7 +26,7 @@ from .business_hours import BusinessHours
 from .clock import clinic_zone, day_start, utcnow
 from .extensions import db
 from .lead_list import page_bounds
-from .models import Lead, LeadStatus, User
+from .models import FormKind, Lead, LeadStatus, User
 
 VIEWS = {
     "first_contact": "Needs first contact",
@@ -38,8 +38,11 @@ OPEN = (LeadStatus.NEW, LeadStatus.CONTACTED)
 
 
 def _never_tried() -> list[ColumnElement[bool]]:
+    # Appointment requests: a guide request asked for a PDF, not a call. (Staff can still
+    # try one from its page; then its follow-ups count like any other.)
     return [
         Lead.is_spam.is_(False),
+        Lead.form == FormKind.APPOINTMENT,
         Lead.status == LeadStatus.NEW,
         Lead.first_attempt_at.is_(None),
     ]
@@ -70,7 +73,7 @@ def moments(hours: BusinessHours, now: datetime | None = None) -> Moments:
     return Moments(now, hours.subtract(now, target), day_start(today + timedelta(days=1)))
 
 
-def view_clauses(view: str, m: Moments, user: User) -> list[list[ColumnElement[bool]]]:
+def view_clauses(view: str, m: Moments, user: User | None) -> list[list[ColumnElement[bool]]]:
     """Each view as one or more sets of WHERE clauses, each served by an index: "overdue"
     is two (never tried and past the target; follow-ups past due), which one OR would make
     the database sort; the parts are read in order and merged here."""
@@ -86,7 +89,8 @@ def view_clauses(view: str, m: Moments, user: User) -> list[list[ColumnElement[b
         late = [*_follow_ups_before(m.now), Lead.first_attempt_at.is_not(None)]
         return [waited, late]
     if view == "mine":
-        return [[Lead.owner_id == user.id, Lead.is_spam.is_(False), Lead.status.in_(OPEN)]]
+        owner = user.id if user is not None else None
+        return [[Lead.owner_id == owner, Lead.is_spam.is_(False), Lead.status.in_(OPEN)]]
     raise ValueError(f"unknown queue view {view!r}")
 
 
@@ -104,7 +108,7 @@ def overdue_since(lead: Lead, hours: BusinessHours, target: int) -> datetime:
     return lead.next_follow_up_at or lead.created_at
 
 
-def counts(m: Moments, user: User) -> dict[str, int]:
+def counts(m: Moments, user: User | None) -> dict[str, int]:
     """How many requests each view holds: three index-only scans, since "overdue" is a part
     of the never-tried requests plus a part of today's follow-ups, counted alongside them."""
     never, waited = db.session.execute(

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_request_context, request
 from markupsafe import Markup
 
 from .articles import Article
@@ -207,6 +207,7 @@ def init_app(app: Flask) -> None:
             "favicon": favicon,
             "clinic": clinic_details(config),
             "site_url": config["SITE_URL"],
-            "canonical": config["SITE_URL"] + request.path,
+            # Outside a request (a command rendering an email) there is no page.
+            "canonical": config["SITE_URL"] + (request.path if has_request_context() else "/"),
             "clinic_ld": clinic_json_ld(config),
         }

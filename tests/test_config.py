@@ -93,6 +93,9 @@ def test_readme_documents_every_setting_and_command():
         "guide build",
         "users create",
         "leads purge",
+        "leads digest",
+        "users reset-mfa",
+        "users reencrypt",
         "dev.py serve",
         "dev.py test",
     ):

@@ -370,3 +370,17 @@ def test_record_attempt_is_one_commit(app):
         db.session.rollback()  # nothing left uncommitted
         assert db.session.get(Lead, lead_id).first_attempt_at is not None
         assert len(db.session.get(Lead, lead_id).attempts) == 1
+
+
+def test_guide_requests_wait_for_no_call(desk):
+    """A guide request asked for a PDF, not a call: not in the first-contact queue or its
+    overdue count; tried anyway, its follow-ups count like any other."""
+    app, client = desk
+    guide = make_lead(app, "guide", first_name="Gita", email="g@example.org")
+    back_date(app, guide, 600)
+    assert names_in(client, "first_contact") == [] and names_in(client, "overdue") == []
+    press(client, guide, "no_answer", channel="call")
+    with app.app_context():
+        db.session.get(Lead, guide).next_follow_up_at = datetime.now(UTC) - timedelta(minutes=1)
+        db.session.commit()
+    assert names_in(client, "overdue") == ["Gita"]

@@ -40,7 +40,7 @@ def upgrade():
         batch_op.add_column(sa.Column('first_reached_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('unreached_attempts', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('next_follow_up_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.create_index('ix_lead_first_contact', ['is_spam', 'status', 'first_attempt_at', 'created_at'], unique=False)
+        batch_op.create_index('ix_lead_first_contact', ['is_spam', 'form', 'status', 'first_attempt_at', 'created_at'], unique=False)
         batch_op.create_index('ix_lead_follow_up', ['is_spam', 'next_follow_up_at', 'status', 'first_attempt_at'], unique=False)
         batch_op.create_index('ix_lead_owner', ['owner_id', 'is_spam', 'status', 'created_at'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_lead_owner_id_staff_user'), 'staff_user', ['owner_id'], ['id'])

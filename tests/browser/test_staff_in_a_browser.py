@@ -30,9 +30,10 @@ def test_intake_staff_works_a_new_lead_and_exports(browser, live_server):
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url(re.compile(r"/staff/$"))
 
-    row = page.locator("tr.is-new").first
-    assert "Lovelace" in row.inner_text()
-    row.get_by_role("link").click()
+    # The desk opens on the queue: the new request waits for its first contact.
+    card = page.locator("li.queue-card").first
+    assert "Lovelace" in card.inner_text() and "Waiting" in card.inner_text()
+    card.get_by_role("link", name=re.compile("Lovelace")).click()
     page.wait_for_url(re.compile(r"/staff/leads/\d+$"))
     assert "Pain down my left leg" in page.content()
 
@@ -41,14 +42,17 @@ def test_intake_staff_works_a_new_lead_and_exports(browser, live_server):
     page.wait_for_load_state()
     assert "Called, left a voicemail." in page.locator(".note-item").inner_text()
 
-    page.get_by_label("Status").select_option("contacted")
+    page.get_by_label("Status", exact=True).select_option("contacted")
     page.get_by_role("button", name="Save status").click()
     page.wait_for_load_state()
     assert "Status changed to Contacted" in page.content()
     assert "New → Contacted by intake@clinic.example" in page.locator(".history").inner_text()
 
-    page.get_by_role("link", name="All leads").click()
+    page.get_by_role("link", name=re.compile("The queue")).click()
     page.wait_for_url(re.compile(r"/staff/$"))
+    assert page.locator("li.queue-card").count() == 0, "contacted: no longer waiting"
+    page.get_by_role("link", name="All", exact=True).click()
+    page.wait_for_url(re.compile(r"view=all"))
     assert page.locator("tr.is-new").count() == 0, "a contacted lead no longer stands out"
     with page.expect_download() as download_info:
         page.get_by_role("link", name=re.compile("Export CSV")).click()
@@ -56,7 +60,7 @@ def test_intake_staff_works_a_new_lead_and_exports(browser, live_server):
     assert download.suggested_filename.startswith("leads-")
     with open(download.path(), encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(io.StringIO(f.read(), newline="")))
-    assert [(r["last_name"], r["status"]) for r in rows] == [("Lovelace", "contacted")]
+    assert [(r["last_name"], r["status"]) for r in rows] == [("Lovelace", "Contacted")]
 
     page.get_by_role("button", name=re.compile("Sign out")).click()
     page.wait_for_url(re.compile(r"/staff/login"))
