@@ -172,10 +172,10 @@ def queue_page(view: str, user: User, page: int, per_page: int) -> QueuePage:
     found = counts(m, user)
     page, pages = page_bounds(found[view], page, per_page)
     rows = view_rows(view, m, user, per_page, (page - 1) * per_page, hours)
-    return QueuePage(view, rows, found[view], page, pages, found, m, _other_requests(rows))
+    return QueuePage(view, rows, found[view], page, pages, found, m, other_requests(rows))
 
 
-def _other_requests(leads: list[Lead]) -> dict[int, int]:
+def other_requests(leads: list[Lead]) -> dict[int, int]:
     """Repeat requests shown together: how many other requests each person has made."""
     people = {lead.person_id for lead in leads}
     if not people:

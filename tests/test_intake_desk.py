@@ -384,3 +384,11 @@ def test_guide_requests_wait_for_no_call(desk):
         db.session.get(Lead, guide).next_follow_up_at = datetime.now(UTC) - timedelta(minutes=1)
         db.session.commit()
     assert names_in(client, "overdue") == ["Gita"]
+
+
+def test_the_full_list_shows_repeat_requests_together(desk):
+    app, client = desk
+    make_lead(app, "guide", email="same@example.org")
+    make_lead(app, email="same@example.org")
+    page = client.get("/staff/?view=all").get_data(as_text=True)
+    assert page.count("+1 other request") == 2

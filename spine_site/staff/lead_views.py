@@ -79,6 +79,8 @@ def leads_list():
         show_medical=current_user.role is not Role.MARKETING,
         can_open=current_user.role in INTAKE,
         queue_views=queue.VIEWS if current_user.role in INTAKE else {},
+        # Repeat requests shown together: each row says how many others the person made.
+        earlier=queue.other_requests(page.leads) if intake else {},
     )
 
 
