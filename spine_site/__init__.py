@@ -53,6 +53,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_errors(app)
     register_outbox(app)
+    register_metrics(app)
     register_cli(app)
     register_assets(app)
     return app
@@ -158,6 +159,12 @@ def register_outbox(app: Flask) -> None:
         def _start_sender() -> None:
             if request.endpoint != "static":
                 sender.ensure_running()
+
+
+def register_metrics(app: Flask) -> None:
+    from . import metrics
+
+    metrics.init_app(app)
 
 
 def register_cli(app: Flask) -> None:

@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import lead_mail, outbox
+from . import lead_mail, metrics, outbox
 from .clock import utcnow
 from .extensions import db
 from .models import FormKind, GuideDownload, Lead
@@ -138,6 +138,7 @@ def capture(
             raise
         return CaptureResult(existing, created=False)
     log.info("lead %s stored (%s%s)", lead.id, form.value, ", quarantined" if lead.is_spam else "")
+    metrics.lead_stored(form, spam=lead.is_spam)
     if not lead.is_spam:
         outbox.wake_sender()
     return CaptureResult(lead, created=True)

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import metrics
 from .extensions import db
 from .models import PageViewDay
 
@@ -42,6 +43,8 @@ class ViewCounter:
         day = datetime.now(self.zone).date()
         with self._lock:
             self._counts[(day, path[:200])] += 1
+        # Prometheus's own count, since start: these counts leave memory in batches.
+        metrics.page_viewed()
 
     def pending(self) -> int:
         with self._lock:

@@ -225,6 +225,15 @@ def healthz():
     return {"status": "ok"}
 
 
+@bp.get("/healthz/ready")
+def readiness() -> Response:
+    """Whether to send this process traffic: database, Redis (when used), mail queue age."""
+    problems = health.readiness_problems()
+    if problems:
+        return Response("not ready: " + "; ".join(problems) + "\n", 503, mimetype="text/plain")
+    return Response("ready\n", mimetype="text/plain")
+
+
 @bp.get("/manifest.webmanifest")
 def manifest() -> Response:
     """The web app manifest: the clinic's name and icons when a patient saves the site."""
