@@ -1,5 +1,5 @@
 """The app as docs/deploy.md runs it: gunicorn with gunicorn.conf.py, SPINE_ENV=production,
-a database made by `flask db upgrade`; and nginx with the configuration that page gives.
+a database made by `flask db upgrade`; and nginx with the shipped deploy/nginx/ files.
 
 For tests of what only the real wiring shows (the access log, start-up warnings), not of
 the app's behaviour, which the Flask test client covers faster.
@@ -163,24 +163,18 @@ def nginx_binary() -> str:
     if found is None:
         if IN_CI:
             pytest.fail("nginx is missing; .ci/run installs it for the deploy-config tests")
-        pytest.skip("nginx is not installed (apt-get install nginx) to check docs/deploy.md")
+        pytest.skip("nginx is not installed (apt-get install nginx) to check deploy/nginx/")
     return found
 
 
-def deploy_guide_nginx_blocks() -> tuple[str, str]:
-    """docs/deploy.md's two nginx blocks: the http-level log format, and the site."""
-    text = (ROOT / "docs" / "deploy.md").read_text()
-    blocks = re.findall(r"```nginx\n(.*?)```", text, flags=re.S)
-    log_block = next((b for b in blocks if "log_format spine_site" in b), None)
-    site_block = next((b for b in blocks if "proxy_pass" in b), None)
-    assert log_block and site_block, "docs/deploy.md gives no nginx log format or site"
-    return log_block, site_block
+NGINX_SITE = ROOT / "deploy" / "nginx" / "spine_site.conf"
+NGINX_LOG_FORMAT = ROOT / "deploy" / "nginx" / "spine_site-log.conf"
 
 
 def nginx_config(tmp: Path, upstream_port: int, http_port: int, https_port: int) -> Path:
-    """docs/deploy.md's configuration with this machine's ports, paths and a throwaway
-    certificate; nginx's own main and events blocks around it, everything under tmp."""
-    log_block, site_block = deploy_guide_nginx_blocks()
+    """The shipped nginx files (deploy/nginx/, as docs/deploy.md installs them) with this
+    machine's ports and paths and a throwaway certificate; nginx's own main and events blocks
+    around them, everything under tmp. Only addresses, ports and paths are changed."""
     certificate, key = tmp / "site.crt", tmp / "site.key"
     openssl = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
     subprocess.run(
@@ -189,12 +183,15 @@ def nginx_config(tmp: Path, upstream_port: int, http_port: int, https_port: int)
         capture_output=True,
     )
     (tmp / "logs").mkdir(exist_ok=True)
+    site = NGINX_SITE.read_text()
+    # Loopback only, on free ports: no IPv6 listeners, no privileged ports.
+    site = re.sub(r"\n\s*listen \[::\]:\d+[^;]*;", "", site)
     site = (
-        site_block.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+        site.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
         .replace("listen 443 ", f"listen 127.0.0.1:{https_port} ")
         .replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}")
-        .replace("/srv/spine_site/static/", f"{ROOT}/static/")
         .replace("/var/log/nginx/", f"{tmp}/logs/")
+        .replace("/var/www/html", f"{tmp}/www")
     )
     site = re.sub(r"ssl_certificate\s+\S+;", f"ssl_certificate {certificate};", site)
     site = re.sub(r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {key};", site)
@@ -206,7 +203,7 @@ def nginx_config(tmp: Path, upstream_port: int, http_port: int, https_port: int)
     conf.write_text(
         f"pid {tmp}/nginx.pid;\nerror_log {tmp}/logs/main-error.log;\nevents {{}}\n"
         f"http {{\n{temp}\n    access_log {tmp}/logs/default-access.log;\n"
-        f"{log_block}\n{site}\n}}\n"
+        f"{NGINX_LOG_FORMAT.read_text()}\n{site}\n}}\n"
     )
     return conf
 
