@@ -37,6 +37,7 @@ from .business_hours import BusinessHours
 from .clock import clinic_zone, day_start, utcnow
 from .config import clinic_details
 from .intake_desk import business_hours
+from .mail_policy import MAIL_POLICY, reply_to
 from .mail_transports import transport_for
 
 QUEUE_PATH = "/staff/"
@@ -105,8 +106,9 @@ def build_message(counts: DeskCounts, config: Mapping[str, Any]) -> EmailMessage
         "day": f"{counts.day:%A} {counts.day.day} {counts.day:%B %Y}",
         "queue_url": config["SITE_URL"] + QUEUE_PATH,
     }
-    message = EmailMessage()
+    message = EmailMessage(policy=MAIL_POLICY)
     message["From"] = config["MAIL_DEFAULT_SENDER"]
+    message["Reply-To"] = reply_to(config)
     message["To"] = recipient
     message["Subject"] = subject(counts)
     message["Date"] = format_datetime(utcnow())

@@ -26,6 +26,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from .clock import utcnow
 from .config import clinic_details
 from .extensions import db
+from .mail_policy import MAIL_POLICY, reply_to
 from .mail_transports import FileTransport as FileTransport  # (its old home; tests use it)
 from .mail_transports import Rejected, Transport, transport_for
 from .models import EmailKind, EmailStatus, Lead, OutboxEmail
@@ -50,9 +51,7 @@ def enqueue(
     config = current_app.config
     domain = urlsplit(config["SITE_URL"]).hostname or "localhost"
     ctx = {"clinic": clinic_details(config), "site_url": config["SITE_URL"], **context}
-    all_headers = {"From": config["MAIL_DEFAULT_SENDER"]}
-    if config.get("MAIL_REPLY_TO"):
-        all_headers["Reply-To"] = config["MAIL_REPLY_TO"]
+    all_headers = {"From": config["MAIL_DEFAULT_SENDER"], "Reply-To": reply_to(config)}
     all_headers.update(headers or {})
     email = OutboxEmail(
         kind=kind,
@@ -76,7 +75,7 @@ def wake_sender() -> None:
 
 def build_message(email: OutboxEmail) -> EmailMessage:
     """The MIME message for a row: plain text first, HTML as the alternative."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=MAIL_POLICY)
     for name, value in email.headers.items():
         msg[name] = value
     msg["To"] = email.to_addr
