@@ -169,8 +169,9 @@ def load_settings(
         "RATELIMIT_KEY_PREFIX": env_str("RATELIMIT_KEY_PREFIX"),
         "RATELIMIT_FORMS": env_str("RATELIMIT_FORMS", "5 per minute; 20 per hour; 50 per day"),
         # Monitoring: who may read /metrics (IPs or CIDRs, comma-separated; empty turns it
-        # off), and how old the oldest queued email may be before /healthz/ready says no.
-        "METRICS_ALLOWED": env_str("METRICS_ALLOWED", "127.0.0.1,::1"),
+        # off, so not env_str, which reads empty as unset), and how old the oldest queued
+        # email may be before /healthz/ready says no.
+        "METRICS_ALLOWED": os.environ.get("METRICS_ALLOWED", "127.0.0.1,::1").strip(),
         "READY_MAX_QUEUE_AGE_SECONDS": env_int("READY_MAX_QUEUE_AGE_SECONDS", 900),
         # Guide links and consent.
         "GUIDE_LINK_DAYS": env_int("GUIDE_LINK_DAYS", 14),
