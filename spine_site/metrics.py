@@ -15,6 +15,7 @@ import ipaddress
 import os
 import time
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from flask import Flask, Response, abort, current_app, request
 from prometheus_client import (
@@ -60,6 +61,10 @@ SPAM = Counter(
     "spine_spam_quarantined", "Submissions kept in quarantine as spam, by form.", ["form"]
 )
 PAGE_VIEWS = Counter("spine_page_views", "Page views counted for analytics by this site.")
+
+# The labelled series of each (endpoint, method, status) seen, looked up once: labels() costs
+# 2 us a request, a dict lookup a tenth of that. Bounded by the app's routes and statuses.
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 # Label values exist from the start, so a rate() over a quiet form reads 0, not "no data".
 for _form in FormKind:
@@ -113,10 +118,16 @@ def _count_request(response: Response) -> Response:
     if endpoint == "metrics":
         return response
     method = request.method if request.method in METHODS else "other"
-    REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
+    key = (endpoint, method, response.status_code)
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = _CHILDREN.setdefault(
+            key, (REQUESTS.labels(endpoint, method, str(key[2])), LATENCY.labels(endpoint, method))
+        )
+    children[0].inc()
     started = request.environ.get(_STARTED)
     if started is not None:
-        LATENCY.labels(endpoint, method).observe(time.perf_counter() - started)
+        children[1].observe(time.perf_counter() - started)
     return response
 
 
