@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import venv
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -38,8 +40,10 @@ def ensure_venv(extras: str) -> None:
     stamp = VENV / f".installed-{extras or 'base'}"
     if stamp.exists() and stamp.read_text() == digest:
         return
-    print(f"installing {spec} into .venv ...", flush=True)
-    quiet = ["--quiet"] if os.environ.get("CI") else []
+    # One line instead of pip's ~170: the server's address is what the reader is waiting for.
+    # --quiet still shows errors, and DEV_PIP_VERBOSE=1 brings the full output back.
+    print(f"installing {spec} into .venv (about a minute the first time) ...", flush=True)
+    quiet = [] if os.environ.get("DEV_PIP_VERBOSE") else ["--quiet"]
     code = run(
         PYTHON, "-m", "pip", "install", *quiet, "--disable-pip-version-check", "--editable", spec
     )
@@ -48,10 +52,37 @@ def ensure_venv(extras: str) -> None:
     stamp.write_text(digest)
 
 
+def site_url(env: Mapping[str, str]) -> str:
+    """SITE_URL when set, else the address `serve` listens on, so the links in emails (the
+    guide download above all) point at this server's port.
+
+    A wildcard HOST (0.0.0.0, ::) is not an address a browser can open: 127.0.0.1 stands in.
+    """
+    if env.get("SITE_URL"):
+        return env["SITE_URL"]
+    host = env.get("HOST") or "127.0.0.1"
+    if host in {"0.0.0.0", "::"}:
+        host = "127.0.0.1"
+    elif ":" in host:  # an IPv6 address goes in brackets in a URL
+        host = f"[{host.strip('[]')}]"
+    return f"http://{host}:{env.get('PORT') or '5000'}"
+
+
+def file_sets(path: Path, name: str) -> bool:
+    """Whether an env file assigns `name` (NAME=... or export NAME=...)."""
+    if not path.is_file():
+        return False
+    pattern = re.compile(rf"^\s*(?:export\s+)?{re.escape(name)}\s*=", re.MULTILINE)
+    return bool(pattern.search(path.read_text(encoding="utf-8", errors="replace")))
+
+
 def serve() -> int:
     ensure_venv("")
     env = {**os.environ}
     env.setdefault("SPINE_ENV", "development")
+    # A SITE_URL in .env (which `flask` loads, never over the environment) is left to win.
+    if not env.get("SITE_URL") and not file_sets(ROOT / ".env", "SITE_URL"):
+        env["SITE_URL"] = site_url(env)
     flask = [BIN / "flask", "--app", "wsgi"]
     code = run(*flask, "db", "upgrade", env=env)
     if code:
@@ -60,7 +91,10 @@ def serve() -> int:
     host = env.get("HOST", "127.0.0.1")
     port = env.get("PORT", "5000")
     print(f"\n  spine_site is running at http://{host}:{port}/  (Ctrl-C to stop)")
-    print(f"  emails are written to {ROOT / 'instance' / 'mail'}\n", flush=True)
+    if env.get("SITE_URL"):
+        print(f"  links in emails start with {env['SITE_URL']}/")
+    print(f"  emails are written to {ROOT / 'instance' / 'mail'}")
+    print('  each one is logged as "Mail written: ..." with its links after "Open:"\n', flush=True)
     # --reload with the articles as extra files: an editor's saved change shows on refresh.
     extra = os.pathsep.join(str(p) for p in articles)
     return run(

@@ -114,12 +114,14 @@ class FileTransport:
         msgid = str(message["Message-ID"]).strip("<>").split("@")[0]
         path = self.directory / f"{stamp}-{msgid}.eml"
         path.write_bytes(bytes(message))
-        log.info("mail written to %s (subject: %s)", path, message["Subject"])
+        # Worded to stand out in `dev.py serve`'s request log: the links are what a developer
+        # came for (the guide download, the newsletter confirmation), ready to click.
+        log.info("Mail written: %s (subject: %s)", path, message["Subject"])
         body = message.get_body(("plain",))
         if body is not None:
             for url in re.findall(r"https?://\S+", body.get_content()):
                 if self.site_url and url.startswith(self.site_url + "/"):
-                    log.info("  link in that mail: %s", url)
+                    log.info("    Open: %s", url)
 
 
 def transport_for(config: Mapping[str, Any]) -> Transport:
