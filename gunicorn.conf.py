@@ -81,3 +81,21 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
 
     if isinstance(worker.wsgi, Flask):
         warn_if_counted_per_worker(worker.wsgi, worker.cfg.workers)
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """Start the metrics from zero: files from an earlier run would add to this one's."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.remove(os.path.join(path, name))
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    """A worker that exits stops counting in the live gauges of prometheus-client."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -22,6 +22,7 @@ neither.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -112,7 +113,9 @@ def build_message(counts: DeskCounts, config: Mapping[str, Any]) -> EmailMessage
     message["To"] = recipient
     message["Subject"] = subject(counts)
     message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = make_msgid(domain=urlsplit(config["SITE_URL"]).hostname)
+    message["Message-ID"] = make_msgid(
+        idstring=secrets.token_hex(8), domain=urlsplit(config["SITE_URL"]).hostname
+    )
     # A summary for people at work, not a conversation: tell autoresponders to stay quiet.
     message["Auto-Submitted"] = "auto-generated"
     # Rendered by the app's Jinja environment itself (same autoescaping by file name): the
