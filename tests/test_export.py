@@ -331,3 +331,17 @@ def test_status_reads_as_a_label_and_the_desk_columns_are_filled(app, staff_clie
     assert (row["status"], row["status_code"]) == ("Not a fit", "not_a_fit")
     assert row["owner"] == "intake@clinic.example" and row["attempts"] == "1"
     assert row["first_attempt_at"] and not row["first_reached_at"]
+
+
+def test_the_file_is_dated_by_the_clinics_day_not_the_servers(app, staff_client, monkeypatch):
+    """20:18 on the 28th in Chicago is already the 29th in UTC: the file says the 28th."""
+    from datetime import UTC, datetime
+
+    from spine_site.staff import lead_views
+
+    monkeypatch.setattr(lead_views, "utcnow", lambda: datetime(2026, 11, 29, 2, 18, tzinfo=UTC))
+    make_lead(app, email="a@example.com")
+    response = staff_client.get("/staff/leads/export.csv")
+    disposition = response.headers["Content-Disposition"]
+    assert "leads-2026-11-28.csv" in disposition and "2026-11-29" not in disposition
+    response.close()

@@ -4,7 +4,6 @@ erasure, and the CSV export."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
 
 from flask import (
     Response,
@@ -20,7 +19,7 @@ from flask import (
 from flask_login import current_user
 
 from .. import casework, export, intake_desk, lead_list, privacy, queue
-from ..clock import clinic_zone
+from ..clock import clinic_zone, utcnow
 from ..models import EmailStatus, FormKind, Lead, LeadStatus, OutboxEmail, Role
 from ..text_checks import visible_only
 from . import desk_views
@@ -232,7 +231,10 @@ def export_csv():
         return Response(mimetype="text/csv")
     plan = export.start_export(filter_from_request(), acting_user())
     rows = stream_with_context(plan.rows(clinic_zone()))
-    return csv_download(rows, f"leads-{date.today().isoformat()}.csv")
+    # Dated by the clinic's day, not the server's (UTC): an export at 8 pm in Chicago is
+    # still today's there.
+    today = utcnow().astimezone(clinic_zone()).date()
+    return csv_download(rows, f"leads-{today.isoformat()}.csv")
 
 
 def csv_download(body: Iterable[str] | str, filename: str) -> Response:
