@@ -23,11 +23,12 @@ from urllib.parse import quote
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 from werkzeug.test import TestResponse
 
-from spine_site import create_app
+from spine_site import create_app, outbox
 from spine_site.extensions import db
+from spine_site.models import OutboxEmail
 from tests.factories import STAFF_PASSWORD, make_user, totp_code
 from tests.html_forms import form_posting_to
 
@@ -127,6 +128,23 @@ def start_smtp(port: int | None = None) -> SMTPServer:
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     return SMTPServer("127.0.0.1", port, inbox, controller)
+
+
+# -- The outbox, driven by the test --------------------------------------------------------
+
+
+def deliver(app: Flask) -> int:
+    """One round of the outbox sender, as the worker runs it."""
+    with app.app_context():
+        return outbox.deliver_due()
+
+
+def the_email(app: Flask) -> OutboxEmail:
+    """The one email the test made, detached for reading after the context ends."""
+    with app.app_context():
+        email = db.session.scalars(select(OutboxEmail)).one()
+        db.session.expunge(email)
+        return email
 
 
 # -- Staff signed in through the sign-in page ---------------------------------------------

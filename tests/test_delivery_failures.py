@@ -13,12 +13,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import event, select, update
 
-from spine_site import outbox
 from spine_site.extensions import db
 from spine_site.mail_transports import permanent_refusal
 from spine_site.models import EmailStatus, OutboxEmail
 from tests.factories import make_lead, make_user
-from tests.support import Inbox, free_port, login
+from tests.support import Inbox, deliver, free_port, login, the_email
 
 
 class RefusingInbox(Inbox):
@@ -58,18 +57,6 @@ def refusing_server() -> Iterator[Any]:
     yield start
     for controller in controllers:
         controller.stop()
-
-
-def deliver(app) -> int:
-    with app.app_context():
-        return outbox.deliver_due()
-
-
-def the_email(app) -> OutboxEmail:
-    with app.app_context():
-        email = db.session.scalars(select(OutboxEmail)).one()
-        db.session.expunge(email)
-        return email
 
 
 def make_due_now(app) -> None:

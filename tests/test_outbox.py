@@ -16,12 +16,7 @@ from spine_site.extensions import db
 from spine_site.models import EmailKind, EmailStatus, Lead, OutboxEmail
 from tests.factories import make_lead
 from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to, submit_public_form
-from tests.support import free_port, start_smtp
-
-
-def deliver(app) -> int:
-    with app.app_context():
-        return outbox.deliver_due()
+from tests.support import deliver, free_port, start_smtp
 
 
 def emails(app) -> list[OutboxEmail]:

@@ -22,13 +22,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from sqlalchemy import select
 
-from spine_site import outbox
-from spine_site.extensions import db
-from spine_site.models import EmailStatus, OutboxEmail
+from spine_site.models import EmailStatus
 from tests.factories import make_lead
-from tests.support import free_port
+from tests.support import deliver, free_port, the_email
 
 MAILER_LOGIN, MAILER_PASSWORD = "site-mailer", "mailer password 8c1f"
 
@@ -136,18 +133,6 @@ def start_server() -> Iterator[Any]:
     yield start
     for controller in controllers:
         controller.stop()
-
-
-def deliver(app) -> int:
-    with app.app_context():
-        return outbox.deliver_due()
-
-
-def the_email(app) -> OutboxEmail:
-    with app.app_context():
-        email = db.session.scalars(select(OutboxEmail)).one()
-        db.session.expunge(email)
-        return email
 
 
 def test_starttls_encrypts_before_the_message_is_sent(
