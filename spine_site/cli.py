@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from . import digest, mfa, outbox, privacy, users
 from .extensions import db
-from .guide import guide_pdf
+from .guide import GuideContact, guide_pdf
 from .models import Role, User
 
 outbox_cli = AppGroup("outbox", help="Deliver queued email.")
@@ -46,8 +46,7 @@ def outbox_work(poll: float | None, once: bool) -> None:
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
 def guide_build(output: Path) -> None:
     """Write the guide PDF to OUTPUT, to proofread what patients download."""
-    config = current_app.config
-    output.write_bytes(guide_pdf(config["CLINIC_NAME"], config["CLINIC_PHONE"]))
+    output.write_bytes(guide_pdf(GuideContact.from_config(current_app.config)))
     click.echo(f"wrote {output}")
 
 

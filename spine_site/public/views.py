@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 from .. import errors, health, intake, lead_mail, privacy, tokens
 from ..contact_promise import contact_promise
 from ..extensions import db
-from ..guide import DOWNLOAD_NAME, guide_pdf
+from ..guide import DOWNLOAD_NAME, GuideContact, guide_pdf
 from ..models import Lead, Person
 from ..ratelimits import limited
 from ..security import is_cross_site
@@ -123,9 +123,8 @@ def guide_download(token: str):
         ), 410
     if request.method == "GET":  # a HEAD (link checkers) is not a download
         intake.record_download(lead)
-    config = current_app.config
     response = send_file(
-        BytesIO(guide_pdf(config["CLINIC_NAME"], config["CLINIC_PHONE"])),
+        BytesIO(guide_pdf(GuideContact.from_config(current_app.config))),
         mimetype="application/pdf",
         download_name=DOWNLOAD_NAME,
         as_attachment=False,
