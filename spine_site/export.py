@@ -1,4 +1,5 @@
-"""The leads CSV: a fixed, documented column list, streamed, safe to open in a spreadsheet."""
+"""The leads export: a fixed, documented column list, read in keyset batches as typed values
+(`ExportPlan.records`), written as a streamed CSV here and as a workbook in export_xlsx.py."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
@@ -20,15 +22,15 @@ from .models import ContactAttempt, GuideDownload, Lead, Role, User
 # (column id, value). The ids are stable: add new columns at the end, never rename.
 COLUMNS: list[tuple[str, str]] = [
     ("lead_id", "Lead number"),
-    ("created_at", "Received (clinic time, ISO 8601)"),
+    ("created_at", "Received (clinic time, 2026-11-28 20:18:00)"),
     ("form", "Appointment or Guide"),
     ("status", "New, Contacted, Scheduled, Closed, Not a fit"),
     ("is_spam", "yes when quarantined"),
     ("person_id", "Same number = same person (by email)"),
-    ("first_name", ""),
-    ("last_name", ""),
-    ("email", ""),
-    ("phone", "E.164, e.g. +13128675309"),
+    ("first_name", "First name, as typed"),
+    ("last_name", "Last name, as typed (appointment requests)"),
+    ("email", "Email address; the same address is the same person"),
+    ("phone", "As the clinic dials it: (312) 867-5309; abroad 011 44 20 7946 0958"),
     ("contact_method", "How to reach them, as the form showed it, e.g. Text message"),
     ("best_time", "Best time to call, as the form showed it, e.g. Morning"),
     ("reason", "Reason for visit, as the form showed it (medical: not in marketing exports)"),
@@ -41,12 +43,12 @@ COLUMNS: list[tuple[str, str]] = [
         "yes/no: asked for further emails, confirmed through the emailed link, and has not "
         "opted out since",
     ),
-    ("marketing_consent_version", ""),
-    ("utm_source", ""),
-    ("utm_medium", ""),
-    ("utm_campaign", ""),
-    ("utm_term", ""),
-    ("utm_content", ""),
+    ("marketing_consent_version", "Newsletter sign-up wording version agreed to"),
+    ("utm_source", "Campaign tag utm_source of the link the visit came in on"),
+    ("utm_medium", "Campaign tag utm_medium of the link the visit came in on"),
+    ("utm_campaign", "Campaign tag utm_campaign of the link the visit came in on"),
+    ("utm_term", "Campaign tag utm_term of the link the visit came in on"),
+    ("utm_content", "Campaign tag utm_content of the link the visit came in on"),
     ("referrer", "Outside page that linked to the site"),
     ("landing_page", "First page of the visit"),
     ("source_page", "Page the form was on"),
@@ -63,6 +65,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("first_reached_at", "First time they were reached (clinic time)"),
     ("attempts", "How many tries so far"),
     ("next_follow_up_at", "When the next try is due (clinic time)"),
+    ("phone_digits", "Country code and number, digits only (E.164 without +): 13128675309"),
 ]
 MEDICAL_COLUMNS = {"reason", "message", "reason_code"}
 # Columns whose model attribute has another name.
@@ -75,7 +78,7 @@ _ATTRIBUTE = {
     "status_code": "status",
 }
 # Filled from the query, not from a Lead attribute.
-_COMPUTED = {"guide_downloads", "attempts", "owner"}
+_COMPUTED = {"guide_downloads", "attempts", "owner", "phone_digits"}
 # Choices staff read as the words the patient picked, not the stored codes. The codes stay
 # in the *_code columns at the end: a formula or an import keyed on them keeps working when
 # a label's wording changes. A value the form no longer offers is shown as stored.
@@ -115,19 +118,41 @@ def csv_document(rows: Iterable[Sequence[str]]) -> str:
     return "\ufeff" + buffer.getvalue()
 
 
+def phone_cells(e164: str | None) -> tuple[str | None, str | None]:
+    """(as the clinic dials it, digits only). Neither starts with + or any other formula
+    mark, so no spreadsheet needs an apostrophe to keep it: (312) 867-5309 at home, the
+    US exit code 011 for a number abroad; 13128675309 for tools that want E.164's digits."""
+    if not e164:
+        return None, None
+    digits = "".join(ch for ch in e164 if ch.isdigit())
+    if len(digits) == 11 and e164.startswith("+1"):
+        # North American numbers (nearly all here), formatted without phonenumbers' parse,
+        # which costs as much as the rest of the row.
+        return f"({digits[1:4]}) {digits[4:7]}-{digits[7:]}", digits
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164, digits or None
+    return phonenumbers.format_out_of_country_calling_number(number, "US").removeprefix(
+        "1 "
+    ), digits
+
+
 def _cell(value: object, zone: ZoneInfo) -> str:
+    """One CSV cell: yes/no, clinic time as 2026-11-28 20:18:00 (which LibreOffice and
+    Excel both read as a date and time), text neutralised."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return value.astimezone(zone).isoformat(timespec="seconds")
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
     if hasattr(value, "value"):  # enums
         return str(value.value)
     return neutralize(str(value))
 
 
-def start_export(f: LeadFilter, user: User) -> ExportPlan:
+def start_export(f: LeadFilter, user: User, file_format: str = "csv") -> ExportPlan:
     """Fix the rows of a leads export and record it in the audit log (committed) before a
     byte is sent."""
     plan = ExportPlan(f, user.role)
@@ -139,7 +164,12 @@ def start_export(f: LeadFilter, user: User) -> ExportPlan:
     audit.record(
         "export",
         user=user,
-        detail={"filters": filters, "rows": plan.row_count, "role": user.role.value},
+        detail={
+            "filters": filters,
+            "rows": plan.row_count,
+            "role": user.role.value,
+            "format": file_format,
+        },
     )
     db.session.commit()
     return plan
@@ -168,6 +198,7 @@ class ExportPlan:
             c: getattr(lead, _ATTRIBUTE.get(c, c), None) for c in self.columns if c not in _COMPUTED
         }
         values["guide_downloads"], values["attempts"], values["owner"] = computed
+        values["phone"], values["phone_digits"] = phone_cells(lead.phone)
         for column, labels in _LABELS.items():
             code = values.get(column)
             if code is not None:
@@ -178,20 +209,11 @@ class ExportPlan:
         values["marketing_opt_in"] = state is privacy.Newsletter.CONFIRMED
         return values
 
-    def rows(self, zone: ZoneInfo, batch: int = 1000) -> Iterator[str]:
-        """CSV text: a BOM (for Excel), the header, then one line per lead, newest first."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-
-        def flush() -> str:
-            text = buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            return text
-
-        writer.writerow(self.columns)
+    def records(self, batch: int = 1000) -> Iterator[list[list[object]]]:
+        """Batches of rows, newest first, as typed values in `self.columns` order: labels
+        for choices, bools, ints, UTC datetimes, None for empty. Each batch is read in its
+        own short transaction."""
         db.session.rollback()
-        yield "\ufeff" + flush()
         downloads = (
             select(func.count())
             .select_from(GuideDownload)
@@ -218,12 +240,30 @@ class ExportPlan:
             if not chunk:
                 break
             opted_out = privacy.suppressed_since({row[0].email for row in chunk})
+            rows = []
             for lead, *computed in chunk:
                 values = self._values(lead, computed, opted_out.get(lead.email))
-                writer.writerow([_cell(values[c], zone) for c in self.columns])
+                rows.append([values[c] for c in self.columns])
             last_id = chunk[-1][0].id
             db.session.expunge_all()
             # End the read before handing the batch over: a slow download must not keep a
             # transaction (on SQLite, the write lock) open while the client reads.
             db.session.rollback()
+            yield rows
+
+    def rows(self, zone: ZoneInfo, batch: int = 1000) -> Iterator[str]:
+        """CSV text: a BOM (for Excel), the header, then one line per lead, newest first."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+
+        def flush() -> str:
+            text = buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            return text
+
+        writer.writerow(self.columns)
+        yield "\ufeff" + flush()
+        for rows in self.records(batch):
+            writer.writerows([_cell(value, zone) for value in row] for row in rows)
             yield flush()

@@ -85,6 +85,7 @@ def test_column_ids_stay_put_and_new_ones_come_last(app, staff_client):
         "first_reached_at",
         "attempts",
         "next_follow_up_at",
+        "phone_digits",
     ]
 
 
@@ -155,21 +156,45 @@ def test_formula_cells_are_neutralised(app, staff_client):
     (row,) = read_csv(staff_client.get("/staff/leads/export.csv"))
     assert row["message"] == '\'=HYPERLINK("http://evil")'
     assert row["first_name"] == "'@SUM(A1)" and row["last_name"] == "'-2+3"
-    assert row["phone"] == "'+13128675309"
+    # A phone number is not a formula and needs no apostrophe: as the clinic dials it.
+    assert (row["phone"], row["phone_digits"]) == ("(312) 867-5309", "13128675309")
     for prefix in ("=", "+", "-", "@", "\t", "\r", "\0"):
         assert neutralize(prefix + "x") == "'" + prefix + "x"
     assert neutralize("plain") == "plain" and neutralize("") == ""
 
 
-def test_dates_are_in_the_clinic_time_zone(app, staff_client):
+def test_dates_are_in_the_clinic_time_zone_written_as_spreadsheets_read_dates(app, staff_client):
+    """2026-11-28 20:18:00, not ISO 8601 with T and an offset, which LibreOffice and Excel
+    import as text."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
     lead_id = make_lead(app, email="patient1@example.com")
     (row,) = read_csv(staff_client.get("/staff/leads/export.csv"))
     with app.app_context():
         created = db.session.get(Lead, lead_id).created_at
-    assert row["created_at"].endswith(("-06:00", "-05:00"))  # America/Chicago
-    from datetime import datetime
+    local = created.astimezone(ZoneInfo("America/Chicago")).replace(tzinfo=None, microsecond=0)
+    assert datetime.strptime(row["created_at"], "%Y-%m-%d %H:%M:%S") == local
+    assert datetime.strptime(row["consent_at"], "%Y-%m-%d %H:%M:%S") == local
 
-    assert datetime.fromisoformat(row["created_at"]) == created.replace(microsecond=0)
+
+def test_phones_carry_no_apostrophe_and_keep_their_digits(app, staff_client):
+    make_lead(app, email="a@example.com", phone="+12175550101")
+    make_lead(app, email="b@example.com", phone="+442079460958")
+    make_lead(app, email="c@example.com", phone=None)
+    body = read_body(staff_client)
+    rows = {row["email"]: row for row in csv.DictReader(io.StringIO(body, newline=""))}
+    assert (rows["a@example.com"]["phone"], rows["a@example.com"]["phone_digits"]) == (
+        "(217) 555-0101",
+        "12175550101",
+    )
+    # Abroad: as a US desk dials it (exit code 011), still no leading +.
+    assert (rows["b@example.com"]["phone"], rows["b@example.com"]["phone_digits"]) == (
+        "011 44 20 7946 0958",
+        "442079460958",
+    )
+    assert rows["c@example.com"]["phone"] == rows["c@example.com"]["phone_digits"] == ""
+    assert "'+" not in body and ",'(" not in body and ",'0" not in body
 
 
 def test_export_follows_the_list_filters(app, staff_client):
@@ -207,6 +232,7 @@ def test_each_export_is_audited_with_its_filters_and_row_count(app, staff_client
             "filters": {"status": "new", "q": "(search)"},
             "rows": 2,
             "role": "staff",
+            "format": "csv",
         }
         assert event.actor == "intake@clinic.example"
 

@@ -55,6 +55,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "staff.recovery_codes": EVERYONE,
     "staff.leads": EVERYONE,
     "staff.export": EVERYONE,
+    "staff.export_xlsx": EVERYONE,
     # Intake: one lead, with its health details, and what is done to it.
     "staff.lead": frozenset({A, S}),
     "staff.lead_status": frozenset({A, S}),

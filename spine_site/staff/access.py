@@ -51,6 +51,7 @@ ACCESS: dict[str, frozenset[Role]] = {
     "staff.recovery_codes": EVERYONE,
     "staff.leads": EVERYONE,
     "staff.export": EVERYONE,
+    "staff.export_xlsx": EVERYONE,
     "staff.lead": INTAKE,
     "staff.lead_status": INTAKE,
     "staff.lead_note": INTAKE,

@@ -1,8 +1,9 @@
 """Intake's work on leads: the list, one lead, status, notes, spam, resending email,
-erasure, and the CSV export."""
+erasure, and the exports (CSV and Excel)."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
 
 from flask import (
@@ -13,12 +14,13 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     stream_with_context,
     url_for,
 )
 from flask_login import current_user
 
-from .. import casework, export, intake_desk, lead_list, privacy, queue
+from .. import casework, export, export_xlsx, intake_desk, lead_list, privacy, queue
 from ..clock import clinic_zone, utcnow
 from ..models import EmailStatus, FormKind, Lead, LeadStatus, OutboxEmail, Role
 from ..text_checks import visible_only
@@ -235,6 +237,32 @@ def export_csv():
     # still today's there.
     today = utcnow().astimezone(clinic_zone()).date()
     return csv_download(rows, f"leads-{today.isoformat()}.csv")
+
+
+@bp.get("/leads/export.xlsx", endpoint="export_xlsx")
+def export_workbook():
+    if request.method == "HEAD":
+        return Response(mimetype=export_xlsx.MIMETYPE)
+    plan = export.start_export(filter_from_request(), acting_user(), file_format="xlsx")
+    today = utcnow().astimezone(clinic_zone()).date()
+    # A workbook is a zip, finished only after its last row: it is built in an anonymous
+    # temporary file (rows are never all in memory) and then sent from there; the file is
+    # gone from disk once it is closed. Not a `with` block: the response reads and closes it.
+    body = tempfile.TemporaryFile(prefix="spine-export-")  # noqa: SIM115
+    export_xlsx.write_workbook(
+        plan, clinic_zone(), body, title=f"Leads, exported {today.isoformat()}"
+    )
+    size = body.tell()
+    body.seek(0)
+    response = send_file(
+        body,
+        mimetype=export_xlsx.MIMETYPE,
+        as_attachment=True,
+        download_name=f"leads-{today.isoformat()}.xlsx",
+        max_age=0,
+    )
+    response.content_length = size
+    return response
 
 
 def csv_download(body: Iterable[str] | str, filename: str) -> Response:
