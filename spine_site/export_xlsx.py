@@ -81,7 +81,10 @@ class _Cells:
                 cells.append(self.date(value))
             elif isinstance(value, str):
                 cells.append(_text(value, self.sheet))
-            elif value is None or isinstance(value, bool | int):
+            elif isinstance(value, bool):
+                # Words, as in the CSV: LibreOffice shows a boolean cell as 0 or 1.
+                cells.append("yes" if value else "no")
+            elif value is None or isinstance(value, int):
                 cells.append(value)
             elif hasattr(value, "value"):  # enums
                 cells.append(_text(str(value.value), self.sheet))
@@ -115,7 +118,7 @@ def _about_sheet(book: Workbook, columns: Sequence[str]) -> None:
 
 def write_workbook(plan: ExportPlan, zone: ZoneInfo, target: IO[bytes], title: str) -> None:
     """Write the plan's rows to `target` as .xlsx: a frozen, filterable header row, column
-    widths, dates as dates, yes/no as booleans, numbers as numbers, nothing a spreadsheet
+    widths, dates as dates, numbers as numbers, yes/no as words, nothing a spreadsheet
     could run."""
     book = Workbook(write_only=True)
     book.properties.title = title
