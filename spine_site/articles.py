@@ -52,7 +52,8 @@ class Article:
         return f"/articles/{self.slug}"
 
 
-def _markdown() -> MarkdownIt:
+def markdown_parser() -> MarkdownIt:
+    """The Markdown dialect of articles and the guide: CommonMark, tables, heading anchors."""
     # html=False: editors write Markdown, and raw HTML in a file cannot smuggle in a script.
     return (
         MarkdownIt("commonmark", {"html": False, "typographer": False})
@@ -120,7 +121,7 @@ def _polish_html(html: str) -> str:
 
 def parse_article(path: Path, md: MarkdownIt | None = None) -> Article:
     """Parse and render one article file."""
-    md = md or _markdown()
+    md = md or markdown_parser()
     slug = path.stem
     if not _SLUG.match(slug):
         raise ArticleError(f"{path.name}: file name must be a lowercase-hyphenated slug")
@@ -181,7 +182,7 @@ class Library:
 
     @classmethod
     def load(cls, directory: Path = ARTICLES_DIR) -> Library:
-        md = _markdown()
+        md = markdown_parser()
         return cls([parse_article(p, md) for p in sorted(directory.glob("*.md"))])
 
     def get(self, slug: str) -> Article | None:

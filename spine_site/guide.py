@@ -20,7 +20,7 @@ from flask import current_app
 from markupsafe import Markup
 
 from . import guide_fallback
-from .articles import CONTENT_DIR, _markdown, split_front_matter
+from .articles import CONTENT_DIR, markdown_parser, split_front_matter
 from .config import clinic_details
 from .templating import tel
 
@@ -91,7 +91,7 @@ def guide_html(source: Path, contact: GuideContact) -> str:
         title=str(meta["title"]).strip(),
         subtitle=str(meta.get("subtitle", "")).strip(),
         edition=str(meta.get("edition", "")).strip(),
-        body_html=Markup(_markdown().render(body)),
+        body_html=Markup(markdown_parser().render(body)),
         contact=contact,
     )
 
