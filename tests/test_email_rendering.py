@@ -206,6 +206,9 @@ def test_the_phone_number_never_breaks_across_lines(emails):
     for name in PATIENT_EMAILS:
         text = text_of(emails[name])
         assert not re.search(r"\(\d{3}\)\n", text), text
+        # On a line of its own, with plain spaces, where mail apps offer tap-to-call.
+        assert "\u00a0" not in text
+        assert re.search(r"^(Call: )?\(\d{3}\) \d{3}-\d{4}$", text, re.MULTILINE), text
         assert "white-space:nowrap;" in html_of(emails[name])
 
 
