@@ -1,4 +1,5 @@
-"""An intake staff member signs in, opens a new lead, notes the call, moves it on, exports."""
+"""An intake staff member signs in, opens a new lead, notes the call, moves it on, exports
+(CSV and Excel)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import csv
 import io
 import re
 
+import openpyxl
 import pytest
 
 from tests.factories import STAFF_PASSWORD, make_lead, make_user, totp_code
@@ -61,6 +63,17 @@ def test_intake_staff_works_a_new_lead_and_exports(browser, live_server):
     with open(download.path(), encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(io.StringIO(f.read(), newline="")))
     assert [(r["last_name"], r["status"]) for r in rows] == [("Lovelace", "Contacted")]
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name=re.compile("Export Excel")).click()
+    download = download_info.value
+    assert re.fullmatch(r"leads-\d{4}-\d{2}-\d{2}\.xlsx", download.suggested_filename)
+    with open(download.path(), "rb") as f:  # no .xlsx on the path, so openpyxl gets bytes
+        sheet = openpyxl.load_workbook(io.BytesIO(f.read()))["Leads"]
+    header, *values = sheet.iter_rows(values_only=True)
+    rows = [dict(zip(header, row, strict=True)) for row in values]
+    assert [(r["last_name"], r["status"], r["attempts"]) for r in rows] == [
+        ("Lovelace", "Contacted", 0)
+    ]
 
     page.get_by_role("button", name=re.compile("Sign out")).click()
     page.wait_for_url(re.compile(r"/staff/login"))
