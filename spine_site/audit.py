@@ -30,7 +30,7 @@ ACTIONS: dict[str, str] = {
     "lead_spam": "Marked a lead as spam",
     "lead_not_spam": "Released a lead from quarantine",
     "email_resend": "Resent an email",
-    "export": "Exported leads (CSV)",
+    "export": "Exported leads (CSV or Excel)",
     "analytics_export": "Exported analytics (CSV)",
     "erasure": "Erased a person's data",
     "purge": "Purged old leads",
