@@ -105,10 +105,12 @@ def register_extensions(app: Flask, root: Path) -> None:
 
 
 def register_content(app: Flask) -> None:
-    from .articles import CONTENT_DIR, Library
+    from .articles import CONTENT_DIR
+    from .articles_live import LiveArticles
 
-    # Parsed and rendered here, once per process; requests only look articles up.
-    app.extensions["articles"] = Library.load()
+    # The published articles, rendered once per process and followed from the database:
+    # requests look them up in memory (articles_live.py).
+    app.extensions["articles"] = LiveArticles(app)
     # Last-Modified of the public pages: the newest of the files they are made from. (The
     # same on every worker of a deploy, unlike the time a worker started.)
     root = _resource_root()

@@ -16,6 +16,8 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from mdit_py_plugins.anchors import anchors_plugin
 
+from .article_html import sanitize
+
 CONTENT_DIR = Path(__file__).parent / "content"
 ARTICLES_DIR = CONTENT_DIR / "articles"
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -46,6 +48,8 @@ class Article:
     toc: list[tuple[str, str]]
     faq: list[FaqItem]
     related: list[str] = field(default_factory=list)
+    # The date of the medical review (shown and in JSON-LD as lastReviewed).
+    reviewed: date | None = None
 
     @property
     def path(self) -> str:
@@ -121,7 +125,6 @@ def _polish_html(html: str) -> str:
 
 def parse_article(path: Path, md: MarkdownIt | None = None) -> Article:
     """Parse and render one article file."""
-    md = md or markdown_parser()
     slug = path.stem
     if not _SLUG.match(slug):
         raise ArticleError(f"{path.name}: file name must be a lowercase-hyphenated slug")
@@ -129,8 +132,51 @@ def parse_article(path: Path, md: MarkdownIt | None = None) -> Article:
     missing = [key for key in _REQUIRED if not meta.get(key)]
     if missing:
         raise ArticleError(f"{path.name}: front matter lacks {', '.join(missing)}")
+    faq = meta.get("faq") or []
+    for item in faq:
+        if not isinstance(item, dict) or not item.get("q") or not item.get("a"):
+            raise ArticleError(f"{path.name}: each faq item needs q and a")
+    updated = _as_date(meta["updated"], "updated", path.name)
+    return render_article(
+        ArticleSource(
+            slug=slug,
+            title=str(meta["title"]).strip(),
+            description=str(meta["description"]).strip(),
+            summary=str(meta.get("summary") or meta["description"]).strip(),
+            body=body,
+            faq=[{"q": str(i["q"]), "a": str(i["a"])} for i in faq],
+            related=[str(s) for s in meta.get("related") or []],
+            reviewer=str(meta["reviewer"]).strip(),
+            reviewed=_as_date(meta.get("reviewed") or updated, "reviewed", path.name),
+            published=_as_date(meta["published"], "published", path.name),
+            updated=updated,
+        ),
+        md,
+    )
 
-    tokens = md.parse(body)
+
+@dataclass(frozen=True)
+class ArticleSource:
+    """An article as written (Markdown), whether from a file or a stored revision."""
+
+    slug: str
+    title: str
+    description: str
+    summary: str
+    body: str
+    faq: list[dict[str, str]]
+    related: list[str]
+    reviewer: str
+    reviewed: date
+    published: date
+    updated: date
+
+
+def render_article(source: ArticleSource, md: MarkdownIt | None = None) -> Article:
+    """The article as pages show it: body and FAQ answers rendered and sanitised, the table
+    of contents from its h2 headings."""
+    md = md or markdown_parser()
+    tokens = md.parse(source.body)
     toc: list[tuple[str, str]] = []
     for i, token in enumerate(tokens):
         if token.type == "heading_open" and token.tag == "h2":
@@ -138,33 +184,30 @@ def parse_article(path: Path, md: MarkdownIt | None = None) -> Article:
                 child.content for child in (tokens[i + 1].children or []) if child.content
             )
             toc.append((str(token.attrs["id"]), text))
-    body_html = _polish_html(md.renderer.render(tokens, md.options, {}))
-
+    body_html = sanitize(_polish_html(md.renderer.render(tokens, md.options, {})))
     faq = []
-    for item in meta.get("faq") or []:
-        if not isinstance(item, dict) or not item.get("q") or not item.get("a"):
-            raise ArticleError(f"{path.name}: each faq item needs q and a")
+    for item in source.faq:
         answer = str(item["a"]).strip()
         faq.append(
             FaqItem(
                 question=str(item["q"]).strip(),
-                answer_html=Markup(md.renderInline(answer)),
+                answer_html=Markup(sanitize(md.renderInline(answer))),
                 answer_text=re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", answer).replace("**", ""),
             )
         )
-
     return Article(
-        slug=slug,
-        title=str(meta["title"]).strip(),
-        description=str(meta["description"]).strip(),
-        summary=str(meta.get("summary") or meta["description"]).strip(),
-        published=_as_date(meta["published"], "published", path.name),
-        updated=_as_date(meta["updated"], "updated", path.name),
-        reviewer=str(meta["reviewer"]).strip(),
+        slug=source.slug,
+        title=source.title.strip(),
+        description=source.description.strip(),
+        summary=(source.summary or source.description).strip(),
+        published=source.published,
+        updated=source.updated,
+        reviewer=source.reviewer.strip(),
+        reviewed=source.reviewed,
         body_html=Markup(body_html),
         toc=toc,
         faq=faq,
-        related=[str(s) for s in meta.get("related") or []],
+        related=list(source.related),
     )
 
 

@@ -54,6 +54,14 @@ ACTIONS: dict[str, str] = {
     "mfa_recovery_codes": "Made new recovery codes",
     "mfa_reset": "Reset an account's second factors",
     "mfa_reencrypt": "Re-encrypted authenticator secrets",
+    "article_create": "Started an article",
+    "article_submit": "Sent an article for review",
+    "article_publish": "Published an article",
+    "article_schedule": "Scheduled an article",
+    "article_unpublish": "Unpublished an article",
+    "article_restore": "Restored an article revision",
+    "article_import": "Imported articles",
+    "image_upload": "Uploaded an image",
 }
 
 

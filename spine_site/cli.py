@@ -70,7 +70,7 @@ def _read_password() -> str:
     "--role",
     type=click.Choice([r.value for r in Role]),
     required=True,
-    help="admin, staff (intake) or marketing.",
+    help="admin, staff (intake), marketing or editor (articles).",
 )
 def users_create(email: str, role: str) -> None:
     """Create a staff account; the password is prompted twice (or read from stdin)."""
@@ -157,5 +157,7 @@ def leads_digest(open_days_only: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for group in (outbox_cli, guide_cli, users_cli, leads_cli):
+    from .articles_cli import articles_cli
+
+    for group in (outbox_cli, guide_cli, users_cli, leads_cli, articles_cli):
         app.cli.add_command(group)

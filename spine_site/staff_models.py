@@ -20,6 +20,8 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     STAFF = "staff"
     MARKETING = "marketing"
+    # Writes and publishes articles; sees no leads.
+    EDITOR = "editor"
 
 
 class User(db.Model):

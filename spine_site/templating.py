@@ -82,7 +82,7 @@ def article_ld(article: Article) -> dict[str, Any]:
                 "description": article.description,
                 "datePublished": article.published.isoformat(),
                 "dateModified": article.updated.isoformat(),
-                "lastReviewed": article.updated.isoformat(),
+                "lastReviewed": (article.reviewed or article.updated).isoformat(),
                 "reviewedBy": {"@type": "Organization", "name": article.reviewer},
                 "publisher": {"@id": site + "/#clinic"},
                 "inLanguage": "en-US",

@@ -14,6 +14,7 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from spine_site import create_app
+from spine_site.articles_io import seed_if_empty
 from spine_site.extensions import db
 from tests.support import (
     TEST_DATABASE_URL,
@@ -42,6 +43,9 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str | None:
     app = create_app(base_overrides(tmp, f"sqlite:///{path}"))
     with app.app_context():
         upgrade()
+        # The bundled articles, as a new site's first request takes them in: once here
+        # rather than in every test (on PostgreSQL each test's first request does it).
+        seed_if_empty()
         db.engine.dispose()
     return str(path)
 

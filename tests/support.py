@@ -60,6 +60,8 @@ def base_overrides(tmp_path: Path, database_uri: str) -> dict[str, Any]:
         "STATIC_BUILD_DIR": str(STATIC_BUILD_DIR),
         # Page views are added up when a test asks (the analytics page, or flush()).
         "ANALYTICS_FLUSH_SECONDS": 0,
+        # Each request sees the articles as the database has them (a publish shows at once).
+        "ARTICLES_CHECK_SECONDS": 0,
     }
 
 

@@ -23,9 +23,11 @@ from tests.factories import make_lead, make_user
 from tests.html_forms import forms_in
 from tests.support import signed_in
 
-A, S, M = "admin", "staff", "marketing"
-ROLES = (A, S, M)
+A, S, M, E = "admin", "staff", "marketing", "editor"
+ROLES = (A, S, M, E)
 EVERYONE = frozenset(ROLES)
+# Editors write articles and never see a lead.
+LEADS = frozenset({A, S, M})
 
 # Part of signing in: open before sign-in (each view checks the step it belongs to).
 SIGN_IN_STEPS = frozenset(
@@ -42,8 +44,8 @@ SIGN_IN_STEPS = frozenset(
 OPEN_WHILE_ENROLLING = frozenset({"staff.passkey_register_options", "staff.passkey_register"})
 
 EXPECTED: dict[str, frozenset[str]] = {
-    # Everyone signed in: their own account, the lead list and its export (marketing's
-    # export leaves out medical free text; tests/test_export.py checks that).
+    # Everyone signed in: their own account. Everyone but editors: the lead list and its
+    # exports (marketing's leave out medical free text; tests/test_export.py checks that).
     "staff.logout": EVERYONE,
     "staff.password": EVERYONE,
     "staff.security": EVERYONE,
@@ -53,9 +55,9 @@ EXPECTED: dict[str, frozenset[str]] = {
     "staff.passkey_register": EVERYONE,
     "staff.passkey_remove": EVERYONE,
     "staff.recovery_codes": EVERYONE,
-    "staff.leads": EVERYONE,
-    "staff.export": EVERYONE,
-    "staff.export_xlsx": EVERYONE,
+    "staff.leads": LEADS,
+    "staff.export": LEADS,
+    "staff.export_xlsx": LEADS,
     # Intake: one lead, with its health details, and what is done to it.
     "staff.lead": frozenset({A, S}),
     "staff.lead_status": frozenset({A, S}),

@@ -69,11 +69,19 @@ def index() -> str:
 
 
 @bp.get("/articles/<slug>")
-def article(slug: str) -> Response:
-    found = library().get(slug)
-    if found is None:
-        abort(404)
-    return caching.fresh_article_page(found)
+def article(slug: str) -> Response | tuple[str, int]:
+    articles = library()
+    found = articles.get(slug)
+    if found is not None:
+        return caching.fresh_article_page(found)
+    moved = articles.moved_to(slug)
+    if moved is not None:
+        # The slug changed: old links and search results land on the article.
+        return redirect(url_for("public.article", slug=moved), 301)
+    if articles.is_gone(slug):
+        # Taken down on purpose: 410 tells search engines to drop it; readers get the rest.
+        return render_template("public/article_gone.html", articles=articles.all), 410
+    abort(404)
 
 
 @bp.route("/schedule", methods=["GET", "POST"])

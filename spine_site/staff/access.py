@@ -35,9 +35,14 @@ from .forms import LoginForm
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 EVERYONE = frozenset(Role)
+# Everyone who works with leads: editors write articles and see no patient's details.
+LEADS = frozenset({Role.ADMIN, Role.STAFF, Role.MARKETING})
 INTAKE = frozenset({Role.ADMIN, Role.STAFF})
 MARKETING = frozenset({Role.ADMIN, Role.MARKETING})
 ADMIN = frozenset({Role.ADMIN})
+# Articles: editors (and admins) write and publish; marketing may read.
+EDITORS = frozenset({Role.ADMIN, Role.EDITOR})
+ARTICLE_READERS = frozenset({Role.ADMIN, Role.EDITOR, Role.MARKETING})
 # The role x route table (docs/staff.md shows the same; a test keeps them in step).
 ACCESS: dict[str, frozenset[Role]] = {
     "staff.logout": EVERYONE,
@@ -49,9 +54,9 @@ ACCESS: dict[str, frozenset[Role]] = {
     "staff.passkey_register": EVERYONE,
     "staff.passkey_remove": EVERYONE,
     "staff.recovery_codes": EVERYONE,
-    "staff.leads": EVERYONE,
-    "staff.export": EVERYONE,
-    "staff.export_xlsx": EVERYONE,
+    "staff.leads": LEADS,
+    "staff.export": LEADS,
+    "staff.export_xlsx": LEADS,
     "staff.lead": INTAKE,
     "staff.lead_status": INTAKE,
     "staff.lead_note": INTAKE,
@@ -116,6 +121,9 @@ def guard():
         return _sign_out_and_return("Sign in again: a second factor is now required.")
     session["staff_seen"] = now
     if current_user.role not in ACCESS.get(request.endpoint or "", frozenset()):
+        if request.endpoint == "staff.leads" and "staff.articles" in ACCESS:
+            # /staff/ is everyone's start page; an editor's is the articles.
+            return redirect(url_for("staff.articles"))
         abort(403)
     return None
 
