@@ -6,7 +6,17 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .clock import utcnow
@@ -92,7 +102,8 @@ class ArticleRedirect(db.Model):
 
 
 class ArticleImage(db.Model):
-    """An uploaded image: its files are on disk under MEDIA_DIR, named by content hash."""
+    """An uploaded image; its cleaned, resized files are ArticleImageFile rows, so every host
+    of the site serves them without shared disks."""
 
     __tablename__ = "article_image"
     __table_args__ = (Index("ix_article_image_created", "created_at"),)
@@ -110,3 +121,17 @@ class ArticleImage(db.Model):
     formats: Mapped[list[str]] = mapped_column(JSON, default=list)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ArticleImageFile(db.Model):
+    """One file made from an uploaded image (a width in a format), served at /media/<name>
+    under a name that changes with its content, so it can be cached for good."""
+
+    __tablename__ = "article_image_file"
+
+    # e.g. 3f2a9c0d1b7e4a55-960.webp
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("article_image.id"), index=True)
+    mimetype: Mapped[str] = mapped_column(String(40))
+    width: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

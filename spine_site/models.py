@@ -236,6 +236,7 @@ from .staff_models import (  # noqa: E402
 
 __all__ = [
     "ArticleImage",
+    "ArticleImageFile",
     "ArticleRecord",
     "ArticleRedirect",
     "ArticleRevision",
@@ -267,6 +268,7 @@ __all__ = [
 # Articles as editors keep them (article_models.py).
 from .article_models import (  # noqa: E402
     ArticleImage,
+    ArticleImageFile,
     ArticleRecord,
     ArticleRedirect,
     ArticleRevision,

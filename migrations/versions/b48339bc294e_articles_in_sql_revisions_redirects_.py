@@ -58,6 +58,18 @@ def upgrade():
     with op.batch_alter_table('article_image', schema=None) as batch_op:
         batch_op.create_index('ix_article_image_created', ['created_at'], unique=False)
 
+    op.create_table('article_image_file',
+    sa.Column('name', sa.String(length=80), nullable=False),
+    sa.Column('image_id', sa.Integer(), nullable=False),
+    sa.Column('mimetype', sa.String(length=40), nullable=False),
+    sa.Column('width', sa.Integer(), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['image_id'], ['article_image.id'], name=op.f('fk_article_image_file_image_id_article_image')),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_article_image_file'))
+    )
+    with op.batch_alter_table('article_image_file', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_article_image_file_image_id'), ['image_id'], unique=False)
+
     op.create_table('article_redirect',
     sa.Column('old_slug', sa.String(length=120), nullable=False),
     sa.Column('article_id', sa.Integer(), nullable=False),
@@ -119,6 +131,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_article_redirect_article_id'))
 
     op.drop_table('article_redirect')
+    with op.batch_alter_table('article_image_file', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_article_image_file_image_id'))
+
+    op.drop_table('article_image_file')
     with op.batch_alter_table('article_image', schema=None) as batch_op:
         batch_op.drop_index('ix_article_image_created')
 
