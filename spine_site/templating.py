@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,14 @@ def clinic_json_ld(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# A reviewer named with a title or degree is a person; "Valor Spine physician team" is not.
+_PERSON = re.compile(r"\b(Dr|MD|DO|PhD|DPT|PA-C|NP|RN)\b\.?")
+
+
+def _reviewer_type(name: str) -> str:
+    return "Person" if _PERSON.search(name) else "Organization"
+
+
 def article_ld(article: Article) -> dict[str, Any]:
     """The article's structured data: the page, its FAQ, its breadcrumbs, the clinic."""
     config = current_app.config
@@ -83,7 +92,7 @@ def article_ld(article: Article) -> dict[str, Any]:
                 "datePublished": article.published.isoformat(),
                 "dateModified": article.updated.isoformat(),
                 "lastReviewed": (article.reviewed or article.updated).isoformat(),
-                "reviewedBy": {"@type": "Organization", "name": article.reviewer},
+                "reviewedBy": {"@type": _reviewer_type(article.reviewer), "name": article.reviewer},
                 "publisher": {"@id": site + "/#clinic"},
                 "inLanguage": "en-US",
                 "audience": {"@type": "MedicalAudience", "audienceType": "Patient"},
