@@ -145,9 +145,12 @@ class LiveArticles:
                 self.snapshot.newest_change = newest
                 self._stamp = (count, newest)
                 self._changed(newest)
-        except (OperationalError, ProgrammingError):
-            # No article table yet (a command run before `flask db upgrade`): no articles.
-            log.warning("Articles are not readable yet; run flask db upgrade")
+        except (OperationalError, ProgrammingError) as exc:
+            if self._stamp is None:
+                # Nothing to show yet: the page answers 503 (public/views.py), not 404.
+                raise
+            # The database is away for a moment: keep serving the copy this worker has.
+            log.warning("Articles could not be checked (%s); serving the last copy", type(exc))
         finally:
             # End the read: a cached page must not hold a transaction open.
             db.session.rollback()

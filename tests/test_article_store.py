@@ -286,3 +286,29 @@ def test_published_html_is_sanitised_and_json_ld_names_the_review(app, editor):
     assert 'href="javascript:' not in page and 'href="tel:+12175550134"' in page
     assert '"lastReviewed":"2026-11-20"' in page
     assert '"reviewedBy":{"@type":"Person","name":"Dr. Ana Ruiz, MD"}' in page
+
+
+def test_a_worker_keeps_serving_its_copy_when_the_database_goes_away(app):
+    client = app.test_client()
+    assert client.get(PHYSIATRIST).status_code == 200
+    live = app.extensions["articles"]
+    # Every check now fails as a lost database does.
+    from sqlalchemy.exc import OperationalError
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    original = db.session.execute
+    db.session.execute = down  # type: ignore[method-assign]
+    try:
+        assert client.get(PHYSIATRIST).status_code == 200
+        assert live.snapshot.library.get("what-is-a-physiatrist") is not None
+    finally:
+        db.session.execute = original  # type: ignore[method-assign]
+
+
+def test_a_worker_with_no_copy_yet_answers_503_not_404(app_factory, tmp_path):
+    """A new worker whose database cannot be read has nothing to serve: 503, try again."""
+    empty = app_factory(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    response = empty.test_client().get(PHYSIATRIST)
+    assert response.status_code == 503
