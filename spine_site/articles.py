@@ -17,6 +17,7 @@ from markupsafe import Markup
 from mdit_py_plugins.anchors import anchors_plugin
 
 from .article_html import sanitize
+from .images import responsive
 
 CONTENT_DIR = Path(__file__).parent / "content"
 ARTICLES_DIR = CONTENT_DIR / "articles"
@@ -184,7 +185,7 @@ def render_article(source: ArticleSource, md: MarkdownIt | None = None) -> Artic
                 child.content for child in (tokens[i + 1].children or []) if child.content
             )
             toc.append((str(token.attrs["id"]), text))
-    body_html = sanitize(_polish_html(md.renderer.render(tokens, md.options, {})))
+    body_html = sanitize(responsive(_polish_html(md.renderer.render(tokens, md.options, {}))))
     faq = []
     for item in source.faq:
         answer = str(item["a"]).strip()

@@ -163,6 +163,12 @@ def load_settings(
         "WTF_CSRF_TIME_LIMIT": env_int("CSRF_TIME_LIMIT", 3600),
         "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 32 * 1024),
         "MAX_FORM_PARTS": env_int("MAX_FORM_PARTS", 100),
+        # Article images (staff upload only; the 32 KiB bound above holds everywhere else):
+        # the largest file accepted, and the most pixels, read from the file's header before
+        # any decoding, so a small file that unpacks to gigabytes (a decompression bomb) is
+        # refused cheaply.
+        "IMAGE_MAX_BYTES": env_int("IMAGE_MAX_BYTES", 15 * 1024 * 1024),
+        "IMAGE_MAX_PIXELS": env_int("IMAGE_MAX_PIXELS", 40_000_000),
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": env_str("RATELIMIT_STORAGE_URI", "memory://"),
         # Keeps several sites (or test runs) apart in one Redis.
