@@ -275,3 +275,7 @@ def manifest() -> Response:
 def favicon():
     # 302: the target's name carries the file's hash, which changes with the file.
     return redirect(url_for("static", filename="img/favicon.svg"), 302)
+
+
+# Article images (/media/<name>) register their view on bp.
+from . import media  # noqa: E402, F401
