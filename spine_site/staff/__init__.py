@@ -1,6 +1,14 @@
 """The staff area: one blueprint (access.py), its views in modules by job."""
 
-from . import admin_views, auth_views, desk_views, lead_views, report_views, security_views
+from . import (
+    admin_views,
+    auth_views,
+    desk_views,
+    image_views,
+    lead_views,
+    report_views,
+    security_views,
+)
 from .access import bp
 
 __all__ = [
@@ -8,6 +16,7 @@ __all__ = [
     "auth_views",
     "bp",
     "desk_views",
+    "image_views",
     "lead_views",
     "report_views",
     "security_views",
