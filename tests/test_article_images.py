@@ -220,6 +220,7 @@ def test_what_is_not_a_whole_image_is_refused_in_plain_words(app, editor, case):
     assert message in page
     assert 'value="Kept alt words"' in page
     assert 'aria-invalid="true"' in page and 'id="file-error"' in page
+    assert 'class="error-summary"' in page and '<a href="#file">' in page
     assert stored(app) == []
 
 

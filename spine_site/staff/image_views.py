@@ -18,6 +18,9 @@ _FORM_OVERHEAD = 64 * 1024
 
 
 class ImageUploadForm(PostForm):
+    # The order the error summary lists problems in (_macros/forms.html).
+    field_order = ("file", "alt")
+
     file = FileField(
         "Image file",
         validators=[FileRequired("Choose an image file (JPEG, PNG or WebP).")],
