@@ -52,6 +52,12 @@ def fresh_form(name: str, placement: str, source_page: str) -> LeadForm:
     return form
 
 
+def embedded_forms(page_path: str) -> dict[str, LeadForm]:
+    """Both forms, empty, as an article page at `page_path` shows them (and so the staff
+    preview of an article, which the public blueprint offers them to on the app)."""
+    return {name: fresh_form(name, "embedded", page_path) for name in FORMS}
+
+
 def render_article(
     found: Article,
     forms: dict[str, LeadForm] | None = None,

@@ -33,6 +33,7 @@ from . import caching, visits
 from .forms import ResendGuideForm
 from .lead_forms import (
     DATABASE_DOWN,
+    embedded_forms,
     handle_form,
     library,
     rate_limited_message,
@@ -40,6 +41,9 @@ from .lead_forms import (
 )
 
 bp = Blueprint("public", __name__)
+# The staff preview of an article shows the same forms; blueprints never import each other,
+# so this one offers them on the app.
+bp.record_once(lambda state: state.app.extensions.setdefault("article_forms", embedded_forms))
 # Hooks run after_request in reverse order of registration: caching answers 304s first, so
 # count_view sees the status the reader gets.
 visits.register(bp)

@@ -2,6 +2,8 @@
 
 from . import (
     admin_views,
+    article_history_views,
+    article_views,
     auth_views,
     desk_views,
     image_views,
@@ -13,6 +15,8 @@ from .access import bp
 
 __all__ = [
     "admin_views",
+    "article_history_views",
+    "article_views",
     "auth_views",
     "bp",
     "desk_views",

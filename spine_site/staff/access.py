@@ -75,6 +75,19 @@ ACCESS: dict[str, frozenset[Role]] = {
     "staff.audit_log": ADMIN,
     "staff.analytics": MARKETING,
     "staff.analytics_csv": MARKETING,
+    "staff.articles": ARTICLE_READERS,
+    "staff.article_new": EDITORS,
+    "staff.article": ARTICLE_READERS,
+    "staff.article_save": EDITORS,
+    "staff.article_preview": ARTICLE_READERS,
+    "staff.article_submit": EDITORS,
+    "staff.article_publish": EDITORS,
+    "staff.article_unpublish": EDITORS,
+    "staff.article_revisions": ARTICLE_READERS,
+    "staff.article_compare": ARTICLE_READERS,
+    "staff.article_restore": EDITORS,
+    "staff.images": EDITORS,
+    "staff.image_upload": EDITORS,
 }
 PUBLIC = {"staff.login"}
 # The second step of signing in: open to a browser whose password step just passed (each
