@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
+from sqlalchemy import select
 
-from spine_site import casework, intake_desk, tokens
+from spine_site import casework, editorial, intake_desk, tokens
+from spine_site.article_models import ArticleRecord
 from spine_site.extensions import db
 from spine_site.models import AttemptChannel, AttemptOutcome, Lead, LeadStatus, User
 from tests.factories import make_lead, make_user
@@ -25,6 +27,8 @@ class Site:
     expired_newsletter_confirm: str
     articles: tuple[str, ...]
     person: int
+    # A published article with a newer draft (revision 2): the editor's pages.
+    article: int
 
 
 def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
@@ -36,6 +40,7 @@ def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
     admin_id = make_user(app, admin_email, "admin")
     make_user(app, "intake@clinic.example", "staff")
     make_user(app, "marketing@clinic.example", "marketing")
+    make_user(app, "editor@clinic.example", "editor")
     with app.app_context():
         appointment = db.session.get(Lead, appointment_id)
         admin = db.session.get(User, admin_id)
@@ -47,6 +52,7 @@ def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
         )
         person_id = db.session.get(Lead, guide_id).person_id
         articles = tuple(a.path for a in app.extensions["articles"].all)
+        article = _edited_article(admin)
     with app.test_request_context():
         expired = tokens.guide_token(guide_id, datetime.now(UTC) - timedelta(days=15))
         unsubscribe = tokens.unsubscribe_token(person_id)
@@ -61,7 +67,20 @@ def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
         expired_newsletter_confirm=f"/newsletter/confirm/{expired_confirm}",
         articles=articles,
         person=person_id,
+        article=article,
     )
+
+
+def _edited_article(by: User) -> int:
+    """The first bundled article with a second revision in draft, so the revision list and
+    the comparison have something to show."""
+    record = db.session.scalars(select(ArticleRecord).order_by(ArticleRecord.id)).first()
+    assert record is not None and record.head is not None
+    draft = editorial.Draft.of(record.head)
+    draft.body += "\n\nA paragraph added in the editor, not yet published."
+    editorial.save(record, draft, by=by, note="A new closing paragraph")
+    db.session.commit()
+    return record.id
 
 
 def public_pages(site: Site) -> list[tuple[str, str, int]]:
@@ -108,4 +127,11 @@ def staff_pages(site: Site) -> list[tuple[str, str, int]]:
         ("staff audit", "/staff/audit", 200),
         ("staff analytics", "/staff/analytics", 200),
         ("staff analytics, bad period", "/staff/analytics?from=someday&to=2026-11-01", 400),
+        ("staff articles", "/staff/articles", 200),
+        ("staff new article", "/staff/articles/new", 200),
+        ("staff article", f"/staff/articles/{site.article}", 200),
+        ("staff article preview", f"/staff/articles/{site.article}/preview", 200),
+        ("staff article revisions", f"/staff/articles/{site.article}/revisions", 200),
+        ("staff article compare", f"/staff/articles/{site.article}/compare?a=1&b=2", 200),
+        ("staff images", "/staff/images", 200),
     ]

@@ -17,6 +17,7 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from spine_site.article_models import ArticleRecord
 from spine_site.extensions import db
 from spine_site.models import EmailKind, Lead, OutboxEmail
 from tests.factories import make_lead, make_user
@@ -79,7 +80,24 @@ EXPECTED: dict[str, frozenset[str]] = {
     # Marketing's numbers (and admin's).
     "staff.analytics": frozenset({A, M}),
     "staff.analytics_csv": frozenset({A, M}),
+    # Articles: editors (and admins) write, publish and upload images; marketing reads.
+    "staff.articles": frozenset({A, E, M}),
+    "staff.article": frozenset({A, E, M}),
+    "staff.article_preview": frozenset({A, E, M}),
+    "staff.article_revisions": frozenset({A, E, M}),
+    "staff.article_compare": frozenset({A, E, M}),
+    "staff.article_new": frozenset({A, E}),
+    "staff.article_save": frozenset({A, E}),
+    "staff.article_submit": frozenset({A, E}),
+    "staff.article_publish": frozenset({A, E}),
+    "staff.article_unpublish": frozenset({A, E}),
+    "staff.article_restore": frozenset({A, E}),
+    "staff.images": frozenset({A, E}),
+    "staff.image_upload": frozenset({A, E}),
 }
+# Denied, but sent somewhere useful instead of a 403: /staff/ is everyone's start page, and
+# an editor's is the article list.
+REDIRECTED = {(E, "staff.leads"): "/staff/articles"}
 
 # Requests that end or unsettle the session go last, in this order.
 LAST = ["staff.password", "staff.logout"]
@@ -104,8 +122,8 @@ def staff_routes(app: Flask) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def setting(app: Flask) -> dict[str, int]:
-    """Objects for the routes to act on: a lead with an email, a second lead to erase, and
-    an account that is not the one signed in."""
+    """Objects for the routes to act on: a lead with an email, a second lead to erase, an
+    account that is not the one signed in, and the bundled article (its revision 1)."""
     lead = make_lead(app)
     to_erase = make_lead(app, "guide", email="erase.me@example.org")
     other = make_user(app, "other@clinic.example", "staff")
@@ -117,7 +135,12 @@ def setting(app: Flask) -> dict[str, int]:
             )
         ).one()
         person = db.session.get(Lead, lead).person_id
+        app.extensions["articles"].current()  # an empty database takes in the bundled ones
+        article = db.session.scalars(select(ArticleRecord.id).order_by(ArticleRecord.id)).first()
+        assert article is not None, "the bundled articles are in the database"
     return {
+        "article_id": article,
+        "number": 1,
         "lead_id": lead,
         "erase_lead_id": to_erase,
         "email_id": email,
@@ -175,6 +198,11 @@ def test_each_role_reaches_exactly_its_routes(app, setting, role):
             continue  # not role-checked; the anonymous test covers them
         status, location = send(client, method, path_for(app, endpoint, setting), token)
         allowed = role in EXPECTED.get(endpoint, frozenset())
+        redirected = REDIRECTED.get((role, endpoint))
+        if redirected is not None:
+            if (status, location) != (302, redirected):
+                wrong.append(f"{method} {endpoint}: {status} {location}, expected {redirected}")
+            continue
         # Sent to sign in again: the session was lost, and the check proved nothing (signing
         # out is the one route that is meant to).
         lost = location.startswith("/staff/login") and endpoint != "staff.logout"
