@@ -457,3 +457,13 @@ def test_the_content_security_policy_of_a_new_article_is_the_bundled_ones(app, e
     assert new == bundled
     # No script may run at all: nothing allows one.
     assert "default-src 'none'" in new and "script-src" not in new
+
+
+def test_an_admin_makes_an_editor_account_and_its_role_shows_as_editor(app, admin_client):
+    fields = form_posting_to(page(admin_client, "/staff/users"), "")
+    typed = {**fields, "email": "writer@clinic.example", "role": "editor"}
+    assert admin_client.post("/staff/users", data=typed).status_code == 200
+    accounts = page(admin_client, "/staff/users")
+    row = next(r for r in re.findall(r"<tr>.*?</tr>", accounts, re.S) if "writer@" in r)
+    # The role list shows the editor's own role (not the first option, which a Save would set).
+    assert re.search(r'<option selected value="editor">|<option value="editor" selected', row)

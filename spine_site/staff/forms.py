@@ -27,7 +27,12 @@ STATUS_LABELS = {
     LeadStatus.CLOSED: "Closed",
     LeadStatus.NOT_A_FIT: "Not a fit",
 }
-ROLE_LABELS = {Role.ADMIN: "Admin", Role.STAFF: "Intake staff", Role.MARKETING: "Marketing"}
+ROLE_LABELS = {
+    Role.ADMIN: "Admin",
+    Role.STAFF: "Intake staff",
+    Role.MARKETING: "Marketing",
+    Role.EDITOR: "Editor (articles)",
+}
 
 
 class LoginForm(PostForm):
