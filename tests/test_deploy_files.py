@@ -131,6 +131,18 @@ def test_the_site_does_not_serve_the_unhashed_static_folder():
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in site
 
 
+def test_nginx_lets_article_images_through_and_nothing_else_that_large(app):
+    """The app takes image uploads up to IMAGE_MAX_BYTES; nginx must let them reach it, on
+    that one path only (every other body stays at 64k)."""
+    site = (DEPLOY / "nginx" / "spine_site.conf").read_text()
+    block = re.search(r"location = /staff/images \{(.*?)\}", site, re.S)
+    assert block, "no location for /staff/images"
+    size = re.search(r"client_max_body_size (\d+)m;", block.group(1))
+    assert size and int(size.group(1)) * 1024 * 1024 > app.config["IMAGE_MAX_BYTES"]
+    assert "proxy_pass http://spine_site;" in block.group(1)
+    assert re.findall(r"client_max_body_size (\S+);", site) == ["64k", f"{size.group(1)}m"]
+
+
 # -- smoke: nginx + gunicorn + the outbox worker, as the docs start them --------------------
 
 
