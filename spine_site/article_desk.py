@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import ParamSpec, TypeVar
 
+from sqlalchemy.exc import IntegrityError
+
 from . import editorial
 from .article_models import ArticleRecord, ArticleRevision
 from .editorial import Draft, EditorialError
@@ -24,10 +26,17 @@ _T = TypeVar("_T")
 def _committed(step: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
     try:
         result = step(*args, **kwargs)
+        db.session.commit()
     except EditorialError:
         db.session.rollback()
         raise
-    db.session.commit()
+    except IntegrityError:
+        # Two editors claiming one address at the same moment: the slug is unique, and the
+        # second gets the same plain answer the form check gives.
+        db.session.rollback()
+        raise EditorialError(
+            "Another article took this address a moment ago; choose another."
+        ) from None
     return result
 
 

@@ -12,13 +12,13 @@ import contextlib
 import hashlib
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
 
 from flask import current_app
 from markupsafe import escape
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError, features
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -106,6 +106,19 @@ def too_large_message(limit: int) -> str:
     )
 
 
+@contextlib.contextmanager
+def _whole_files_only() -> Iterator[None]:
+    """Refuse a cut-off file while decoding. WeasyPrint (the guide) sets Pillow's global
+    LOAD_TRUNCATED_IMAGES when it is imported, after which Pillow pads a truncated upload
+    with grey instead of failing; the setting is put back afterwards."""
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
+
+
 def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
     """The decoded image and its format, refused unless it is a whole JPEG, PNG or WebP
     within the pixel bound (checked from the header, before the pixels are decoded)."""
@@ -122,7 +135,8 @@ def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
                 raise ImageRejected(NOT_AN_IMAGE)
             if image.width * image.height > max_pixels:
                 raise too_many
-            image.load()
+            with _whole_files_only():
+                image.load()
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

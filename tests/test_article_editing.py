@@ -467,3 +467,15 @@ def test_an_admin_makes_an_editor_account_and_its_role_shows_as_editor(app, admi
     row = next(r for r in re.findall(r"<tr>.*?</tr>", accounts, re.S) if "writer@" in r)
     # The role list shows the editor's own role (not the first option, which a Save would set).
     assert re.search(r'<option selected value="editor">|<option value="editor" selected', row)
+
+
+def test_two_editors_taking_one_address_at_once_get_a_plain_answer(app, editor, monkeypatch):
+    """The form's check passed for both (neither had saved yet); the database's unique
+    address decides, and the second editor gets the form back with the reason, not a 500."""
+    create(editor, slug="pain-at-night")
+    monkeypatch.setattr("spine_site.editorial.slug_taken", lambda slug, article: False)
+    fields = form_posting_to(page(editor, NEW), NEW)
+    response = editor.post(NEW, data={**fields, **TYPED, "slug": "pain-at-night"})
+    assert response.status_code == 422
+    assert "took this address a moment ago" in response.get_data(as_text=True)
+    assert "Walking after a disc injury" in response.get_data(as_text=True)  # typed text kept

@@ -54,9 +54,13 @@ def article_new():
     if request.method == "POST":
         draft = _checked_draft(form, None)
         if draft is not None:
-            article = article_desk.create(draft, by=acting_user(), note=form.note.data or None)
-            flash("Saved as a draft. Readers see nothing until it is published.")
-            return _after_save(article)
+            try:
+                article = article_desk.create(draft, by=acting_user(), note=form.note.data or None)
+            except EditorialError as exc:  # the address taken meanwhile
+                form.slug.errors = [*form.slug.errors, str(exc)]
+            else:
+                flash("Saved as a draft. Readers see nothing until it is published.")
+                return _after_save(article)
     return render_template("staff/article_edit.html", article=None, form=form, can_edit=True), (
         422 if form.errors else 200
     )
@@ -76,7 +80,11 @@ def article_save(article_id: int):
     draft = _checked_draft(form, article)
     if draft is None:
         return _edit_page(article, form, 422)
-    saved = article_desk.save(article, draft, by=acting_user(), note=form.note.data or None)
+    try:
+        saved = article_desk.save(article, draft, by=acting_user(), note=form.note.data or None)
+    except EditorialError as exc:  # the address taken meanwhile
+        form.slug.errors = [*form.slug.errors, str(exc)]
+        return _edit_page(article, form, 422)
     if saved is None:
         flash("Nothing had changed since the last save, so no new revision was made.")
     else:
