@@ -28,7 +28,8 @@ def source_of(record: ArticleRecord, revision: ArticleRevision) -> ArticleSource
         faq=list(revision.faq or []),
         related=list(revision.related or []),
         reviewer=revision.reviewer or "",
-        reviewed=revision.reviewed_on or updated,
+        # No review date yet: the preview says so rather than inventing one.
+        reviewed=revision.reviewed_on,
         published=first.astimezone(zone).date() if first else today,
         updated=updated,
     )

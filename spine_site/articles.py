@@ -168,7 +168,7 @@ class ArticleSource:
     faq: list[dict[str, str]]
     related: list[str]
     reviewer: str
-    reviewed: date
+    reviewed: date | None
     published: date
     updated: date
 

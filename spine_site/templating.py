@@ -73,6 +73,17 @@ def _reviewer_type(name: str) -> str:
     return "Person" if _PERSON.search(name) else "Organization"
 
 
+def _review(article: Article) -> dict[str, Any]:
+    """Who reviewed the page and when; nothing for a preview not yet reviewed (a published
+    article always has both: editorial.review_missing)."""
+    if not article.reviewer:
+        return {}
+    return {
+        "lastReviewed": (article.reviewed or article.updated).isoformat(),
+        "reviewedBy": {"@type": _reviewer_type(article.reviewer), "name": article.reviewer},
+    }
+
+
 def article_ld(article: Article) -> dict[str, Any]:
     """The article's structured data: the page, its FAQ, its breadcrumbs, the clinic."""
     config = current_app.config
@@ -91,8 +102,7 @@ def article_ld(article: Article) -> dict[str, Any]:
                 "description": article.description,
                 "datePublished": article.published.isoformat(),
                 "dateModified": article.updated.isoformat(),
-                "lastReviewed": (article.reviewed or article.updated).isoformat(),
-                "reviewedBy": {"@type": _reviewer_type(article.reviewer), "name": article.reviewer},
+                **_review(article),
                 "publisher": {"@id": site + "/#clinic"},
                 "inLanguage": "en-US",
                 "audience": {"@type": "MedicalAudience", "audienceType": "Patient"},

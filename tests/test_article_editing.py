@@ -479,3 +479,10 @@ def test_two_editors_taking_one_address_at_once_get_a_plain_answer(app, editor, 
     assert response.status_code == 422
     assert "took this address a moment ago" in response.get_data(as_text=True)
     assert "Walking after a disc injury" in response.get_data(as_text=True)  # typed text kept
+
+
+def test_a_preview_before_review_says_so_instead_of_an_empty_reviewer(app, editor):
+    article_id = create(editor, reviewer="", reviewed_on="")
+    preview = page(editor, f"/staff/articles/{article_id}/preview")
+    assert "Not yet medically reviewed." in preview
+    assert "Medically reviewed by" not in preview and "reviewedBy" not in preview
