@@ -24,11 +24,33 @@ def _resource_root() -> Path:
     raise RuntimeError("templates/ not found beside the package or under share/spine_site")
 
 
+class SpineFlask(Flask):
+    """Flask, with each hook's sync-or-async check made once instead of on every call.
+
+    Flask asks `inspect.iscoroutinefunction` of every before/after-request hook, teardown
+    and view on every request (about fourteen a page here); the answer never changes, and
+    nothing in this app is async. Flask's docs invite overriding ensure_sync.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_checked: dict[Any, Any] = {}
+
+    def ensure_sync(self, func: Any) -> Any:
+        try:
+            return self._sync_checked[func]
+        except KeyError:
+            checked = self._sync_checked[func] = super().ensure_sync(func)
+            return checked
+        except TypeError:  # an unhashable callable: ask every time, as Flask does
+            return super().ensure_sync(func)
+
+
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; tests pass overrides (DATABASE URI, SECRET_KEY, ...)."""
     overrides = dict(overrides or {})
     root = _resource_root()
-    app = Flask(
+    app = SpineFlask(
         __name__,
         template_folder=str(root / "templates"),
         static_folder=str(root / "static"),
