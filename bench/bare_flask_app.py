@@ -1,0 +1,40 @@
+"""A bare Flask app serving fixed pages: the anchor for bench/public_pages.py.
+
+It imports nothing of the product, only Flask and the standard library, so what it costs is
+what Flask and gunicorn cost for serving those bytes: no hooks, no cookies, no headers but
+Content-Type and Content-Length. The pages are read once at start-up from the directory named
+by BARE_PAGES_DIR, which holds `index.json` (path -> {"file": name, "content_type": type})
+and one file per path, as written by bench/public_pages.py from the product's own responses.
+
+    BARE_PAGES_DIR=/tmp/pages gunicorn -w 5 -k sync bench.bare_flask_app:app
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from flask import Flask, Response
+
+PAGES = Path(os.environ["BARE_PAGES_DIR"])
+
+app = Flask(__name__)
+
+
+def fixed_page(body: bytes, content_type: str) -> Callable[[], Response]:
+    """A view that answers with these bytes; one Response per request, as any view makes."""
+
+    def view() -> Response:
+        return Response(body, content_type=content_type)
+
+    return view
+
+
+for number, (path, page) in enumerate(json.loads((PAGES / "index.json").read_text()).items()):
+    app.add_url_rule(
+        path,
+        endpoint=f"page{number}",
+        view_func=fixed_page((PAGES / page["file"]).read_bytes(), page["content_type"]),
+    )
