@@ -127,7 +127,10 @@ def capture(
     db.session.add(lead)
     try:
         db.session.flush()
-        if not lead.is_spam:
+        # Read before the commit expires them: reading after would load the lead again, a
+        # second transaction (on SQLite, the write lock once more) for two known values.
+        lead_id, spam = lead.id, lead.is_spam
+        if not spam:
             lead_mail.queue_emails(lead)
         db.session.commit()
     except IntegrityError:
@@ -137,9 +140,9 @@ def capture(
         if existing is None:
             raise
         return CaptureResult(existing, created=False)
-    log.info("lead %s stored (%s%s)", lead.id, form.value, ", quarantined" if lead.is_spam else "")
-    metrics.lead_stored(form, spam=lead.is_spam)
-    if not lead.is_spam:
+    log.info("lead %s stored (%s%s)", lead_id, form.value, ", quarantined" if spam else "")
+    metrics.lead_stored(form, spam=spam)
+    if not spam:
         outbox.wake_sender()
     return CaptureResult(lead, created=True)
 
