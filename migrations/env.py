@@ -85,6 +85,12 @@ def run_migrations_online():
 
     connectable = get_engine()
 
+    # What the models cannot declare (SQLite's FTS5 search table) or declare for PostgreSQL
+    # only (the trigram index) is left out of autogenerate's comparison.
+    from spine_site.lead_search import autogenerate_filters
+
+    conf_args = {**autogenerate_filters(connectable.dialect.name), **conf_args}
+
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import ColumnElement, func, select
 
+from . import lead_search
 from .clock import day_start
 from .extensions import db
 from .models import FormKind, Lead, LeadStatus
@@ -36,8 +37,11 @@ class LeadFilter:
         return {k: v for k, v in out.items() if v}
 
 
-def filter_clauses(f: LeadFilter, *, with_status: bool = True) -> list[ColumnElement[bool]]:
-    """WHERE clauses for a filter (status left out when counting per status)."""
+def filter_clauses(
+    f: LeadFilter, *, with_status: bool = True, matches: int | None = None
+) -> list[ColumnElement[bool]]:
+    """WHERE clauses for a filter (status left out when counting per status). `matches`, how
+    many leads the filter finds when that is known, lets the search choose its plan."""
     clauses: list[ColumnElement[bool]] = []
     if f.form is not None:
         clauses.append(Lead.form == f.form)
@@ -47,12 +51,13 @@ def filter_clauses(f: LeadFilter, *, with_status: bool = True) -> list[ColumnEle
         clauses.append(Lead.created_at >= day_start(f.date_from))
     if f.date_to is not None:
         clauses.append(Lead.created_at < day_start(f.date_to + timedelta(days=1)))
+    terms = search_terms(f.q)
     if f.spam == "exclude":
-        clauses.append(Lead.is_spam.is_(False))
+        clauses.append(lead_search.unselective(Lead.is_spam.is_(False), terms))
     elif f.spam == "only":
         clauses.append(Lead.is_spam.is_(True))
     # Every word must appear in a name, the email or the phone digits.
-    clauses.extend(Lead.search_text.contains(term, autoescape=True) for term in search_terms(f.q))
+    clauses.extend(lead_search.search_clauses(terms, matches=matches))
     return clauses
 
 
@@ -96,7 +101,7 @@ def list_leads(f: LeadFilter, page: int, per_page: int) -> LeadPage:
     page, pages = page_bounds(total, page, per_page)
     rows = db.session.scalars(
         select(Lead)
-        .where(*filter_clauses(f))
+        .where(*filter_clauses(f, matches=total))
         .order_by(Lead.created_at.desc(), Lead.id.desc())
         .limit(per_page)
         .offset((page - 1) * per_page)

@@ -80,6 +80,14 @@ class Lead(db.Model):
         # Covering: the views' counts read these indexes alone, not 100,000 rows.
         Index("ix_lead_follow_up", "is_spam", "next_follow_up_at", "status", "first_attempt_at"),
         Index("ix_lead_owner", "owner_id", "is_spam", "status", "created_at"),
+        # The staff search's substring LIKE, from a trigram index (PostgreSQL; on SQLite an
+        # FTS5 table the migration makes: spine_site/lead_search.py).
+        Index(
+            "ix_lead_search_text_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
         # Never reuse an id: guide links name the lead by id.
         {"sqlite_autoincrement": True},
     )

@@ -7,6 +7,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
+from spine_site import lead_search
 from spine_site.extensions import db
 from tests.factories import make_lead
 
@@ -14,7 +15,10 @@ from tests.factories import make_lead
 def test_upgrade_on_an_empty_database_gives_the_models_schema(app):
     # The app fixture's database was built by `upgrade()` from nothing.
     with app.app_context(), db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        # Leaving out only SQLite's FTS5 search tables (no model can declare a virtual
+        # table) and, off PostgreSQL, its trigram index: tests/test_lead_search.py checks them.
+        filters = lead_search.autogenerate_filters(conn.dialect.name)
+        diff = compare_metadata(MigrationContext.configure(conn, opts=filters), db.metadata)
         assert diff == []
 
 

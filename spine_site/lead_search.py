@@ -1,0 +1,124 @@
+"""The staff search: each term must be a substring of a lead's `search_text` (lower-cased
+names, email and phone digits), found through an index on either database.
+
+One interface, `search_clauses(terms)`, two indexes behind it:
+
+- PostgreSQL: a GIN trigram index (pg_trgm, `gin_trgm_ops`) on `lead.search_text`. The
+  clause stays the plain `search_text LIKE '%term%'` it always was; the planner answers it
+  from the index and rechecks each candidate row, so the results are exactly the LIKE's.
+- SQLite: an FTS5 table with the trigram tokenizer (SQLite >= 3.34), external content over
+  `lead`, kept current by triggers on lead's insert, delete and update of search_text. A term
+  is looked up as an FTS5 phrase (`lead.id IN (SELECT rowid FROM lead_fts WHERE lead_fts
+  MATCH '"term"')`) and the same LIKE is kept beside it as the recheck, so the results are
+  the LIKE's even where FTS5's Unicode case folding is looser than Python's lower().
+
+A trigram index needs three characters to narrow anything: terms of one or two characters
+are the LIKE alone, a scan, as before (slower at 100,000 leads, still correct).
+
+The FTS5 table and its shadow tables are not in the models' metadata, and the trigram index
+exists on PostgreSQL only: `autogenerate_filters` tells Alembic's comparison so (migrations/
+env.py and tests/test_migrations.py use it). On SQLite, a later `batch_alter_table("lead")`
+rebuilds the table and so drops the triggers: such a revision must run SQLITE_TRIGGERS again
+(tests/test_lead_search.py fails if the index stops following edits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Boolean, ColumnElement, func, literal_column, select, table
+
+from .extensions import db
+from .models import Lead
+
+# Shortest term an index helps with (a trigram is three characters).
+MIN_INDEXED_LENGTH = 3
+# From this many matches on, SQLite pages a search newest-first down ix_lead_created_at:
+# about per_page * leads / matches index entries read (5,000 at 100,000 leads), against one
+# row read per match the other way (see search_clauses).
+WALK_FROM = 1000
+
+FTS_TABLE = "lead_fts"
+# What FTS5 creates beside a virtual table (external content: no _content table).
+FTS_SHADOW_TABLES = frozenset(
+    f"{FTS_TABLE}_{suffix}" for suffix in ("data", "idx", "content", "docsize", "config")
+)
+PG_TRIGRAM_INDEX = "ix_lead_search_text_trgm"
+
+SQLITE_FTS_TABLE = (
+    f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5("
+    "search_text, content='lead', content_rowid='id', tokenize='trigram')"
+)
+SQLITE_TRIGGERS = (
+    f"""CREATE TRIGGER {FTS_TABLE}_insert AFTER INSERT ON lead BEGIN
+        INSERT INTO {FTS_TABLE}(rowid, search_text) VALUES (new.id, new.search_text);
+    END""",
+    f"""CREATE TRIGGER {FTS_TABLE}_delete AFTER DELETE ON lead BEGIN
+        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, search_text)
+        VALUES ('delete', old.id, old.search_text);
+    END""",
+    f"""CREATE TRIGGER {FTS_TABLE}_update AFTER UPDATE OF id, search_text ON lead
+    BEGIN
+        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, search_text)
+        VALUES ('delete', old.id, old.search_text);
+        INSERT INTO {FTS_TABLE}(rowid, search_text) VALUES (new.id, new.search_text);
+    END""",
+)
+
+
+def search_clauses(terms: list[str], *, matches: int | None = None) -> list[ColumnElement[bool]]:
+    """Each term (lower-cased, as the column is) a substring of the lead's search text.
+
+    On SQLite the terms of three characters or more go to FTS5 together, as one query
+    (`"ada" AND "lovelace"`), so only leads that have them all are read.
+
+    `matches`, when known, is how many leads the whole filter finds (the list knows it from
+    its counts before it asks for a page). On SQLite, past WALK_FROM a page is found faster
+    by walking the list's newest-first index and stopping once the page is full than by
+    reading every match to sort it: `lead.id + 0` keeps the planner from starting at the
+    matches. (PostgreSQL's planner judges this itself, from its statistics.)
+    """
+    # The LIKE is the search on PostgreSQL (the trigram index serves it), and on SQLite the
+    # recheck of what FTS5 found: exactly today's substring semantics either way.
+    clauses = [Lead.search_text.contains(term, autoescape=True) for term in terms]
+    indexed = [term for term in terms if len(term) >= MIN_INDEXED_LENGTH]
+    if indexed and db.engine.dialect.name == "sqlite":
+        query = " AND ".join(fts5_phrase(term) for term in indexed)
+        matched = (
+            select(literal_column("rowid"))
+            .select_from(table(FTS_TABLE))
+            .where(literal_column(FTS_TABLE).op("MATCH")(query))
+        )
+        lead_id = Lead.id + 0 if matches is not None and matches >= WALK_FROM else Lead.id
+        clauses.insert(0, lead_id.in_(matched))
+    return clauses
+
+
+def unselective(clause: ColumnElement[bool], terms: list[str]) -> ColumnElement[bool]:
+    """The spam filter beside a search: on SQLite, marked `likely()` (true of ~95% of leads),
+    so that a planner without statistics (no ANALYZE has run) starts from the search's
+    matches, not from an index on is_spam that reads nearly every lead."""
+    if db.engine.dialect.name != "sqlite" or all(len(t) < MIN_INDEXED_LENGTH for t in terms):
+        return clause
+    return func.likely(clause, type_=Boolean)
+
+
+def fts5_phrase(term: str) -> str:
+    """The term as one FTS5 string: operators, `*`, `NEAR(` and column filters inside it are
+    plain characters (https://sqlite.org/fts5.html#fts5_strings)."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def autogenerate_filters(dialect: str) -> dict[str, Callable[..., bool]]:
+    """Alembic `include_name` / `include_object`: leave out what the models cannot declare
+    (the FTS5 tables) and the trigram index where it does not exist (anything but PostgreSQL).
+    """
+
+    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+        return not (type_ == "table" and (name == FTS_TABLE or name in FTS_SHADOW_TABLES))
+
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any):
+        return not (type_ == "index" and name == PG_TRIGRAM_INDEX and dialect != "postgresql")
+
+    return {"include_name": include_name, "include_object": include_object}
