@@ -2,8 +2,9 @@
 """How the staff lead list, the intake queue and the CSV export hold up with 100,000 leads.
 
     .venv/bin/python bench/staff_list.py                      # SQLite in a temp folder
-    .venv/bin/python bench/staff_list.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/staff_list.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_staff_list
     .venv/bin/python bench/staff_list.py --leads 20000        # a quicker run
+    .venv/bin/python bench/staff_list.py --skip-export        # the list, queue and search only
 
 Builds the schema with the real migrations, inserts synthetic leads (spread over a year,
 every status, 5% spam; of the new ones about half never tried, the rest and the contacted
@@ -11,8 +12,8 @@ ones with a next try from a week ago to a week ahead, a fifth of them owned by t
 person), then times each query the list page and each queue view runs (the queue: the five
 counts, the page of cards with owners and attempts, and each card's business-hours waiting
 time), repeated, and streams the whole export, CSV and Excel, while measuring Python's peak
-memory. Prints
-one line per figure.
+memory; last, the searches once more without their index (as before issue 16), for a
+comparison on the same data and the same machine load. Prints one line per figure.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask_migrate import upgrade
-from sqlalchemy import insert, text
+from sqlalchemy import create_engine, insert, make_url, text
 
-from spine_site import create_app, queue, users
+from spine_site import create_app, lead_search, queue, users
 from spine_site.clock import clinic_zone
 from spine_site.export import ExportPlan
 from spine_site.export_xlsx import write_workbook
@@ -110,27 +111,63 @@ def _intake_state(row: dict, rng: random.Random, now: datetime) -> None:
 
 
 def timed(label: str, fn, repeat: int = 20) -> None:
+    """Wall time, median and p95; and this process's CPU time (on SQLite, where the query
+    runs in this process, the figure a busy machine disturbs least)."""
     fn()  # warm up
-    samples = []
+    samples, cpu = [], []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         fn()
         samples.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
         db.session.rollback()
     samples.sort()
+    cpu.sort()
     print(
         f"{label:<44} median {statistics.median(samples):7.1f} ms   "
-        f"p95 {samples[int(len(samples) * 0.95) - 1]:7.1f} ms"
+        f"p95 {samples[int(len(samples) * 0.95) - 1]:7.1f} ms   "
+        f"(cpu median {statistics.median(cpu):6.1f} ms, p95 {cpu[int(len(cpu) * 0.95) - 1]:6.1f})"
     )
+
+
+SEARCHES = {
+    "search 'lovelace'": "lovelace",
+    "search phone digits '5550'": "5550",
+    "search email 'p123@'": "p123@",
+    "search two words 'ada lovelace'": "ada lovelace",
+    "search 2 chars 'zh' (no index: a scan)": "zh",
+}
+
+
+def search_without_index(per_page: int) -> None:
+    """The searches again as they ran before issue 16, in the same run and on the same data:
+    on SQLite the plain LIKE (the FTS5 table left unread), on PostgreSQL the same LIKE with
+    the trigram index dropped."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text(f"DROP INDEX {lead_search.PG_TRIGRAM_INDEX}"))
+        db.session.commit()
+    saved = lead_search.search_clauses, lead_search.unselective
+    lead_search.search_clauses = lambda terms, matches=None: [
+        Lead.search_text.contains(term, autoescape=True) for term in terms
+    ]
+    lead_search.unselective = lambda clause, terms: clause
+    try:
+        for label, q in SEARCHES.items():
+            timed(f"before: {label}", lambda q=q: list_leads(LeadFilter(q=q), 1, per_page))
+    finally:
+        lead_search.search_clauses, lead_search.unselective = saved
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--database-url")
+    parser.add_argument("--skip-export", action="store_true", help="leave out the exports")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="spine-bench-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
+    if url.startswith("postgresql"):
+        create_database_if_missing(url)
     app = create_app(
         {
             "SECRET_KEY": "bench" * 8,
@@ -161,9 +198,7 @@ def main() -> None:
             "list, status=new": (LeadFilter(status=LeadStatus.NEW), 1),
             "list, last 7 days": (LeadFilter(date_from=today - timedelta(days=7)), 1),
             "list, only spam": (LeadFilter(spam="only"), 1),
-            "list, search 'lovelace'": (LeadFilter(q="lovelace"), 1),
-            "list, search phone digits '5550'": (LeadFilter(q="5550"), 1),
-            "list, search email 'p123@'": (LeadFilter(q="p123@"), 1),
+            **{f"list, {label}": (LeadFilter(q=q), 1) for label, q in SEARCHES.items()},
         }
         for label, (f, page) in cases.items():
             timed(label, lambda f=f, page=page: list_leads(f, page, per_page))
@@ -180,8 +215,24 @@ def main() -> None:
 
             timed(f"queue, {view} (counts + page + waits)", page_of)
 
-        for kind in ("csv", "xlsx"):
-            export_figures(kind)
+        if not args.skip_export:
+            for kind in ("csv", "xlsx"):
+                export_figures(kind)
+        search_without_index(per_page)
+
+
+def create_database_if_missing(url: str) -> None:
+    """The named PostgreSQL database, created from the server's `postgres` one if absent
+    (its tables are dropped and rebuilt either way)."""
+    target = make_url(url)
+    engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+        )
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    engine.dispose()
 
 
 def export_figures(kind: str) -> None:

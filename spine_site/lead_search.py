@@ -7,10 +7,11 @@ One interface, `search_clauses(terms)`, two indexes behind it:
   clause stays the plain `search_text LIKE '%term%'` it always was; the planner answers it
   from the index and rechecks each candidate row, so the results are exactly the LIKE's.
 - SQLite: an FTS5 table with the trigram tokenizer (SQLite >= 3.34), external content over
-  `lead`, kept current by triggers on lead's insert, delete and update of search_text. A term
-  is looked up as an FTS5 phrase (`lead.id IN (SELECT rowid FROM lead_fts WHERE lead_fts
-  MATCH '"term"')`) and the same LIKE is kept beside it as the recheck, so the results are
-  the LIKE's even where FTS5's Unicode case folding is looser than Python's lower().
+  `lead`, kept current by triggers on lead's insert, delete and update of search_text. The
+  terms are looked up as FTS5 strings, all in one query (`lead.id IN (SELECT rowid FROM
+  lead_fts WHERE lead_fts MATCH '"ada" AND "lovelace"')`), and the same LIKEs are kept
+  beside it as the recheck, so the results are the LIKE's even where FTS5's Unicode case
+  folding is looser than Python's lower() (it folds the Greek final sigma).
 
 A trigram index needs three characters to narrow anything: terms of one or two characters
 are the LIKE alone, a scan, as before (slower at 100,000 leads, still correct).
