@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -66,6 +67,32 @@ def refuse_busy_port(port: int) -> None:
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
             raise SystemExit(f"port {port} is in use (another bench?); pick another with --port")
+
+
+def cpu_ticks_of_children(parent: int) -> dict[int, int]:
+    """CPU time so far (clock ticks) of each process whose parent is `parent`, from /proc."""
+    ticks = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            ticks[int(stat.parent.name)] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def wait_until_booted(server: subprocess.Popen, workers: int, seconds: float = 60) -> None:
+    """Every worker forked and idle: a worker still importing the app would take CPU from
+    the run (wait_until_up only proves that one worker answers)."""
+    deadline, before = time.monotonic() + seconds, {}
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_ticks_of_children(server.pid)
+        if len(now) == workers and all(now[pid] - before.get(pid, -99) <= 1 for pid in now):
+            return
+        before = now
+    raise SystemExit(f"gunicorn's {workers} workers were not all up within {seconds:.0f} s")
 
 
 def fetch(url: str) -> tuple[bytes, str]:
@@ -196,10 +223,12 @@ def main() -> None:
     servers = [start_gunicorn(args.workers, args.port, env, tmp / "product.log")]
     try:
         wait_until_up(product + ARTICLE)
+        wait_until_booted(servers[0], args.workers)
         sizes = write_pages(product, tmp / "pages")
         bare_env = {**env, "BARE_PAGES_DIR": str(tmp / "pages")}
         servers.append(start_bare(args.workers, args.bare_port, bare_env, tmp / "bare.log"))
         wait_until_up(bare + "/healthz")
+        wait_until_booted(servers[1], args.workers)
         check_bare(bare, tmp / "pages")
         print(
             f"gunicorn sync x{args.workers} for both; wrk -t2 -c{args.connections} "

@@ -37,7 +37,7 @@ from article_speed import (
     to_ms,
     wait_until_up,
 )
-from public_pages import refuse_busy_port
+from public_pages import refuse_busy_port, wait_until_booted
 from sqlalchemy import create_engine, text
 from submission_speed import LUA
 
@@ -109,6 +109,7 @@ def sweep(args: argparse.Namespace, env: dict[str, str], tmp: Path) -> dict[str,
         server = start_gunicorn(workers, args.port, env, tmp / "server.log", app="wsgi:app")
         try:
             wait_until_up(f"http://127.0.0.1:{args.port}{ARTICLE}")
+            wait_until_booted(server, workers)
             run_wrk(f"http://127.0.0.1:{args.port}{ARTICLE}", 32, 1)  # every worker warm
             for connections in connection_counts:
                 figures = point(args.port, connections, args, tmp)
