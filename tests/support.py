@@ -27,6 +27,7 @@ from sqlalchemy import select, text
 from werkzeug.test import TestResponse
 
 from spine_site import create_app, outbox
+from spine_site.articles_io import seed_if_empty
 from spine_site.extensions import db
 from spine_site.models import OutboxEmail
 from tests.factories import STAFF_PASSWORD, make_user, totp_code
@@ -80,6 +81,9 @@ def make_app(tmp_path: Path, migrated_template: str | None, **overrides: Any) ->
             tables = ", ".join(t.name for t in db.metadata.sorted_tables)
             db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             db.session.commit()
+            # The bundled articles, as the SQLite template has them (conftest.py): each test
+            # starts from the same site on either database.
+            seed_if_empty()
     return app
 
 

@@ -22,6 +22,23 @@ def test_upgrade_on_an_empty_database_gives_the_models_schema(app):
         assert diff == []
 
 
+def test_every_foreign_key_of_the_models_is_in_the_database(app):
+    """compare_metadata above does not see a missing key that the model marks use_alter
+    (article <-> article_revision): on PostgreSQL create_table left those two out once."""
+    with app.app_context():
+        inspector = inspect(db.engine)
+        for table in db.metadata.sorted_tables:
+            expected = {
+                (tuple(e.parent.name for e in fk.elements), fk.elements[0].column.table.name)
+                for fk in table.foreign_key_constraints
+            }
+            found = {
+                (tuple(f["constrained_columns"]), f["referred_table"])
+                for f in inspector.get_foreign_keys(table.name)
+            }
+            assert expected <= found, table.name
+
+
 def test_downgrade_to_base_and_up_again(app):
     with app.app_context():
         downgrade(revision="base")
