@@ -6,6 +6,7 @@
     .venv/bin/python bench/staff_list.py --leads 20000        # a quicker run
     .venv/bin/python bench/staff_list.py --skip-export        # the list, queue and search only
 
+On PostgreSQL the named database is dropped and created again first (never name one in use).
 Builds the schema with the real migrations, inserts synthetic leads (spread over a year,
 every status, 5% spam; of the new ones about half never tried, the rest and the contacted
 ones with a next try from a week ago to a week ahead, a fifth of them owned by the signed-in
@@ -167,7 +168,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="spine-bench-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
     if url.startswith("postgresql"):
-        create_database_if_missing(url)
+        fresh_database(url)
     app = create_app(
         {
             "SECRET_KEY": "bench" * 8,
@@ -177,10 +178,6 @@ def main() -> None:
         }
     )
     with app.test_request_context():
-        if args.database_url:
-            db.drop_all()
-            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            db.session.commit()
         upgrade()
         started = time.perf_counter()
         users.create_user("desk@clinic.example", Role.STAFF, "lantern orbit pickle meadow")
@@ -221,17 +218,14 @@ def main() -> None:
         search_without_index(per_page)
 
 
-def create_database_if_missing(url: str) -> None:
-    """The named PostgreSQL database, created from the server's `postgres` one if absent
-    (its tables are dropped and rebuilt either way)."""
+def fresh_database(url: str) -> None:
+    """The named PostgreSQL database dropped and created again, empty (refused by the server
+    while anything else is connected to it, so a database in use is never taken)."""
     target = make_url(url)
     engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        exists = conn.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
-        )
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}"'))
+        conn.execute(text(f'CREATE DATABASE "{target.database}"'))
     engine.dispose()
 
 
