@@ -193,8 +193,8 @@ def svg(results: dict[str, dict], database: str, seconds: int) -> str:
     low = min(v for by in rates.values() for s in by.values() for v in s.values())
     ticks = axis_ticks(low, top * 1.3)
     desc = "; ".join(
-        f"{name} at {label}: " + ", ".join(f"{k} {v:,.0f}" for k, v in rates[sweep][name].items())
-        for sweep, label in (("workers", "1, 2, 4, 8 workers"), ("connections", "connections"))
+        f"{name}, " + ", ".join(f"{k} {unit}: {v:,.0f}" for k, v in rates[sweep][name].items())
+        for sweep, unit in (("workers", "workers"), ("connections", "connections"))
         for name in SERIES
     )
     legend = "".join(
