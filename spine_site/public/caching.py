@@ -8,13 +8,14 @@ import functools
 import hashlib
 import re
 import time
+from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.http import http_date
 
 from .. import tokens
 from ..articles import Article
-from .lead_forms import FORMS, fresh_form, library
+from .lead_forms import FORMS, fresh_form, library, render_form_page
 
 # A form token as it appears in a page: not part of what the page says.
 _FORM_TOKEN = re.compile(tokens.FORM_TOKEN_PATTERN.encode())
@@ -88,18 +89,35 @@ def fresh_article_page(found: Article) -> Response:
     it: a submission's key also covers its content, so the two forms' submissions never
     collide.)
     """
+    return _page_with_token(found.slug, lambda: _render_with_slot(found))
+
+
+def fresh_form_page(name: str, path: str) -> Response:
+    """A form's own page (/schedule, /guide), empty: kept the same way as the articles (it
+    lists them, so it is made again when they change: articles_live.py clears both)."""
+    return _page_with_token(f"form:{name}", lambda: _form_page_with_slot(name, path))
+
+
+def _page_with_token(key: str, render: Callable[[], str]) -> Response:
     cache: dict[str, list[bytes]] = current_app.extensions.setdefault("article_pages", {})
     digests: dict[str, str] = current_app.extensions.setdefault("article_digests", {})
-    parts = cache.get(found.slug)
+    parts = cache.get(key)
     if parts is None:
-        page = _render_with_slot(found)
+        page = render()
         # Kept as UTF-8 bytes: a request then joins bytes, with nothing to encode.
-        parts = cache[found.slug] = [part.encode() for part in page.split(_TOKEN_SLOT)]
-        digests[found.slug] = hashlib.blake2b(page.encode(), digest_size=12).hexdigest()
+        parts = cache[key] = [part.encode() for part in page.split(_TOKEN_SLOT)]
+        digests[key] = hashlib.blake2b(page.encode(), digest_size=12).hexdigest()
     body = tokens.new_form_token().encode().join(parts)
     response = Response(body, mimetype="text/html")
-    response.set_etag(f"{digests[found.slug]}-{token_window()[0]}", weak=True)
+    response.set_etag(f"{digests[key]}-{token_window()[0]}", weak=True)
     return response
+
+
+def _form_page_with_slot(name: str, path: str) -> str:
+    form = fresh_form(name, "page", path)
+    form.form_token.data = _TOKEN_SLOT
+    page, _ = render_form_page(name, form, [], 200)
+    return str(page)
 
 
 def _render_with_slot(found: Article) -> str:

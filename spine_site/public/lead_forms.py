@@ -92,7 +92,9 @@ def handle_form(name: str) -> PageResult | Response:
     """GET: the form's own page. POST: a lead stored (then thanks), or the form back, filled."""
     kind, cls, prefix = FORMS[name]
     if request.method != "POST":  # GET, and HEAD (which must change nothing either)
-        return render_form_page(name, fresh_form(name, "page", request.path), [], 200)
+        from .caching import fresh_form_page  # (caching imports this module)
+
+        return fresh_form_page(name, request.path)
     form = cls(prefix=prefix)
     max_age = current_app.config["FORM_TOKEN_MAX_AGE"]
     if is_cross_site(request):
