@@ -98,6 +98,17 @@ def fresh_form_page(name: str, path: str) -> Response:
     return _page_with_token(f"form:{name}", lambda: _form_page_with_slot(name, path))
 
 
+def fixed_page(key: str, mimetype: str, render: Callable[[], str]) -> Response:
+    """A page the same for every visitor (the home page, robots.txt, the sitemap): rendered
+    once per process and made again when the articles change (articles_live.py clears the
+    cache). Its ETag is still the body's (conditional_html)."""
+    cache: dict[str, list[bytes]] = current_app.extensions.setdefault("article_pages", {})
+    parts = cache.get(key)
+    if parts is None:
+        parts = cache[key] = [render().encode()]
+    return Response(parts[0], mimetype=mimetype)
+
+
 def _page_with_token(key: str, render: Callable[[], str]) -> Response:
     cache: dict[str, list[bytes]] = current_app.extensions.setdefault("article_pages", {})
     digests: dict[str, str] = current_app.extensions.setdefault("article_digests", {})

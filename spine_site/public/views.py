@@ -68,8 +68,11 @@ for _error in errors.DATABASE_UNAVAILABLE:
 
 
 @bp.get("/")
-def index() -> str:
-    return render_template("public/index.html", articles=library().all)
+def index() -> Response:
+    articles = library().all
+    return caching.fixed_page(
+        "home", "text/html", lambda: render_template("public/index.html", articles=articles)
+    )
 
 
 @bp.get("/articles/<slug>")
@@ -214,19 +217,22 @@ def privacy_page() -> str:
 
 @bp.get("/sitemap.xml")
 def sitemap() -> Response:
-    newest = max((a.updated for a in library().all), default=date.today())
+    articles = library().all
+    return caching.fixed_page("sitemap", "application/xml", lambda: _sitemap(articles))
+
+
+def _sitemap(articles: list[Any]) -> str:
+    newest = max((a.updated for a in articles), default=date.today())
     pages: list[dict[str, Any]] = [{"loc": url_for("public.index"), "lastmod": newest}]
-    pages += [{"loc": a.path, "lastmod": a.updated} for a in library().all]
+    pages += [{"loc": a.path, "lastmod": a.updated} for a in articles]
     pages += [{"loc": url_for(f"public.{n}"), "lastmod": None} for n in ("schedule", "guide")]
     pages.append({"loc": url_for("public.privacy"), "lastmod": None})
-    body = render_template("public/sitemap.xml", pages=pages)
-    return Response(body, mimetype="application/xml")
+    return render_template("public/sitemap.xml", pages=pages)
 
 
 @bp.get("/robots.txt")
 def robots() -> Response:
-    body = render_template("public/robots.txt")
-    return Response(body, mimetype="text/plain")
+    return caching.fixed_page("robots", "text/plain", lambda: render_template("public/robots.txt"))
 
 
 @bp.get("/healthz")
