@@ -1,8 +1,6 @@
-"""An article as readers would see it, from any revision: what the staff preview renders.
-
-The published copy (articles_live.py) is built from the live revision the same way; here
-the dates a revision does not have yet (first published, updated) are today's, as they would
-be if it were published now.
+"""An article as readers would see it, from any revision: what the staff preview renders,
+and (from the live revision) what articles_live.py publishes. The dates a revision does not
+have yet (first published, updated) are today's, as they would be if it were published now.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from flask import Flask, has_app_context
@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from .article_models import ArticleRecord, ArticleRedirect
-from .articles import Article, ArticleSource, Library, markdown_parser, render_article
-from .clock import clinic_zone, utcnow
+from .article_preview import source_of
+from .articles import Article, Library, markdown_parser, render_article
+from .clock import utcnow
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ class Snapshot:
 
 
 def _load(now: datetime) -> Snapshot:
-    zone = clinic_zone()
     md = markdown_parser()
     rendered: list[Article] = []
     gone: set[str] = set()
@@ -53,27 +53,12 @@ def _load(now: datetime) -> Snapshot:
         if record.publish_at > now:
             next_publish = min(next_publish or record.publish_at, record.publish_at)
             continue
-        first = record.first_published_at or record.publish_at
-        source = ArticleSource(
-            slug=record.slug,
-            title=live.title,
-            description=live.description,
-            summary=live.summary,
-            body=live.body,
-            faq=list(live.faq or []),
-            related=list(live.related or []),
-            reviewer=live.reviewer or "",
-            reviewed=live.reviewed_on or record.publish_at.astimezone(zone).date(),
-            published=first.astimezone(zone).date(),
-            updated=record.publish_at.astimezone(zone).date(),
-        )
+        # The same source the staff preview renders (dated as the live page is).
+        source = source_of(record, live)
         rendered.append(render_article(source, md))
     public = {a.slug for a in rendered}
     # A related article that is not public (yet, or any more) is left out, not an error.
-    rendered = [
-        a.__class__(**{**a.__dict__, "related": [s for s in a.related if s in public]})
-        for a in rendered
-    ]
+    rendered = [replace(a, related=[s for s in a.related if s in public]) for a in rendered]
     moved = {
         old: slug
         for old, slug in db.session.execute(

@@ -89,12 +89,9 @@ def render_form_page(name: str, form: LeadForm, problems: list[str], status: int
 
 
 def handle_form(name: str) -> PageResult | Response:
-    """GET: the form's own page. POST: a lead stored (then thanks), or the form back, filled."""
+    """A form posted: a lead stored (then thanks), or the form back, filled. (Its empty page,
+    for GET, is caching.fresh_form_page.)"""
     kind, cls, prefix = FORMS[name]
-    if request.method != "POST":  # GET, and HEAD (which must change nothing either)
-        from .caching import fresh_form_page  # (caching imports this module)
-
-        return fresh_form_page(name, request.path)
     form = cls(prefix=prefix)
     max_age = current_app.config["FORM_TOKEN_MAX_AGE"]
     if is_cross_site(request):

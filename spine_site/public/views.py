@@ -33,6 +33,7 @@ from . import caching, visits
 from .forms import ResendGuideForm
 from .lead_forms import (
     DATABASE_DOWN,
+    PageResult,
     embedded_forms,
     handle_form,
     library,
@@ -94,13 +95,21 @@ def article(slug: str) -> Response | tuple[str, int]:
 @bp.route("/schedule", methods=["GET", "POST"])
 @limited("RATELIMIT_FORMS")
 def schedule():
-    return handle_form("schedule")
+    return _form_page("schedule")
 
 
 @bp.route("/guide", methods=["GET", "POST"])
 @limited("RATELIMIT_FORMS")
 def guide():
-    return handle_form("guide")
+    return _form_page("guide")
+
+
+def _form_page(name: str) -> PageResult | Response:
+    """GET (and HEAD, which must change nothing either): the form's own empty page, kept as
+    bytes; POST: the submission."""
+    if request.method != "POST":
+        return caching.fresh_form_page(name, request.path)
+    return handle_form(name)
 
 
 @bp.get("/<any(schedule, guide):name>/thanks")
