@@ -77,8 +77,19 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_outbox(app)
     register_metrics(app)
     register_cli(app)
+    register_wsgi(app)
     register_assets(app)
     return app
+
+
+def register_wsgi(app: Flask) -> None:
+    from .public import fast_pages
+    from .security import trust_proxies
+
+    # Around Flask, inner first: the kept public pages answered before Flask's request
+    # cycle, then the proxies' headers read for both.
+    fast_pages.init_app(app)
+    trust_proxies(app)
 
 
 def register_assets(app: Flask) -> None:

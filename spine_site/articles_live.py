@@ -143,8 +143,7 @@ class LiveArticles:
     def _changed(self, newest: datetime | None) -> None:
         """Forget pages made from the old copy, and move Last-Modified on."""
         extensions = self.app.extensions
-        extensions.get("article_pages", {}).clear()
-        extensions.get("article_digests", {}).clear()
+        extensions.get("public_pages", {}).clear()
         if newest is not None:
             files = extensions.get("content_changed_files", extensions.get("content_changed", 0))
             extensions["content_changed_files"] = files

@@ -115,20 +115,23 @@ def _start_timer() -> None:
 
 def _count_request(response: Response) -> Response:
     endpoint = request.endpoint or "unmatched"
-    if endpoint == "metrics":
-        return response
-    method = request.method if request.method in METHODS else "other"
-    key = (endpoint, method, response.status_code)
+    if endpoint != "metrics":
+        observe(endpoint, request.method, response.status_code, request.environ.get(_STARTED))
+    return response
+
+
+def observe(endpoint: str, method: str, status: int, started: float | None) -> None:
+    """Count one answered request, and its time since `started` (perf_counter) if known."""
+    method = method if method in METHODS else "other"
+    key = (endpoint, method, status)
     children = _CHILDREN.get(key)
     if children is None:
         children = _CHILDREN.setdefault(
-            key, (REQUESTS.labels(endpoint, method, str(key[2])), LATENCY.labels(endpoint, method))
+            key, (REQUESTS.labels(endpoint, method, str(status)), LATENCY.labels(endpoint, method))
         )
     children[0].inc()
-    started = request.environ.get(_STARTED)
     if started is not None:
         children[1].observe(time.perf_counter() - started)
-    return response
 
 
 def lead_stored(form: FormKind, *, spam: bool) -> None:

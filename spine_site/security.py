@@ -46,14 +46,18 @@ _HTML = [*_ALWAYS, ("Content-Security-Policy", CONTENT_SECURITY_POLICY)]
 STATIC_HEADERS = _HTML
 
 
+def security_headers(html: bool, secure: bool) -> list[tuple[str, str]]:
+    """The headers every response gets: the CSP too on an HTML page, HSTS over https."""
+    headers = _HTML if html else _ALWAYS
+    return [*headers, ("Strict-Transport-Security", HSTS)] if secure else headers
+
+
 def add_security_headers(response: Response) -> Response:
     # No view sets these itself, so they are appended without a per-header lookup (this runs
-    # on every response).
+    # on every response). public/fast_pages.py adds the same list to the pages it answers.
     # A page that sets its own policy (the passkey pages, which run our one script) keeps it.
     html = response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers
-    response.headers.extend(_HTML if html else _ALWAYS)
-    if request.is_secure:
-        response.headers["Strict-Transport-Security"] = HSTS
+    response.headers.extend(security_headers(html, request.is_secure))
     return response
 
 
@@ -109,9 +113,17 @@ def is_cross_site(request: Request) -> bool:
 
 def init_app(app: Flask) -> None:
     app.session_interface = SessionInterface()
+    app.after_request(add_security_headers)
+
+
+def trust_proxies(app: Flask) -> None:
+    """Read the client's address and scheme from the proxies we run (TRUSTED_PROXIES).
+
+    Wrapped around everything the app serves but static files, the fast pages included
+    (HSTS there depends on the scheme the visitor used).
+    """
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies > 0:
         # Only as many hops as there are proxies we run: a client cannot spoof its address
         # (for rate limits and the audit log) by sending its own X-Forwarded-For.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
-    app.after_request(add_security_headers)

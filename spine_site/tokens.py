@@ -12,8 +12,10 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -41,8 +43,8 @@ class FormToken:
     reissued: bool = False
 
 
-def _form_keys() -> tuple[bytes, ...]:
-    config = current_app.config
+def _form_keys(config: Mapping[str, Any] | None = None) -> tuple[bytes, ...]:
+    config = current_app.config if config is None else config
     # The newest key signs; the fallbacks still accept forms rendered before a key rotation.
     keys = (config["SECRET_KEY"], *(config.get("SECRET_KEY_FALLBACKS") or []))
     return _derived_keys(keys)
@@ -74,14 +76,15 @@ def _keyed_hmac(key: bytes) -> hmac.HMAC:
 FORM_TOKEN_PATTERN = r"[A-Za-z0-9_-]{22}\.\d{10,}\.[01]\.[A-Za-z0-9_-]{43}"
 
 
-def new_form_token(reissued: bool = False) -> str:
+def new_form_token(reissued: bool = False, *, config: Mapping[str, Any] | None = None) -> str:
     """A token for one rendering of a form: its nonce dedupes submits, its time catches bots.
 
     `nonce.milliseconds.flag.signature`, signed with HMAC-SHA256. Every article view makes
-    one, so it is kept to one HMAC: no JSON, no compression.
+    one, so it is kept to one HMAC: no JSON, no compression. (`config` is the app's, for a
+    caller outside an app context: public/fast_pages.py.)
     """
     payload = f"{secrets.token_urlsafe(16)}.{int(time.time() * 1000)}.{1 if reissued else 0}"
-    return f"{payload}.{_form_signature(_form_keys()[0], payload)}"
+    return f"{payload}.{_form_signature(_form_keys(config)[0], payload)}"
 
 
 def read_form_token(token: str, max_age: int) -> FormToken | None:

@@ -36,7 +36,7 @@ def test_html_responses_carry_the_headers(client, path):
 def test_error_500_carries_the_headers(app, monkeypatch):
     from spine_site.public import caching
 
-    monkeypatch.setattr(caching, "fresh_article_page", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(caching, "kept_page", lambda *a, **k: 1 / 0)
     response = app.test_client().get("/articles/what-is-a-physiatrist")
     assert response.status_code == 500
     headers_ok(response)

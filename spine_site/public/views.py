@@ -23,6 +23,7 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from .. import errors, health, intake, lead_mail, privacy, tokens
+from ..articles import Article
 from ..contact_promise import contact_promise
 from ..extensions import db
 from ..guide import DOWNLOAD_NAME, GuideContact, guide_pdf
@@ -33,11 +34,14 @@ from . import caching, visits
 from .forms import ResendGuideForm
 from .lead_forms import (
     DATABASE_DOWN,
+    FORMS,
     PageResult,
     embedded_forms,
+    fresh_form,
     handle_form,
     library,
     rate_limited_message,
+    render_form_page,
     rerender_after_failure,
 )
 
@@ -71,8 +75,8 @@ for _error in errors.DATABASE_UNAVAILABLE:
 @bp.get("/")
 def index() -> Response:
     articles = library().all
-    return caching.fixed_page(
-        "home", "text/html", lambda: render_template("public/index.html", articles=articles)
+    return caching.kept_page(
+        "text/html", lambda: render_template("public/index.html", articles=articles)
     )
 
 
@@ -81,7 +85,7 @@ def article(slug: str) -> Response | tuple[str, int]:
     articles = library()
     found = articles.get(slug)
     if found is not None:
-        return caching.fresh_article_page(found)
+        return caching.kept_page("text/html", lambda: _article_with_slot(found))
     moved = articles.moved_to(slug)
     if moved is not None:
         # The slug changed: old links and search results land on the article.
@@ -108,8 +112,34 @@ def _form_page(name: str) -> PageResult | Response:
     """GET (and HEAD, which must change nothing either): the form's own empty page, kept as
     bytes; POST: the submission."""
     if request.method != "POST":
-        return caching.fresh_form_page(name, request.path)
+        path = request.path
+        return caching.kept_page("text/html", lambda: _form_page_with_slot(name, path))
     return handle_form(name)
+
+
+def _article_with_slot(found: Article) -> str:
+    """An article with its two forms empty, the token left as the slot caching fills in."""
+    forms = {}
+    for name in FORMS:
+        form = fresh_form(name, "embedded", found.path)
+        form.form_token.data = caching.TOKEN_SLOT
+        forms[name] = form
+    return render_template(
+        "public/article.html",
+        article=found,
+        related=library().related(found),
+        forms=forms,
+        problems={},
+    )
+
+
+def _form_page_with_slot(name: str, path: str) -> str:
+    """A form's own page (/schedule, /guide), empty, the token left as the slot. It lists
+    the articles, so it is made again when they change, as the articles are."""
+    form = fresh_form(name, "page", path)
+    form.form_token.data = caching.TOKEN_SLOT
+    page, _ = render_form_page(name, form, [], 200)
+    return str(page)
 
 
 @bp.get("/<any(schedule, guide):name>/thanks")
@@ -227,7 +257,7 @@ def privacy_page() -> str:
 @bp.get("/sitemap.xml")
 def sitemap() -> Response:
     articles = library().all
-    return caching.fixed_page("sitemap", "application/xml", lambda: _sitemap(articles))
+    return caching.kept_page("application/xml", lambda: _sitemap(articles))
 
 
 def _sitemap(articles: list[Any]) -> str:
@@ -241,7 +271,7 @@ def _sitemap(articles: list[Any]) -> str:
 
 @bp.get("/robots.txt")
 def robots() -> Response:
-    return caching.fixed_page("robots", "text/plain", lambda: render_template("public/robots.txt"))
+    return caching.kept_page("text/plain", lambda: render_template("public/robots.txt"))
 
 
 @bp.get("/healthz")

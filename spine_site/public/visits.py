@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
 from flask import Blueprint, Request, Response, after_this_request, current_app, request
 from werkzeug.http import dump_cookie
+from werkzeug.wsgi import get_host
 
 from .. import pageviews
 from ..intake import UTM_KEYS, Attribution
 from ..text_checks import visible_only
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 # The pages a reader lands on and reads: their views are counted (GET answered 200 or 304),
 # and the visit cookie is set on them. Not the emailed links (a signed token is no landing
@@ -59,7 +64,7 @@ def remember_visit() -> None:
                 utm[f"u_{key}"] = value
     if VISIT_COOKIE in request.cookies and not utm:
         return
-    referrer = _outside_referrer(_bounded(request.referrer, 300))
+    referrer = _outside_referrer(_bounded(request.referrer, 300), request.host)
     # (full_path re-encodes the path; the plain path is enough when there is no query.)
     landing = request.full_path.rstrip("?") if request.query_string else request.path
     header = _visit_cookie(
@@ -70,6 +75,15 @@ def remember_visit() -> None:
     def set_visit_cookie(response: Response) -> Response:
         response.headers.add("Set-Cookie", header)
         return response
+
+
+def first_visit_cookie(environ: WSGIEnvironment, path: str, secure: bool) -> str:
+    """remember_visit's Set-Cookie for a first visit to `path` with no query string, from
+    the WSGI environ (public/fast_pages.py answers such visits without a Flask request)."""
+    referrer = _bounded(environ.get("HTTP_REFERER"), 300)
+    if referrer:
+        referrer = _outside_referrer(referrer, get_host(environ))
+    return _visit_cookie(path, referrer, (), secure)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -97,7 +111,7 @@ def _bounded(value: str | None, limit: int) -> str:
     return text
 
 
-def _outside_referrer(value: str) -> str:
+def _outside_referrer(value: str, own_host: str) -> str:
     """An http(s) URL of another site, or "": our own pages are not a source, and anything
     that does not parse as a web address (http://[::1, javascript:...) is not kept."""
     try:
@@ -105,7 +119,7 @@ def _outside_referrer(value: str) -> str:
         host = parts.hostname
     except ValueError:
         return ""
-    if parts.scheme not in {"http", "https"} or not host or parts.netloc == request.host:
+    if parts.scheme not in {"http", "https"} or not host or parts.netloc == own_host:
         return ""
     return value
 
@@ -124,7 +138,7 @@ def read_visit() -> dict[str, str]:
         return {}
     seen = {k: _bounded(v, _VISIT_LIMITS[k]) for k, v in pairs if k in _VISIT_LIMITS}
     if "r" in seen:
-        seen["r"] = _outside_referrer(seen["r"])
+        seen["r"] = _outside_referrer(seen["r"], request.host)
     if "l" in seen:
         seen["l"] = _own_path(seen["l"])
     return {k: v for k, v in seen.items() if v}
@@ -157,11 +171,15 @@ def _is_bot(agent: str) -> bool:
 def is_counted_view(req: Request, response: Response) -> bool:
     if req.method != "GET" or response.status_code not in (200, 304):
         return False
-    if req.endpoint not in READER_PAGES:
-        return False
-    # (The WSGI environ directly: a dict lookup, where req.headers scans the header list;
-    # this runs on every page view.)
-    environ = req.environ
+    return req.endpoint in READER_PAGES and counts_as_view(req.environ)
+
+
+def counts_as_view(environ: WSGIEnvironment) -> bool:
+    """A reader page's GET answered 200 or 304 counts unless a bot or a prefetch asked.
+
+    (The WSGI environ directly: a dict lookup, where request.headers scans the header list;
+    this runs on every page view.)
+    """
     if _is_bot(environ.get("HTTP_USER_AGENT", "")):
         return False
     # A page the browser fetched ahead in case it is needed has not been seen.
