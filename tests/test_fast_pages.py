@@ -15,6 +15,7 @@ from typing import Any
 
 import brotli
 import pytest
+from sqlalchemy import create_engine
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from spine_site import tokens
@@ -22,7 +23,7 @@ from spine_site.public.fast_pages import FastPages
 from spine_site.public.visits import VISIT_COOKIE
 
 ARTICLE = "/articles/what-is-a-physiatrist"
-PAGES = [ARTICLE, "/", "/schedule", "/guide", "/robots.txt", "/sitemap.xml"]
+PAGES = [ARTICLE, "/", "/schedule", "/guide", "/robots.txt", "/sitemap.xml", "/healthz"]
 BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1"
 _TOKEN = re.compile(tokens.FORM_TOKEN_PATTERN.encode())
 DECODE = {"br": brotli.decompress, "gzip": gzip.decompress}
@@ -119,7 +120,7 @@ def test_views_and_requests_are_counted_alike(fast_app, path):
 
     call(layer.wsgi_app, path)  # keep the page
     assert counts(layer) == counts(layer.wsgi_app)
-    reader_page = path not in {"/robots.txt", "/sitemap.xml"}
+    reader_page = path not in {"/robots.txt", "/sitemap.xml", "/healthz"}
     # Browsers count (12 of the variants); no user agent, the crawler and a prefetch do not.
     assert counts(layer)[0] == (len(variants) - 3 if reader_page else 0)
 
@@ -146,7 +147,7 @@ def test_less_common_requests_are_left_to_flask(fast_app, variant):
 
 def test_pages_not_yet_kept_and_other_paths_go_to_flask(fast_app):
     layer = fast_layer(fast_app)
-    for path in [ARTICLE, "/privacy", "/articles/no-such-article", "/healthz", ARTICLE + "/"]:
+    for path in [ARTICLE, "/privacy", "/articles/no-such-article", "/healthz/ready", ARTICLE + "/"]:
         assert layer._page_for(EnvironBuilder(path=path).get_environ()) is None
 
 
@@ -178,3 +179,18 @@ def test_not_used_when_the_app_checks_the_host(app_factory):
     while layer is not None and not isinstance(layer, FastPages):
         layer = getattr(layer, "application", None) or getattr(layer, "app", None)
     assert layer is None
+
+
+def test_healthz_still_asks_the_database_every_time(fast_app, tmp_path):
+    """A kept /healthz is answered only after the database answered; when it does not, the
+    request goes to Flask's view, which answers 503 (tests/test_pages.py)."""
+    layer = fast_layer(fast_app)
+    assert call(layer.wsgi_app, "/healthz")[0] == "200 OK"
+    environ = EnvironBuilder(path="/healthz").get_environ()
+    assert layer._page_for(environ)
+    # A database that cannot be reached (a folder that does not exist).
+    layer._engine = create_engine(f"sqlite:///{tmp_path}/no/such/folder/db.sqlite3")
+    assert layer._page_for(environ) is None
+    # Pages do not ask the database: they are still answered here.
+    call(layer.wsgi_app, "/")
+    assert layer._page_for(EnvironBuilder(path="/").get_environ())
