@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -89,6 +90,33 @@ def test_pagination(app_factory):
     assert "Page 1 of 3" in page1 and f"/staff/leads/{ids[4]}" in page1
     assert f"/staff/leads/{ids[0]}" in page3 and f"/staff/leads/{ids[4]}" not in page3
     assert client.get("/staff/?view=all&page=999").status_code == 200
+
+
+def test_a_search_past_the_count_limit_says_more_than_and_still_pages(app_factory, monkeypatch):
+    app = app_factory(STAFF_PAGE_SIZE=2)
+    make_user(app, "intake@clinic.example", "staff")
+    client = app.test_client()
+    login(client, "intake@clinic.example")
+    ids = [make_lead(app, email=f"patient{i}@example.com", days_ago=5 - i) for i in range(5)]
+    make_lead(app, email="other@example.com", first_name="Grace", last_name="Hopper")
+    # The list's limit is 1,000; three makes five Lovelaces "more than 3".
+    monkeypatch.setattr(lead_list, "list_leads", partial(lead_list.list_leads, count_limit=3))
+
+    def page(number: int) -> str:
+        query = {"view": "all", "q": "lovelace", "page": number}
+        return client.get("/staff/", query_string=query).get_data(as_text=True)
+
+    first, third = page(1), page(3)
+    assert "More than 3 leads match" in first and "page 1." in first
+    assert "Page 1<" in first and 'rel="next"' in first and "Page 1 of" not in first
+    assert 'All <span class="count">3+</span>' in first and "Export CSV (3+)" in first
+    assert 'New <span class="count">' not in first  # not counted per status past the limit
+    assert f"/staff/leads/{ids[4]}" in first and f"/staff/leads/{ids[3]}" in first
+    assert f"/staff/leads/{ids[0]}" in third and 'rel="next"' not in third
+    # Under the limit, the counts are exact as before.
+    narrow = client.get("/staff/", query_string={"view": "all", "q": "patient1@"})
+    assert "1 lead." in narrow.get_data(as_text=True)
+    assert 'New <span class="count">1</span>' in narrow.get_data(as_text=True)
 
 
 def test_marketing_sees_the_list_without_medical_details(app, marketing_client):

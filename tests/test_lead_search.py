@@ -77,11 +77,15 @@ def _make_leads(n: int, seed: int = 16) -> None:
     db.session.commit()
 
 
-def _found(q: str, matches: int | None = None) -> set[int]:
+def _found(q: str, matches: int | None = None, stream: bool = False) -> set[int]:
     """What the staff search finds (spam included: every lead is a candidate); `matches`
-    as the list's page query passes it (a large one: SQLite's newest-first plan)."""
-    clauses = lead_list.filter_clauses(LeadFilter(q=q, spam="include"), matches=matches)
-    return set(db.session.scalars(select(Lead.id).where(*clauses)))
+    as the list's page query passes it (a large one: SQLite's newest-first plan); `stream`
+    as the list's counts ask for it (SQLite: the FTS5 table joined, no duplicates)."""
+    f = LeadFilter(q=q, spam="include")
+    clauses = lead_list.filter_clauses(f, matches=matches, stream=stream)
+    found = db.session.scalars(select(Lead.id).where(*clauses)).all()
+    assert len(found) == len(set(found)), q
+    return set(found)
 
 
 def _substring(q: str) -> set[int]:
@@ -98,6 +102,7 @@ def _assert_same_as_substring_search() -> int:
         expected = _substring(q)
         assert _found(q) == expected, q
         assert _found(q, matches=lead_search.WALK_FROM) == expected, q
+        assert _found(q, stream=True) == expected, q
         hits += bool(expected)
     return hits
 
@@ -243,3 +248,42 @@ def test_the_migrated_schema_has_the_search_index(app):
                 {"n": lead_search.PG_TRIGRAM_INDEX},
             )
             assert "USING gin (search_text gin_trgm_ops)" in indexdef
+
+
+def _newest_first(ids: set[int]) -> list[int]:
+    leads = db.session.scalars(select(Lead).where(Lead.id.in_(ids))).all()
+    return [lead.id for lead in sorted(leads, key=lambda x: (x.created_at, x.id), reverse=True)]
+
+
+@pytest.mark.parametrize("limit", [None, 5, 40])
+def test_counts_are_exact_up_to_the_limit_and_say_more_than_past_it(leads, limit):
+    """Every count the list shows is the substring search's, or, past the search's count
+    limit, marked as more than the limit; the page is the same newest leads either way."""
+    with leads.app_context():
+        for q in ("lovelace", "ada", "example.com", "3128", "a", "12", "σευσ", "xyzzy"):
+            expected = _substring(q)
+            by_status = {s: 0 for s in LeadStatus}
+            for lead_id in expected:
+                by_status[db.session.get(Lead, lead_id).status] += 1
+            for status in (None, LeadStatus.NEW):
+                f = LeadFilter(q=q, spam="include", status=status)
+                in_view = (
+                    expected
+                    if status is None
+                    else {i for i in expected if db.session.get(Lead, i).status is status}
+                )
+                for page in (1, 2):
+                    shown = lead_list.list_leads(f, page, 10, count_limit=limit)
+                    assert [lead.id for lead in shown.leads] == _newest_first(in_view)[
+                        (shown.page - 1) * 10 : shown.page * 10
+                    ], (q, status, page)
+                    if limit is not None and len(in_view) > limit:
+                        assert shown.capped and shown.total == limit, (q, status)
+                        assert shown.page == page
+                        assert shown.pages == page + (len(in_view) > page * 10), (q, page)
+                    else:
+                        assert not shown.capped and shown.total == len(in_view), (q, status)
+                    if limit is not None and len(expected) > limit:
+                        assert shown.counts is None and shown.count_floor == limit, q
+                    else:
+                        assert shown.counts == by_status, (q, status)
