@@ -5,6 +5,7 @@
     .venv/bin/python bench/staff_list.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_staff_list
     .venv/bin/python bench/staff_list.py --leads 20000        # a quicker run
     .venv/bin/python bench/staff_list.py --skip-export        # the list, queue and search only
+    .venv/bin/python bench/staff_list.py --search-only        # the searches only (and before)
 
 On PostgreSQL the named database is dropped and created again first (never name one in use).
 Builds the schema with the real migrations, inserts synthetic leads (spread over a year,
@@ -14,7 +15,8 @@ person), then times each query the list page and each queue view runs (the queue
 counts, the page of cards with owners and attempts, and each card's business-hours waiting
 time), repeated, and streams the whole export, CSV and Excel, while measuring Python's peak
 memory; last, the searches once more without their index (as before issue 16), for a
-comparison on the same data and the same machine load. Prints one line per figure.
+comparison on the same data and the same machine load. Prints one line per figure; a
+search's line ends with what the list shows as its total ("1,000+": the count stopped).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, insert, make_url, text
 
@@ -111,7 +114,7 @@ def _intake_state(row: dict, rng: random.Random, now: datetime) -> None:
         row["next_follow_up_at"] = now + timedelta(minutes=rng.randrange(-7 * 1440, 7 * 1440))
 
 
-def timed(label: str, fn, repeat: int = 20) -> None:
+def timed(label: str, fn, repeat: int = 20, note: str = "") -> None:
     """Wall time, median and p95; and this process's CPU time (on SQLite, where the query
     runs in this process, the figure a busy machine disturbs least)."""
     fn()  # warm up
@@ -128,6 +131,7 @@ def timed(label: str, fn, repeat: int = 20) -> None:
         f"{label:<44} median {statistics.median(samples):7.1f} ms   "
         f"p95 {samples[int(len(samples) * 0.95) - 1]:7.1f} ms   "
         f"(cpu median {statistics.median(cpu):6.1f} ms, p95 {cpu[int(len(cpu) * 0.95) - 1]:6.1f})"
+        + (f"   {note}" if note else "")
     )
 
 
@@ -143,18 +147,21 @@ SEARCHES = {
 def search_without_index(per_page: int) -> None:
     """The searches again as they ran before issue 16, in the same run and on the same data:
     on SQLite the plain LIKE (the FTS5 table left unread), on PostgreSQL the same LIKE with
-    the trigram index dropped."""
+    the trigram index dropped; every match counted (no count limit)."""
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text(f"DROP INDEX {lead_search.PG_TRIGRAM_INDEX}"))
         db.session.commit()
     saved = lead_search.search_clauses, lead_search.unselective
-    lead_search.search_clauses = lambda terms, matches=None: [
+    lead_search.search_clauses = lambda terms, matches=None, stream=False: [
         Lead.search_text.contains(term, autoescape=True) for term in terms
     ]
     lead_search.unselective = lambda clause, terms: clause
     try:
         for label, q in SEARCHES.items():
-            timed(f"before: {label}", lambda q=q: list_leads(LeadFilter(q=q), 1, per_page))
+            timed(
+                f"before: {label}",
+                lambda q=q: list_leads(LeadFilter(q=q), 1, per_page, count_limit=None),
+            )
     finally:
         lead_search.search_clauses, lead_search.unselective = saved
 
@@ -164,6 +171,9 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--database-url")
     parser.add_argument("--skip-export", action="store_true", help="leave out the exports")
+    parser.add_argument(
+        "--search-only", action="store_true", help="only the searches, with and without index"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="spine-bench-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
@@ -188,34 +198,51 @@ def main() -> None:
             f"(inserted in {time.perf_counter() - started:.1f} s)"
         )
         per_page = app.config["STAFF_PAGE_SIZE"]
-        today = date.today()
-        cases = {
-            "list, page 1 (count + rows + status counts)": (LeadFilter(), 1),
-            "list, page 500": (LeadFilter(), 500),
-            "list, status=new": (LeadFilter(status=LeadStatus.NEW), 1),
-            "list, last 7 days": (LeadFilter(date_from=today - timedelta(days=7)), 1),
-            "list, only spam": (LeadFilter(spam="only"), 1),
-            **{f"list, {label}": (LeadFilter(q=q), 1) for label, q in SEARCHES.items()},
-        }
-        for label, (f, page) in cases.items():
-            timed(label, lambda f=f, page=page: list_leads(f, page, per_page))
-
-        desk = db.session.get(User, 1)
-        hours = app.extensions["business_hours"]
-        for view in queue.VIEWS:
-
-            def page_of(view: str = view) -> None:
-                found = queue.queue_page(view, desk, 1, per_page)
-                for lead in found.leads:  # what the cards show
-                    queue.waiting_minutes(lead, hours, found.moments.now)
-                    _ = (lead.owner, lead.attempts)
-
-            timed(f"queue, {view} (counts + page + waits)", page_of)
-
-        if not args.skip_export:
+        if not args.search_only:
+            list_and_queue_figures(app, per_page)
+        search_figures(per_page)
+        if not args.skip_export and not args.search_only:
             for kind in ("csv", "xlsx"):
                 export_figures(kind)
         search_without_index(per_page)
+
+
+def list_and_queue_figures(app: Flask, per_page: int) -> None:
+    """The list without a search, as each filter and the intake queue's views ask for it."""
+    today = date.today()
+    cases = {
+        "list, page 1 (count + rows + status counts)": (LeadFilter(), 1),
+        "list, page 500": (LeadFilter(), 500),
+        "list, status=new": (LeadFilter(status=LeadStatus.NEW), 1),
+        "list, last 7 days": (LeadFilter(date_from=today - timedelta(days=7)), 1),
+        "list, only spam": (LeadFilter(spam="only"), 1),
+    }
+    for label, (f, page) in cases.items():
+        timed(label, lambda f=f, page=page: list_leads(f, page, per_page))
+
+    desk = db.session.get(User, 1)
+    hours = app.extensions["business_hours"]
+    for view in queue.VIEWS:
+
+        def page_of(view: str = view) -> None:
+            found = queue.queue_page(view, desk, 1, per_page)
+            for lead in found.leads:  # what the cards show
+                queue.waiting_minutes(lead, hours, found.moments.now)
+                _ = (lead.owner, lead.attempts)
+
+        timed(f"queue, {view} (counts + page + waits)", page_of)
+
+
+def search_figures(per_page: int) -> None:
+    """Each search as the list runs it (counts, then the page), and what it shows as the
+    total; then a common word's page 10 (the matches walked newest first to row 500)."""
+    cases = {f"list, {label}": (LeadFilter(q=q), 1) for label, q in SEARCHES.items()}
+    cases["list, search 'lovelace', page 10"] = (LeadFilter(q="lovelace"), 10)
+    for label, (f, page) in cases.items():
+        shown = list_leads(f, page, per_page)
+        total = f"{shown.total:,}+" if shown.capped else f"{shown.total:,}"
+        timed(label, lambda f=f, page=page: list_leads(f, page, per_page), note=f"shows {total}")
+        db.session.rollback()
 
 
 def fresh_database(url: str) -> None:
