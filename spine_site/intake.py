@@ -10,16 +10,18 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from . import lead_mail, metrics, outbox
 from .clock import utcnow
 from .extensions import db
 from .models import FormKind, GuideDownload, Lead
-from .people import person_for
+from .people import person_id_for
 from .tokens import FormToken
 
 log = logging.getLogger(__name__)
@@ -75,8 +77,15 @@ class Attribution:
 
 @dataclass(frozen=True)
 class CaptureResult:
-    lead: Lead
+    lead_id: int
     created: bool  # False when this was a repeat of a submission already stored
+
+    @property
+    def lead(self) -> Lead:
+        """The stored lead, loaded (capture itself inserts plain rows, no ORM objects)."""
+        lead = db.session.get(Lead, self.lead_id)
+        assert lead is not None
+        return lead
 
 
 def submission_key(form_nonce: str, fields: Mapping[str, object]) -> str:
@@ -120,23 +129,24 @@ def capture(
     of emails.
     """
     key = submission_key(form_nonce, fields)
-    existing = _lead_with_key(key)
-    if existing is not None:
-        return CaptureResult(existing, created=False)
-    lead = _new_lead(form, fields, key, attribution, spam_reason)
-    db.session.add(lead)
+    lead = NewLead(**_lead_values(form, fields, key, attribution, spam_reason))
+    spam = lead.is_spam
+    # Rendered before the transaction begins: on SQLite the write lock is taken at its first
+    # statement, and Jinja is most of a post's work. The links wait for the ids (lead_mail).
+    links = lead_mail.Links()
+    patient_email = None if spam else lead_mail.patient_email(lead, links)
     try:
-        db.session.flush()
-        # Read before the commit expires them: reading after would load the lead again, a
-        # second transaction (on SQLite, the write lock once more) for two known values.
-        lead_id, spam = lead.id, lead.is_spam
-        if not spam:
-            lead_mail.queue_emails(lead)
+        person_id = person_id_for(lead.email)
+        lead_id = _insert_lead(lead, person_id)
+        if patient_email is not None:
+            lead_mail.queue_new_lead_emails(patient_email, links, form, lead_id, person_id)
         db.session.commit()
     except IntegrityError:
-        # The same form token won a race against us: that submission is the lead.
+        # The submission key is unique: this is a repeat of a stored submission (a double
+        # click, a resend, or the same form token winning a race against us). No lookup
+        # before the insert: a repeat is rare, and the unique index is the check that holds.
         db.session.rollback()
-        existing = _lead_with_key(key)
+        existing = db.session.scalar(select(Lead.id).where(Lead.submission_token == key))
         if existing is None:
             raise
         return CaptureResult(existing, created=False)
@@ -144,59 +154,106 @@ def capture(
     metrics.lead_stored(form, spam=spam)
     if not spam:
         outbox.wake_sender()
-    return CaptureResult(lead, created=True)
+    return CaptureResult(lead_id, created=True)
 
 
-def _lead_with_key(key: str) -> Lead | None:
-    return db.session.scalar(select(Lead).where(Lead.submission_token == key))
+@dataclass(frozen=True)
+class NewLead:
+    """A submission's lead row before it is inserted: what its emails and INSERT are made of."""
+
+    form: FormKind
+    submission_token: str
+    first_name: str
+    last_name: str | None
+    email: str
+    phone: str | None
+    contact_method: str | None
+    best_time: str | None
+    reason: str | None
+    message: str | None
+    is_spam: bool
+    spam_reason: str | None
+    referrer: str | None
+    landing_page: str | None
+    source_page: str | None
+    placement: str | None
+    created_at: datetime
+    search_text: str
+    consent_contact: bool = False
+    consent_version: str | None = None
+    consent_at: datetime | None = None
+    marketing_opt_in: bool = False
+    marketing_consent_version: str | None = None
+    marketing_confirmed_at: datetime | None = None
+    utm: Mapping[str, str | None] = field(default_factory=dict)
 
 
-def _new_lead(
+def _insert_lead(lead: NewLead, person_id: int) -> int:
+    # A plain INSERT ... RETURNING id: the ORM's unit of work (identity map, flush plan,
+    # expiry on commit) cost more than the statement, and nothing here reads the row back.
+    values = {name: getattr(lead, name) for name in _LEAD_COLUMNS}
+    values.update({f"utm_{key}": lead.utm.get(key) for key in UTM_KEYS})
+    table = Lead.__table__
+    statement = insert(table).values(person_id=person_id, **values).returning(table.c.id)
+    return db.session.execute(statement).scalar_one()
+
+
+# The NewLead fields that are lead columns of the same name (utm is spread over five).
+_LEAD_COLUMNS = tuple(name for name in NewLead.__dataclass_fields__ if name != "utm")
+
+
+def _lead_values(
     form: FormKind,
     fields: Mapping[str, object],
     key: str,
     attribution: Attribution,
     spam: str | None,
-) -> Lead:
+) -> dict[str, Any]:
     config = current_app.config
     now = utcnow()
-    email = str(fields["email"])
-    lead = Lead(
-        form=form,
-        submission_token=key,
-        person=person_for(email),
-        first_name=str(fields["first_name"]),
-        last_name=_opt(fields.get("last_name")),
-        email=email,
-        phone=_opt(fields.get("phone")),
-        contact_method=_opt(fields.get("contact_method")),
-        best_time=_opt(fields.get("best_time")),
-        reason=_opt(fields.get("reason")),
-        message=_opt(fields.get("message")),
-        is_spam=spam is not None,
-        spam_reason=spam,
-        referrer=attribution.referrer,
-        landing_page=attribution.landing_page,
-        source_page=attribution.source_page,
-        placement=attribution.placement,
-        created_at=now,
-        **{f"utm_{key}": attribution.utm.get(key) for key in UTM_KEYS},
+    values: dict[str, Any] = {
+        "form": form,
+        "submission_token": key,
+        "first_name": str(fields["first_name"]),
+        "last_name": _opt(fields.get("last_name")),
+        "email": str(fields["email"]),
+        "phone": _opt(fields.get("phone")),
+        "contact_method": _opt(fields.get("contact_method")),
+        "best_time": _opt(fields.get("best_time")),
+        "reason": _opt(fields.get("reason")),
+        "message": _opt(fields.get("message")),
+        "is_spam": spam is not None,
+        "spam_reason": spam,
+        "referrer": attribution.referrer,
+        "landing_page": attribution.landing_page,
+        "source_page": attribution.source_page,
+        "placement": attribution.placement,
+        "created_at": now,
+        "utm": {key: attribution.utm.get(key) for key in UTM_KEYS},
+    }
+    values["search_text"] = search_words(
+        values["first_name"], values["last_name"], values["email"], values["phone"]
     )
-    lead.search_text = search_text(lead)
     if fields.get("consent"):
-        lead.consent_contact = True
-        lead.consent_version = config["CONSENT_VERSION"]
-        lead.consent_at = now
+        values.update(
+            consent_contact=True, consent_version=config["CONSENT_VERSION"], consent_at=now
+        )
     if fields.get("opt_in"):
-        lead.marketing_opt_in = True
-        lead.marketing_consent_version = config["MARKETING_CONSENT_VERSION"]
-    return lead
+        values.update(
+            marketing_opt_in=True, marketing_consent_version=config["MARKETING_CONSENT_VERSION"]
+        )
+    return values
 
 
 def search_text(lead: Lead) -> str:
     """What the staff search looks in: names, email, phone digits, lower-cased."""
-    digits = "".join(ch for ch in lead.phone or "" if ch.isdigit())
-    return " ".join(p for p in (lead.first_name, lead.last_name, lead.email, digits) if p).lower()
+    return search_words(lead.first_name, lead.last_name, lead.email, lead.phone)
+
+
+def search_words(first: str, last: str | None, email: str, phone: str | None) -> str:
+    """search_text of these values."""
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    return " ".join(p for p in (first, last, email, digits) if p).lower()
 
 
 def _opt(value: object) -> str | None:

@@ -10,9 +10,11 @@ link or sentence dressed up as a first name.
 from __future__ import annotations
 
 import re
+import secrets
 import unicodedata
-from datetime import timedelta
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from flask import current_app, url_for
 from sqlalchemy import func, select
@@ -105,7 +107,62 @@ def absolute_url(path: str) -> str:
     return current_app.config["SITE_URL"] + path
 
 
-def patient_context(lead: Lead) -> dict[str, Any]:
+class MailFacts(Protocol):
+    """What a lead's emails are made from: a stored Lead, or a new lead's values."""
+
+    @property
+    def form(self) -> FormKind: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def contact_method(self) -> str | None: ...
+    @property
+    def best_time(self) -> str | None: ...
+    @property
+    def marketing_opt_in(self) -> bool: ...
+    @property
+    def marketing_confirmed_at(self) -> datetime | None: ...
+
+
+# A new lead's emails are rendered before its transaction begins (on SQLite the write lock
+# would otherwise wait on Jinja), when the ids their signed links name do not exist yet. Each
+# link is rendered as a placeholder and replaced by the real token once the row has its id.
+# A placeholder starts with a digit and is random, so nothing a patient typed can match it
+# (a greeting name has no digits); tokens are URL-safe, so the HTML escaping and url_for
+# leave the real token exactly as they leave the placeholder: the same bytes either way.
+TokenMaker = Callable[[int, int], str]  # (lead id, person id) -> token
+_MAKERS: dict[str, TokenMaker] = {
+    "guide": lambda lead_id, person_id: tokens.guide_token(lead_id),
+    "newsletter": lambda lead_id, person_id: tokens.newsletter_token(lead_id),
+    "unsubscribe": lambda lead_id, person_id: tokens.unsubscribe_token(person_id),
+}
+
+
+class Links:
+    """The token in each signed link of one lead's emails: real ones for a stored lead,
+    placeholders (filled by `fill`) for a new one."""
+
+    def __init__(self, lead_id: int | None = None, person_id: int | None = None) -> None:
+        self._ids = None if lead_id is None or person_id is None else (lead_id, person_id)
+        self.marks: dict[str, TokenMaker] = {}
+
+    def token(self, kind: str) -> str:
+        if self._ids is not None:
+            return _MAKERS[kind](*self._ids)
+        mark = "0" + secrets.token_hex(16)
+        self.marks[mark] = _MAKERS[kind]
+        return mark
+
+    def fill(
+        self, email: outbox.RenderedEmail, lead_id: int, person_id: int
+    ) -> outbox.RenderedEmail:
+        """The email with its placeholders replaced by tokens naming the inserted rows."""
+        return email.filled({mark: make(lead_id, person_id) for mark, make in self.marks.items()})
+
+
+def patient_context(lead: MailFacts, links: Links) -> dict[str, Any]:
     """What a patient email may say about its lead: the greeting, how and when intake will
     reach them (an appointment request: fixed sentences chosen by the form's codes), and the
     newsletter confirmation link while a ticked box awaits it. Never the lead itself, so no
@@ -116,58 +173,81 @@ def patient_context(lead: Lead) -> dict[str, Any]:
             lead.contact_method, lead.best_time, current_app.config["CLINIC_HOURS_TEXT"]
         )
     if lead.marketing_opt_in and lead.marketing_confirmed_at is None:
-        token = tokens.newsletter_token(lead.id)
+        token = links.token("newsletter")
         context["confirm_url"] = absolute_url(url_for("public.newsletter_confirm", token=token))
         context["confirm_days"] = tokens.NEWSLETTER_CONFIRM_DAYS
     return context
 
 
-def queue_emails(lead: Lead) -> None:
-    """Add the emails a new (non-spam) lead triggers; the caller commits."""
-    config = current_app.config
-    clinic_name = config["CLINIC_NAME"]
+def patient_email(lead: MailFacts, links: Links) -> outbox.RenderedEmail:
+    """The email a patient gets for this lead: the confirmation, or the guide link."""
     if lead.form is not FormKind.APPOINTMENT:
-        queue_guide_email(lead)
-        return
-    outbox.enqueue(
+        return _guide_email(lead, links)
+    return outbox.render(
         kind=EmailKind.APPOINTMENT_CONFIRMATION,
         to_addr=lead.email,
-        subject=f"We received your appointment request - {clinic_name}",
+        subject=f"We received your appointment request - {current_app.config['CLINIC_NAME']}",
         template="appointment_confirmation",
-        context=patient_context(lead),
-        lead=lead,
+        context=patient_context(lead, links),
     )
-    if config.get("STAFF_NOTIFY_EMAIL"):
-        # Only a link: no name, reason or message leaves the system in this email.
-        outbox.enqueue(
-            kind=EmailKind.STAFF_NOTIFICATION,
-            to_addr=config["STAFF_NOTIFY_EMAIL"],
-            subject=f"New appointment request #{lead.id}",
-            template="staff_notification",
-            context={"lead_url": absolute_url(f"/staff/leads/{lead.id}"), "lead_id": lead.id},
-            lead=lead,
-        )
+
+
+def staff_email(lead_id: int) -> outbox.RenderedEmail | None:
+    """The intake desk's notice of a new appointment request, if anyone is to get one."""
+    to_addr = current_app.config.get("STAFF_NOTIFY_EMAIL")
+    if not to_addr:
+        return None
+    # Only a link: no name, reason or message leaves the system in this email. (Rendered with
+    # the real id: the id's length decides where its text line wraps.)
+    return outbox.render(
+        kind=EmailKind.STAFF_NOTIFICATION,
+        to_addr=to_addr,
+        subject=f"New appointment request #{lead_id}",
+        template="staff_notification",
+        context={"lead_url": absolute_url(f"/staff/leads/{lead_id}"), "lead_id": lead_id},
+    )
+
+
+def queue_emails(lead: Lead) -> None:
+    """Add the emails a stored (non-spam) lead triggers; the caller commits."""
+    outbox.add(patient_email(lead, Links(lead.id, lead.person_id)), lead)
+    staff = staff_email(lead.id) if lead.form is FormKind.APPOINTMENT else None
+    if staff is not None:
+        outbox.add(staff, lead)
+
+
+def queue_new_lead_emails(
+    patient: outbox.RenderedEmail, links: Links, form: FormKind, lead_id: int, person_id: int
+) -> None:
+    """Queue a just-inserted lead's emails, the patient's rendered beforehand with `links`
+    as placeholders; the caller commits."""
+    emails = [links.fill(patient, lead_id, person_id)]
+    staff = staff_email(lead_id) if form is FormKind.APPOINTMENT else None
+    if staff is not None:
+        emails.append(staff)
+    outbox.insert(emails, lead_id)
 
 
 def queue_guide_email(lead: Lead) -> None:
     """Queue the guide email with a fresh signed link; the caller commits."""
+    outbox.add(_guide_email(lead, Links(lead.id, lead.person_id)), lead)
+
+
+def _guide_email(lead: MailFacts, links: Links) -> outbox.RenderedEmail:
     config = current_app.config
-    unsubscribe = absolute_url(
-        url_for("public.unsubscribe", token=tokens.unsubscribe_token(lead.person_id))
-    )
-    download = url_for("public.guide_download", token=tokens.guide_token(lead.id))
-    outbox.enqueue(
+    unsubscribe = absolute_url(url_for("public.unsubscribe", token=links.token("unsubscribe")))
+    download = url_for("public.guide_download", token=links.token("guide"))
+    return outbox.render(
         kind=EmailKind.GUIDE,
         to_addr=lead.email,
         subject=f"Your free guide from {config['CLINIC_NAME']}",
         template="guide",
         context={
-            **patient_context(lead),
+            **patient_context(lead, links),
             "download_url": absolute_url(download),
             "days": config["GUIDE_LINK_DAYS"],
             "unsubscribe_url": unsubscribe,
         },
-        lead=lead,
         headers={
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

@@ -13,7 +13,8 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, render_template
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy import insert as sql_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from .clock import utcnow
@@ -38,37 +40,88 @@ log = logging.getLogger(__name__)
 # -- Writing ------------------------------------------------------------------------------
 
 
-def enqueue(
+@dataclass(frozen=True)
+class RenderedEmail:
+    """An email rendered and ready to queue, not yet a row: rendering needs no transaction."""
+
+    kind: EmailKind
+    to_addr: str
+    subject: str
+    body_text: str
+    body_html: str
+    headers: dict[str, str]
+
+    def filled(self, marks: Mapping[str, str]) -> RenderedEmail:
+        """A copy with each placeholder (key) replaced by its value, in bodies and headers."""
+
+        def fill(text: str) -> str:
+            for mark, value in marks.items():
+                text = text.replace(mark, value)
+            return text
+
+        return RenderedEmail(
+            kind=self.kind,
+            to_addr=self.to_addr,
+            subject=fill(self.subject),
+            body_text=fill(self.body_text),
+            body_html=fill(self.body_html),
+            headers={name: fill(value) for name, value in self.headers.items()},
+        )
+
+
+def render(
     *,
     kind: EmailKind,
     to_addr: str,
     subject: str,
     template: str,
     context: Mapping[str, Any],
-    lead: Lead | None = None,
     headers: Mapping[str, str] | None = None,
-) -> OutboxEmail:
-    """Render an email and add it to the session; the caller's commit makes it real."""
+) -> RenderedEmail:
+    """Render an email's text and HTML bodies and its headers; nothing touches the session."""
     config = current_app.config
-    domain = urlsplit(config["SITE_URL"]).hostname or "localhost"
     ctx = {"clinic": clinic_details(config), "site_url": config["SITE_URL"], **context}
     all_headers = {"From": config["MAIL_DEFAULT_SENDER"], "Reply-To": reply_to(config)}
     all_headers.update(headers or {})
-    email = OutboxEmail(
+    return RenderedEmail(
         kind=kind,
         to_addr=to_addr,
         subject=subject,
         body_text=render_template(f"email/{template}.txt", **ctx),
         body_html=render_template(f"email/{template}.html", **ctx),
         headers=all_headers,
-        # A random idstring from the OS: make_msgid's own part comes from `random`, which a
-        # seeded caller (a test, a library) can make repeat within one clock tick.
-        message_id=make_msgid(idstring=secrets.token_hex(8), domain=domain),
-        lead=lead,
-        next_attempt_at=utcnow(),
     )
+
+
+def add(rendered: RenderedEmail, lead: Lead | None) -> OutboxEmail:
+    """Add a rendered email to the session as a queued row; the caller commits."""
+    email = OutboxEmail(lead=lead, **_row(rendered))
     db.session.add(email)
     return email
+
+
+def insert(emails: Sequence[RenderedEmail], lead_id: int) -> None:
+    """Queue rendered emails of a lead known only by id, as plain INSERTs (no ORM flush);
+    the caller commits. The rows are the ones add() makes."""
+    rows = [{**_row(rendered), "lead_id": lead_id} for rendered in emails]
+    if rows:
+        db.session.execute(sql_insert(OutboxEmail.__table__), rows)
+
+
+def _row(rendered: RenderedEmail) -> dict[str, Any]:
+    domain = urlsplit(current_app.config["SITE_URL"]).hostname or "localhost"
+    return {
+        "kind": rendered.kind,
+        "to_addr": rendered.to_addr,
+        "subject": rendered.subject,
+        "body_text": rendered.body_text,
+        "body_html": rendered.body_html,
+        "headers": rendered.headers,
+        # A random idstring from the OS: make_msgid's own part comes from `random`, which a
+        # seeded caller (a test, a library) can make repeat within one clock tick.
+        "message_id": make_msgid(idstring=secrets.token_hex(8), domain=domain),
+        "next_attempt_at": utcnow(),
+    }
 
 
 def wake_sender() -> None:

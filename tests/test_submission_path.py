@@ -1,0 +1,122 @@
+"""The submission path's shortcuts keep what it stores the same: emails rendered before their
+lead has an id, plain INSERTs, no savepoint for a new person, no lookup before the insert
+(a repeated post is still one lead: test_forms.test_double_submit_makes_one_lead...)."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from sqlalchemy import func, select
+
+from spine_site import lead_mail, tokens
+from spine_site.extensions import db
+from spine_site.models import FormKind, Lead, OutboxEmail, Person
+from tests.factories import GUIDE, make_lead
+
+
+def _fixed_tokens(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Tokens carry the second they were made in; fixed ones make the two renderings comparable.
+    monkeypatch.setattr(tokens, "guide_token", lambda lead_id: f"g-{lead_id}.Sig_x")
+    monkeypatch.setattr(tokens, "newsletter_token", lambda lead_id: f"n-{lead_id}.Sig_y")
+    monkeypatch.setattr(tokens, "unsubscribe_token", lambda person_id: f"u-{person_id}.Sig_z")
+
+
+def test_emails_rendered_before_the_insert_match_ones_rendered_with_the_ids(app, monkeypatch):
+    """Placeholders filled after the insert give the bytes that rendering with the real
+    links gives (as a resend or a lead released from spam still renders them)."""
+    _fixed_tokens(monkeypatch)
+    app.config["STAFF_NOTIFY_EMAIL"] = "desk@clinic.example"
+    guide_id = make_lead(app, "guide", first_name="Zoë Anne", opt_in=True)
+    appointment_id = make_lead(app, "appointment")
+    with app.test_request_context():
+        for lead_id in (guide_id, appointment_id):
+            lead = db.session.get(Lead, lead_id)
+            stored = db.session.scalars(
+                select(OutboxEmail).where(OutboxEmail.lead_id == lead_id).order_by(OutboxEmail.id)
+            ).all()
+            links = lead_mail.Links(lead.id, lead.person_id)
+            expected = [lead_mail.patient_email(lead, links)]
+            if lead.form is FormKind.APPOINTMENT:
+                expected.append(lead_mail.staff_email(lead.id))
+            assert len(stored) == len(expected)
+            for row, want in zip(stored, expected, strict=True):
+                assert (row.kind, row.to_addr, row.subject) == (
+                    want.kind,
+                    want.to_addr,
+                    want.subject,
+                )
+                assert row.body_text == want.body_text
+                assert row.body_html == want.body_html
+                assert row.headers == want.headers
+                assert "/guide/download/g-" in row.body_text or row.kind.value != "guide"
+    with app.app_context():
+        guide = db.session.get(Lead, guide_id)
+        (email,) = guide.emails
+        assert f"/newsletter/confirm/n-{guide_id}.Sig_y" in email.body_text
+        assert f"/unsubscribe/u-{guide.person_id}.Sig_z" in email.headers["List-Unsubscribe"]
+
+
+def test_no_placeholder_is_left_in_a_stored_email(app):
+    make_lead(app, "guide", opt_in=True)
+    make_lead(app, "appointment")
+    placeholder = re.compile(r"0[0-9a-f]{32}")
+    with app.app_context():
+        for email in db.session.scalars(select(OutboxEmail)):
+            texts = [email.subject, email.body_text, email.body_html, *email.headers.values()]
+            assert not any(placeholder.search(text) for text in texts), email.kind
+
+
+def test_a_lead_row_holds_the_values_the_orm_would_have_given_it(app):
+    lead_id = make_lead(app, "appointment")
+    with app.app_context():
+        lead = db.session.get(Lead, lead_id)
+        assert lead.status.value == "new" and lead.unreached_attempts == 0
+        assert lead.consent_contact and lead.consent_version == app.config["CONSENT_VERSION"]
+        assert lead.consent_at == lead.created_at
+        assert not lead.marketing_opt_in and lead.marketing_consent_version is None
+        assert not lead.is_spam and lead.spam_reason is None
+        assert lead.search_text == "ada lovelace ada.lovelace@example.com 13128675309"
+        assert lead.person.email_normalized == "ada.lovelace@example.com"
+        assert lead.person.created_at is not None
+        email = lead.emails[0]
+        assert email.status.value == "queued" and email.attempts == 0
+        assert email.created_at is not None and email.next_attempt_at is not None
+
+
+def test_a_second_request_from_a_known_address_joins_its_person(app):
+    first = make_lead(app, "guide")
+    second = make_lead(app, "appointment", email=GUIDE["email"])
+    with app.app_context():
+        leads = [db.session.get(Lead, first), db.session.get(Lead, second)]
+        assert leads[0].person_id == leads[1].person_id
+        assert db.session.scalar(select(func.count()).select_from(Person)) == 1
+
+
+def test_first_requests_racing_from_one_address_make_one_person_and_every_lead(app):
+    """Several first submissions from one new address at once (a real race on PostgreSQL;
+    SQLite's write lock puts them in a row): one person, and every lead stored, each with
+    its emails (the patient's and the desk's)."""
+    count = 4
+    start = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            start.wait()
+            make_lead(app, "appointment", email="same.person@example.com")
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=submit) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    with app.app_context():
+        people = db.session.scalars(select(Person)).all()
+        assert [p.email_normalized for p in people] == ["same.person@example.com"]
+        leads = db.session.scalars(select(Lead)).all()
+        assert len(leads) == count and {lead.person_id for lead in leads} == {people[0].id}
+        assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 2 * count
