@@ -105,7 +105,12 @@ def insert(emails: Sequence[RenderedEmail], lead_id: int) -> None:
     the caller commits. The rows are the ones add() makes."""
     rows = [{**_row(rendered), "lead_id": lead_id} for rendered in emails]
     if rows:
-        db.session.execute(sql_insert(OutboxEmail.__table__), rows)
+        db.session.connection().execute(_INSERT_EMAIL, rows)
+
+
+# Built once (its values come with each execution): building it per call costs more than
+# running it.
+_INSERT_EMAIL = sql_insert(OutboxEmail.__table__)
 
 
 def _row(rendered: RenderedEmail) -> dict[str, Any]:

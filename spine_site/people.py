@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
-from sqlalchemy import select
+from sqlalchemy import Executable, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -26,28 +27,33 @@ def email_hash(email: str) -> str:
 def person_id_for(email: str) -> int:
     """The id of the person with this address, inserted if new; the caller commits.
 
-    One statement in the usual case (a new address, or on SQLite any address): INSERT ... ON
-    CONFLICT DO NOTHING RETURNING id, and only when the address is known already a SELECT.
-    No savepoint is needed for a race between two first submissions from one address: on
-    PostgreSQL the second INSERT waits for the first transaction, then does nothing, and the
-    SELECT (a new statement, so a new snapshot under READ COMMITTED) sees the winner's row;
-    on SQLite the write lock taken at BEGIN IMMEDIATE already puts one after the other.
+    A new address (the usual case) is one statement: INSERT ... ON CONFLICT DO NOTHING
+    RETURNING id; a known one then needs a SELECT. No savepoint is needed for a race between
+    two first submissions from one address: on PostgreSQL the second INSERT waits for the
+    first transaction, then does nothing, and the SELECT (a new statement, so a new snapshot
+    under READ COMMITTED) sees the winner's row; on SQLite the write lock taken at BEGIN
+    IMMEDIATE already puts one after the other.
     """
     key = normalize_email(email)
+    connection = db.session.connection()
+    insert_new, select_known = _statements(connection.dialect.name)
+    inserted = connection.execute(insert_new, {"email_normalized": key, "created_at": utcnow()})
+    person_id = inserted.scalar()
+    if person_id is None:
+        person_id = connection.execute(select_known, {"key": key}).scalar_one()
+    return person_id
+
+
+@functools.cache
+def _statements(dialect: str) -> tuple[Executable, Executable]:
+    # Built once: a statement built per call costs more to construct and to key for the
+    # compiled cache than it does to run. ON CONFLICT is each dialect's own construct.
     table = Person.__table__
-    statement = _insert_for(db.session.get_bind().dialect.name)(table)
-    inserted = db.session.execute(
-        statement.values(email_normalized=key, created_at=utcnow())
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert_new = (
+        insert(table)
         .on_conflict_do_nothing(index_elements=[table.c.email_normalized])
         .returning(table.c.id)
-    ).scalar()
-    if inserted is not None:
-        return inserted
-    return db.session.execute(
-        select(table.c.id).where(table.c.email_normalized == key)
-    ).scalar_one()
-
-
-def _insert_for(dialect: str):  # type: ignore[no-untyped-def]
-    # ON CONFLICT is each dialect's own construct; both databases here have it.
-    return postgresql_insert if dialect == "postgresql" else sqlite_insert
+    )
+    select_known = select(table.c.id).where(table.c.email_normalized == bindparam("key"))
+    return insert_new, select_known
