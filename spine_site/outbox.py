@@ -8,6 +8,7 @@ How a message leaves (SMTP, or files in development) is mail_transports.py.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -21,7 +22,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -81,16 +82,28 @@ def render(
     """Render an email's text and HTML bodies and its headers; nothing touches the session."""
     config = current_app.config
     ctx = {"clinic": clinic_details(config), "site_url": config["SITE_URL"], **context}
-    all_headers = {"From": config["MAIL_DEFAULT_SENDER"], "Reply-To": reply_to(config)}
+    reply = _reply_to(config["MAIL_DEFAULT_SENDER"], config.get("MAIL_REPLY_TO"))
+    all_headers = {"From": config["MAIL_DEFAULT_SENDER"], "Reply-To": reply}
     all_headers.update(headers or {})
+    # Straight from the Jinja environment: an email uses only the context given here, so
+    # Flask's context processors (the page's site details, request, session) would be
+    # computed for nothing on every email.
+    jinja = current_app.jinja_env
     return RenderedEmail(
         kind=kind,
         to_addr=to_addr,
         subject=subject,
-        body_text=render_template(f"email/{template}.txt", **ctx),
-        body_html=render_template(f"email/{template}.html", **ctx),
+        body_text=jinja.get_template(f"email/{template}.txt").render(ctx),
+        body_html=jinja.get_template(f"email/{template}.html").render(ctx),
         headers=all_headers,
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _reply_to(sender: str, explicit: str | None) -> str:
+    # Parsing the sender's address is most of what building the headers costs; it changes
+    # only with the settings.
+    return reply_to({"MAIL_DEFAULT_SENDER": sender, "MAIL_REPLY_TO": explicit})
 
 
 def add(rendered: RenderedEmail, lead: Lead | None) -> OutboxEmail:
