@@ -9,6 +9,7 @@ link or sentence dressed up as a first name.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 import unicodedata
@@ -17,10 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from flask import current_app, url_for
+from markupsafe import escape
 from sqlalchemy import func, select
 
 from . import outbox, tokens
 from .clock import utcnow
+from .config import clinic_details
 from .contact_promise import contact_promise
 from .extensions import db
 from .models import EmailKind, FormKind, Lead, OutboxEmail
@@ -128,16 +131,17 @@ class MailFacts(Protocol):
 
 # A new lead's emails are rendered before its transaction begins (on SQLite the write lock
 # would otherwise wait on Jinja), when the ids their signed links name do not exist yet. Each
-# link is rendered as a placeholder and replaced by the real token once the row has its id.
-# A placeholder starts with a digit and is random, so nothing a patient typed can match it
-# (a greeting name has no digits); tokens are URL-safe, so the HTML escaping and url_for
-# leave the real token exactly as they leave the placeholder: the same bytes either way.
+# link is rendered with a placeholder token, replaced by the real token once the row has its
+# id. Placeholders are random per process, start with a digit and never leave it: nothing a
+# patient typed can match one (a greeting name has no digits). Tokens are URL-safe, so HTML
+# escaping and url_for leave the real token exactly as they leave the placeholder.
 TokenMaker = Callable[[int, int], str]  # (lead id, person id) -> token
 _MAKERS: dict[str, TokenMaker] = {
     "guide": lambda lead_id, person_id: tokens.guide_token(lead_id),
     "newsletter": lambda lead_id, person_id: tokens.newsletter_token(lead_id),
     "unsubscribe": lambda lead_id, person_id: tokens.unsubscribe_token(person_id),
 }
+_MARKS = {name: "0" + secrets.token_hex(16) for name in (*_MAKERS, "greeting_name")}
 
 
 class Links:
@@ -146,20 +150,112 @@ class Links:
 
     def __init__(self, lead_id: int | None = None, person_id: int | None = None) -> None:
         self._ids = None if lead_id is None or person_id is None else (lead_id, person_id)
-        self.marks: dict[str, TokenMaker] = {}
+        self.used: set[str] = set()
 
     def token(self, kind: str) -> str:
         if self._ids is not None:
             return _MAKERS[kind](*self._ids)
-        mark = "0" + secrets.token_hex(16)
-        self.marks[mark] = _MAKERS[kind]
-        return mark
+        self.used.add(kind)
+        return _MARKS[kind]
 
     def fill(
         self, email: outbox.RenderedEmail, lead_id: int, person_id: int
     ) -> outbox.RenderedEmail:
         """The email with its placeholders replaced by tokens naming the inserted rows."""
-        return email.filled({mark: make(lead_id, person_id) for mark, make in self.marks.items()})
+        return email.filled({_MARKS[kind]: _MAKERS[kind](lead_id, person_id) for kind in self.used})
+
+    def render(self, **email: Any) -> outbox.RenderedEmail:
+        """outbox.render, from a per-process copy made once per wording while the links are
+        placeholders (see _from_skeleton)."""
+        if self._ids is not None:
+            return outbox.render(**email)
+        return _from_skeleton(email)
+
+
+# -- Rendering a new lead's email from a skeleton -----------------------------------------
+# With the links as placeholders, a patient email differs from lead to lead only in the
+# greeting name: the rest is the settings and the form's choice codes. So each wording is
+# rendered once per process with a placeholder for the name too (its skeleton), and a post
+# only replaces the placeholders: Jinja's work, the text body's word wrap most of all, was
+# the largest part of a submission. A skeleton is used only where that gives the bytes a
+# full rendering gives (_fills_exactly); otherwise, or for an email not seen before and too
+# many wordings, it renders as usual.
+TEXT_WIDTH = 72  # the text bodies' wordwrap(72, break_long_words=false)
+_SKELETONS: dict[tuple[Any, ...], outbox.RenderedEmail | None] = {}
+
+
+def _from_skeleton(email: dict[str, Any]) -> outbox.RenderedEmail:
+    name = email["context"].get("greeting_name")
+    shaped = {**email, "to_addr": "", "context": {**email["context"]}}
+    if name:
+        shaped["context"]["greeting_name"] = _MARKS["greeting_name"]
+    key = _skeleton_key(shaped)
+    if key not in _SKELETONS:
+        if len(_SKELETONS) >= 256:
+            _SKELETONS.clear()  # a wording per setting and choice code: this is a leak guard
+        skeleton = outbox.render(**shaped)
+        _SKELETONS[key] = skeleton if _fills_exactly(skeleton, shaped) else None
+    skeleton = _SKELETONS[key]
+    if skeleton is None:
+        return outbox.render(**email)
+    return _with_greeting(skeleton, name, email["to_addr"])
+
+
+def _skeleton_key(shaped: dict[str, Any]) -> tuple[Any, ...]:
+    config = current_app.config
+    settings = (config["SITE_URL"], config["MAIL_DEFAULT_SENDER"], config.get("MAIL_REPLY_TO"))
+    clinic = sorted(clinic_details(config).items())
+    context = sorted(shaped["context"].items())
+    headers = sorted((shaped.get("headers") or {}).items())
+    parts = (shaped["kind"], shaped["subject"], shaped["template"], context, headers, clinic)
+    return (id(current_app.jinja_env), settings, repr(parts))
+
+
+def _with_greeting(
+    skeleton: outbox.RenderedEmail, name: str | None, to_addr: str
+) -> outbox.RenderedEmail:
+    mark = _MARKS["greeting_name"]
+    return dataclasses.replace(
+        skeleton,
+        to_addr=to_addr,
+        body_text=skeleton.body_text.replace(mark, name) if name else skeleton.body_text,
+        # Jinja's autoescape of a plain string is markupsafe.escape: the same here.
+        body_html=skeleton.body_html.replace(mark, str(escape(name)))
+        if name
+        else skeleton.body_html,
+    )
+
+
+def _fills_exactly(skeleton: outbox.RenderedEmail, shaped: dict[str, Any]) -> bool:
+    """Whether filling the skeleton gives what rendering each value gives.
+
+    In the text body every placeholder must be a paragraph of its own line (blank lines
+    around), so the word wrap cannot move it or its neighbours: a link alone as one word
+    (the wrap never breaks a word), the greeting short enough to fit at any name length.
+    The name must not reach the subject or headers, and a sample name, rendered in full,
+    must match the filled skeleton (a filter on the name, or an escape, would differ).
+    """
+    lines = skeleton.body_text.split("\n")
+    marks = _MARKS.values()
+    for i, line in enumerate(lines):
+        if not any(mark in line for mark in marks):
+            continue
+        alone = (i == 0 or not lines[i - 1]) and (i == len(lines) - 1 or not lines[i + 1])
+        if _MARKS["greeting_name"] in line:
+            longest = len(line) - len(_MARKS["greeting_name"]) + GREETING_NAME_MAX
+            fits = max(longest, len(line)) <= TEXT_WIDTH
+        else:
+            fits = " " not in line
+        if not (alone and fits):
+            return False
+    mark = _MARKS["greeting_name"]
+    if mark in skeleton.subject or any(mark in value for value in skeleton.headers.values()):
+        return False
+    if shaped["context"].get("greeting_name") != mark:
+        return True
+    sample = "Zoë O'Brien-Ng"
+    full = outbox.render(**{**shaped, "context": {**shaped["context"], "greeting_name": sample}})
+    return full == _with_greeting(skeleton, sample, "")
 
 
 def patient_context(lead: MailFacts, links: Links) -> dict[str, Any]:
@@ -183,7 +279,7 @@ def patient_email(lead: MailFacts, links: Links) -> outbox.RenderedEmail:
     """The email a patient gets for this lead: the confirmation, or the guide link."""
     if lead.form is not FormKind.APPOINTMENT:
         return _guide_email(lead, links)
-    return outbox.render(
+    return links.render(
         kind=EmailKind.APPOINTMENT_CONFIRMATION,
         to_addr=lead.email,
         subject=f"We received your appointment request - {current_app.config['CLINIC_NAME']}",
@@ -237,7 +333,7 @@ def _guide_email(lead: MailFacts, links: Links) -> outbox.RenderedEmail:
     config = current_app.config
     unsubscribe = absolute_url(url_for("public.unsubscribe", token=links.token("unsubscribe")))
     download = url_for("public.guide_download", token=links.token("guide"))
-    return outbox.render(
+    return links.render(
         kind=EmailKind.GUIDE,
         to_addr=lead.email,
         subject=f"Your free guide from {config['CLINIC_NAME']}",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from spine_site import lead_mail, tokens
@@ -22,15 +23,26 @@ def _fixed_tokens(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(tokens, "unsubscribe_token", lambda person_id: f"u-{person_id}.Sig_z")
 
 
-def test_emails_rendered_before_the_insert_match_ones_rendered_with_the_ids(app, monkeypatch):
-    """Placeholders filled after the insert give the bytes that rendering with the real
-    links gives (as a resend or a lead released from spam still renders them)."""
+# Greetings of every shape: one word, three words, an apostrophe (escaped in HTML), accents,
+# the longest name echoed (30 characters), one never echoed (a plain "Hello,").
+NAMES = ["Ana", "Mary Ann Lee", "O'Brien", "Zoë Anne", "Abcdefghij Klmnopqrst Uvwxyzabc", "x.com"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_emails_rendered_before_the_insert_match_ones_rendered_with_the_ids(app, monkeypatch, name):
+    """Placeholders filled after the insert (and the per-process skeleton of each wording)
+    give the bytes that rendering with the real links and name gives (as a resend or a lead
+    released from spam still renders them)."""
     _fixed_tokens(monkeypatch)
     app.config["STAFF_NOTIFY_EMAIL"] = "desk@clinic.example"
-    guide_id = make_lead(app, "guide", first_name="Zoë Anne", opt_in=True)
-    appointment_id = make_lead(app, "appointment")
+    leads = [
+        make_lead(app, "guide", first_name=name, opt_in=True),
+        make_lead(app, "guide", first_name=name, email="other@example.org"),
+        make_lead(app, "appointment", first_name=name),
+        make_lead(app, "appointment", first_name=name, contact_method="", best_time="evening"),
+    ]
     with app.test_request_context():
-        for lead_id in (guide_id, appointment_id):
+        for lead_id in leads:
             lead = db.session.get(Lead, lead_id)
             stored = db.session.scalars(
                 select(OutboxEmail).where(OutboxEmail.lead_id == lead_id).order_by(OutboxEmail.id)
@@ -51,6 +63,7 @@ def test_emails_rendered_before_the_insert_match_ones_rendered_with_the_ids(app,
                 assert row.headers == want.headers
                 assert "/guide/download/g-" in row.body_text or row.kind.value != "guide"
     with app.app_context():
+        guide_id = leads[0]
         guide = db.session.get(Lead, guide_id)
         (email,) = guide.emails
         assert f"/newsletter/confirm/n-{guide_id}.Sig_y" in email.body_text
@@ -58,8 +71,11 @@ def test_emails_rendered_before_the_insert_match_ones_rendered_with_the_ids(app,
 
 
 def test_no_placeholder_is_left_in_a_stored_email(app):
+    lead_mail._SKELETONS.clear()
     make_lead(app, "guide", opt_in=True)
     make_lead(app, "appointment")
+    # Both wordings came from a skeleton (the comparisons above hold for it), none fell back.
+    assert len(lead_mail._SKELETONS) == 2 and None not in lead_mail._SKELETONS.values()
     placeholder = re.compile(r"0[0-9a-f]{32}")
     with app.app_context():
         for email in db.session.scalars(select(OutboxEmail)):
