@@ -152,7 +152,7 @@ def search_without_index(per_page: int) -> None:
         db.session.execute(text(f"DROP INDEX {lead_search.PG_TRIGRAM_INDEX}"))
         db.session.commit()
     saved = lead_search.search_clauses, lead_search.unselective
-    lead_search.search_clauses = lambda terms, matches=None, stream=False: [
+    lead_search.search_clauses = lambda terms, **_: [
         Lead.search_text.contains(term, autoescape=True) for term in terms
     ]
     lead_search.unselective = lambda clause, terms: clause

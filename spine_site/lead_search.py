@@ -118,6 +118,19 @@ def search_clauses(
     return clauses
 
 
+def newest_first(terms: list[str], matches: int | None) -> list[ColumnElement[Any]]:
+    """The list's order, newest first. On PostgreSQL, for a search known to match fewer
+    than WALK_FROM leads, written so that no index serves it: the planner then finds the
+    matches first (the trigram index) and sorts them, whatever it guesses their number to
+    be. Its guess comes from a sample: it once took 959 leads for the 49 that hold "5550"
+    and walked the date index through all 100,000 (300 ms instead of 1)."""
+    created = Lead.created_at
+    few = terms and matches is not None and matches < WALK_FROM
+    if few and db.engine.dialect.name == "postgresql":
+        created = func.coalesce(Lead.created_at, Lead.created_at)
+    return [created.desc(), Lead.id.desc()]
+
+
 def unselective(clause: ColumnElement[bool], terms: list[str]) -> ColumnElement[bool]:
     """The spam filter beside a search: on SQLite, marked `likely()` (true of ~95% of leads),
     so that a planner without statistics (no ANALYZE has run) starts from the search's
