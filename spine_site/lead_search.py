@@ -143,13 +143,16 @@ def unselective(clause: ColumnElement[bool], terms: list[str]) -> ColumnElement[
 
 
 def fts5_query(terms: list[str]) -> str:
-    """Every trigram of every term, as FTS5 strings joined by AND: a superset of the leads
-    that hold each term (the LIKE beside it rechecks), found without comparing positions as
-    a phrase does (`"lovelace"`: 7.5 ms at 100,000 leads, its six trigrams: 4.5 ms)."""
+    """Trigrams that cover every character of every term, as FTS5 strings joined by AND: a
+    superset of the leads that hold each term (the LIKE beside it rechecks), found without
+    comparing positions as a phrase does. "lovelace" is `"lov" AND "ela" AND "ace"`: 2.1 ms
+    at 100,000 leads with "ada", against 3.6 ms for all six trigrams and 5.4 ms as a phrase.
+    """
+    width = MIN_INDEXED_LENGTH
     trigrams = dict.fromkeys(
-        term[i : i + MIN_INDEXED_LENGTH]
+        term[i : i + width]
         for term in terms
-        for i in range(len(term) - MIN_INDEXED_LENGTH + 1)
+        for i in [*range(0, len(term) - width + 1, width), len(term) - width]
     )
     return " AND ".join(fts5_phrase(trigram) for trigram in trigrams)
 
