@@ -167,7 +167,8 @@ class Links:
     def render(self, **email: Any) -> outbox.RenderedEmail:
         """outbox.render, from a per-process copy made once per wording while the links are
         placeholders (see _from_skeleton)."""
-        if self._ids is not None:
+        # (Templates that reload when edited, in development, are rendered afresh each time.)
+        if self._ids is not None or current_app.jinja_env.auto_reload:
             return outbox.render(**email)
         return _from_skeleton(email)
 

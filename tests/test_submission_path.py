@@ -136,3 +136,10 @@ def test_first_requests_racing_from_one_address_make_one_person_and_every_lead(a
         leads = db.session.scalars(select(Lead)).all()
         assert len(leads) == count and {lead.person_id for lead in leads} == {people[0].id}
         assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 2 * count
+
+
+def test_templates_that_reload_in_development_are_not_kept_as_skeletons(app):
+    app.jinja_env.auto_reload = True
+    lead_mail._SKELETONS.clear()
+    make_lead(app, "guide")
+    assert not lead_mail._SKELETONS
