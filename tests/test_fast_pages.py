@@ -19,6 +19,7 @@ from sqlalchemy import create_engine
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from spine_site import tokens
+from spine_site.health import DatabaseProbe
 from spine_site.public.fast_pages import FastPages
 from spine_site.public.visits import VISIT_COOKIE
 
@@ -189,8 +190,14 @@ def test_healthz_still_asks_the_database_every_time(fast_app, tmp_path):
     environ = EnvironBuilder(path="/healthz").get_environ()
     assert layer._page_for(environ)
     # A database that cannot be reached (a folder that does not exist).
-    layer._engine = create_engine(f"sqlite:///{tmp_path}/no/such/folder/db.sqlite3")
+    working = layer._probe
+    layer._probe = DatabaseProbe(create_engine(f"sqlite:///{tmp_path}/no/such/folder/x.db"))
     assert layer._page_for(environ) is None
+    # A connection that broke (the database restarted) is replaced by a new one.
+    assert working is not None and working._connection is not None
+    working._connection.close()
+    layer._probe = working
+    assert layer._page_for(environ)
     # Pages do not ask the database: they are still answered here.
     call(layer.wsgi_app, "/")
     assert layer._page_for(EnvironBuilder(path="/").get_environ())

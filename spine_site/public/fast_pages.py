@@ -32,12 +32,11 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 from flask_compress.flask_compress import _choose_algorithm, _compress_data
-from sqlalchemy import Engine
 from werkzeug.http import parse_cookie
 
 from .. import metrics
 from ..extensions import compress, db
-from ..health import engine_answers
+from ..health import DatabaseProbe
 from ..security import security_headers
 from .caching import PAGES_KEY, CachedPage
 from .visits import READER_PAGES, VISIT_COOKIE, counts_as_view, first_visit_cookie
@@ -62,7 +61,7 @@ class FastPages:
         # The same Vary Flask-Compress adds to every response it sees.
         self.compressible = compress.compress_mimetypes_set
         self.min_size = app.config["COMPRESS_MIN_SIZE"]
-        self._engine: Engine | None = None
+        self._probe: DatabaseProbe | None = None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -104,10 +103,10 @@ class FastPages:
         return True
 
     def _database_answers(self) -> bool:
-        if self._engine is None:
+        if self._probe is None:
             with self.app.app_context():
-                self._engine = db.engine
-        return engine_answers(self._engine)
+                self._probe = DatabaseProbe(db.engine)
+        return self._probe.answers()
 
     def _answer(
         self, page: CachedPage, environ: WSGIEnvironment, returning: bool
