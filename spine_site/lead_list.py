@@ -133,24 +133,50 @@ def list_leads(
     page = max(page, 1)
     # Walking newest first, about this many leads are read to reach the page's last row.
     walk = (page * per_page + 1) / counted.share if counted.share else None
-    rows = _rows(f, page, per_page, per_page + 1, floor + 1, walk)
+    rows = _rows(f, page, per_page, per_page + 1, floor + 1, walk, counted.estimate)
     pages = page + 1 if len(rows) > per_page else page
     return LeadPage(rows[:per_page], floor, page, pages, counts, capped=True, count_floor=floor)
 
 
 def _rows(
-    f: LeadFilter, page: int, per_page: int, take: int, matches: int, walk: float | None = None
+    f: LeadFilter,
+    page: int,
+    per_page: int,
+    take: int,
+    matches: int,
+    walk: float | None = None,
+    estimate: float | None = None,
 ) -> list[Lead]:
-    """`take` leads from the start of the page, newest first."""
-    return list(
-        db.session.scalars(
-            select(Lead)
-            .where(*filter_clauses(f, matches=matches, walk_reads=walk))
-            .order_by(*lead_search.newest_first(search_terms(f.q), matches))
-            .limit(take)
-            .offset((page - 1) * per_page)
-        ).all()
-    )
+    """`take` leads from the start of the page, newest first. `estimate`, the matches a
+    capped count expects in all, lets PostgreSQL sort them instead of walking (see below)."""
+    terms = search_terms(f.q)
+    offset = (page - 1) * per_page
+    clauses = filter_clauses(f, matches=matches, walk_reads=walk)
+    newest = lead_search.newest_first(terms, matches)
+    if not terms or db.engine.dialect.name != "postgresql":
+        query = select(Lead).where(*clauses).order_by(*newest).limit(take).offset(offset)
+        return list(db.session.scalars(query).all())
+    if lead_search.sort_beats_walk(estimate, walk):
+        # A capped search whose matches are few beside the leads a walk would read ("ada
+        # lovelace": ~1,100 matches, a 4,600-lead walk): its matches, sorted, if they are
+        # as few as expected; otherwise (the estimate was wrong) the walk after all.
+        found = lead_search.newest_matches(clauses)
+        if found is not None:
+            return _by_ids(found[offset : offset + take])
+    # The search picks the page's ids alone and the leads are read by id after: a walk
+    # down the date index returning whole rows took twice as long (20 ms against 9 for
+    # 4,600 leads read), the page's 51 read by primary key cost about 1 ms.
+    ids = select(Lead.id).where(*clauses).order_by(*newest).limit(take).offset(offset)
+    query = select(Lead).where(Lead.id.in_(ids)).order_by(Lead.created_at.desc(), Lead.id.desc())
+    return list(db.session.scalars(query).all())
+
+
+def _by_ids(ids: list[int]) -> list[Lead]:
+    """These leads, newest first (the list's order)."""
+    if not ids:
+        return []
+    query = select(Lead).where(Lead.id.in_(ids)).order_by(Lead.created_at.desc(), Lead.id.desc())
+    return list(db.session.scalars(query).all())
 
 
 @dataclass(frozen=True)
@@ -160,6 +186,8 @@ class _Counted:
     # The share of leads that match, from the ids a limited count read (in id order on
     # SQLite, which is where the search uses it); None when unknown.
     share: float | None = None
+    # About how many leads match in all: the share times the span of all leads' ids.
+    estimate: float | None = None
 
 
 def _status_counts(f: LeadFilter, *, with_status: bool, limit: int | None) -> _Counted:
@@ -176,13 +204,19 @@ def _status_counts(f: LeadFilter, *, with_status: bool, limit: int | None) -> _C
     every = select(Lead.status, Lead.id).where(*clauses).cte("matched")
     every = every.prefix_with("MATERIALIZED", dialect="postgresql")
     matched = select(every.c.status, every.c.id).limit(limit + 1).subquery()
+    # The span of all leads' ids (two index lookups) turns the share into a number.
+    every_id = select(func.max(Lead.id) - func.min(Lead.id) + 1).scalar_subquery()
     rows = db.session.execute(
         select(
-            matched.c.status, func.count(), func.min(matched.c.id), func.max(matched.c.id)
+            matched.c.status,
+            func.count(),
+            func.min(matched.c.id),
+            func.max(matched.c.id),
+            every_id,
         ).group_by(matched.c.status)
     ).all()
     found = sum(row[1] for row in rows)
     if found <= limit:
         return _Counted({status: 0 for status in LeadStatus} | {row[0]: row[1] for row in rows})
     span = max(row[3] for row in rows) - min(row[2] for row in rows) + 1
-    return _Counted(None, found / span)
+    return _Counted(None, found / span, found / span * rows[0][4])
