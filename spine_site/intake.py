@@ -5,6 +5,7 @@ No Flask request objects here: the public views pass plain values in.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -14,14 +15,15 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import Executable, bindparam, insert, literal, select, union_all
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.exc import IntegrityError
 
 from . import lead_mail, metrics, outbox
 from .clock import utcnow
 from .extensions import db
-from .models import FormKind, GuideDownload, Lead
-from .people import person_id_for
+from .models import FormKind, GuideDownload, Lead, Person
+from .people import normalize_email, person_id_for
 from .tokens import FormToken
 
 log = logging.getLogger(__name__)
@@ -136,8 +138,7 @@ def capture(
     links = lead_mail.Links()
     patient_email = None if spam else lead_mail.patient_email(lead, links)
     try:
-        person_id = person_id_for(lead.email)
-        lead_id = _insert_lead(lead, person_id)
+        lead_id, person_id = _insert_person_and_lead(lead)
         if patient_email is not None:
             lead_mail.queue_new_lead_emails(patient_email, links, form, lead_id, person_id)
         db.session.commit()
@@ -188,12 +189,29 @@ class NewLead:
     utm: Mapping[str, str | None] = field(default_factory=dict)
 
 
-def _insert_lead(lead: NewLead, person_id: int) -> int:
-    # A plain INSERT ... RETURNING id: the ORM's unit of work (identity map, flush plan,
-    # expiry on commit) cost more than the statement, and nothing here reads the row back.
+def _insert_person_and_lead(lead: NewLead) -> tuple[int, int]:
+    """Insert the lead, and its person if the address is new: (lead id, person id).
+
+    Plain INSERTs: the ORM's unit of work (identity map, flush plan, expiry on commit) cost
+    more than the statements, and nothing here reads the rows back. On PostgreSQL both go in
+    one statement (a round trip is a good part of a post's time there).
+    """
+    connection = db.session.connection()
     values = {name: getattr(lead, name) for name in _LEAD_COLUMNS}
-    values.update({f"utm_{key}": lead.utm.get(key) for key in UTM_KEYS}, person_id=person_id)
-    return db.session.connection().execute(_INSERT_LEAD, values).scalar_one()
+    values.update({f"utm_{key}": lead.utm.get(key) for key in UTM_KEYS})
+    if connection.dialect.name == "postgresql":
+        key = normalize_email(lead.email)
+        both = {**values, "email_normalized": key, "person_created_at": utcnow()}
+        row = connection.execute(_insert_person_and_lead_statement(), both).first()
+        if row is not None:
+            return row.id, row.person_id
+        # No row: another transaction inserted this address after our statement's snapshot
+        # was taken (its INSERT waited for that one, then did nothing, and the SELECT
+        # beside it cannot see the row). The two-step path's SELECT is a new statement, so
+        # it sees the winner's row.
+    person_id = person_id_for(lead.email, connection)
+    lead_id = connection.execute(_INSERT_LEAD, {**values, "person_id": person_id}).scalar_one()
+    return lead_id, person_id
 
 
 # Built once, the values passed at execution: a statement built per call costs more to make
@@ -201,6 +219,41 @@ def _insert_lead(lead: NewLead, person_id: int) -> int:
 _INSERT_LEAD = insert(Lead.__table__).returning(Lead.__table__.c.id)
 # The NewLead fields that are lead columns of the same name (utm is spread over five).
 _LEAD_COLUMNS = tuple(name for name in NewLead.__dataclass_fields__ if name != "utm")
+
+
+@functools.cache
+def _insert_person_and_lead_statement() -> Executable:
+    # PostgreSQL: WITH p AS (INSERT INTO person ... ON CONFLICT DO NOTHING RETURNING id),
+    # q AS (SELECT id FROM p UNION ALL SELECT id FROM person WHERE email_normalized = :e)
+    # INSERT INTO lead (...) SELECT ..., q.id FROM q LIMIT 1 RETURNING id, person_id.
+    # The lead's other columns get their Python-side defaults as _INSERT_LEAD does.
+    person, lead = Person.__table__, Lead.__table__
+    new = (
+        postgresql_insert(person)
+        .values(
+            email_normalized=bindparam("email_normalized"),
+            created_at=bindparam("person_created_at", type_=person.c.created_at.type),
+        )
+        .on_conflict_do_nothing(index_elements=[person.c.email_normalized])
+        .returning(person.c.id)
+        .cte("p")
+    )
+    known = select(person.c.id).where(person.c.email_normalized == bindparam("email_normalized"))
+    found = union_all(select(new.c.id), known).cte("q")
+    columns = [lead.c[name] for name in _LEAD_COLUMNS]
+    columns += [lead.c[f"utm_{key}"] for key in UTM_KEYS]
+    values = [bindparam(column.name, type_=column.type) for column in columns]
+    # The columns with a Python-side default (status, unreached_attempts) get it written in,
+    # as _INSERT_LEAD's execution adds it: an INSERT ... SELECT would leave them NULL.
+    given = {column.name for column in columns} | {"id", "person_id"}
+    defaulted = [c for c in lead.c if c.name not in given and c.default is not None]
+    values += [literal(column.default.arg, type_=column.type) for column in defaulted]
+    chosen = select(*values, found.c.id).limit(1)
+    return (
+        insert(lead)
+        .from_select([*columns, *defaulted, lead.c.person_id], chosen, include_defaults=False)
+        .returning(lead.c.id, lead.c.person_id)
+    )
 
 
 def _lead_values(

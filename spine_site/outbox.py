@@ -118,7 +118,9 @@ def insert(emails: Sequence[RenderedEmail], lead_id: int) -> None:
     the caller commits. The rows are the ones add() makes."""
     rows = [{**_row(rendered), "lead_id": lead_id} for rendered in emails]
     if rows:
-        db.session.connection().execute(_INSERT_EMAIL, rows)
+        # One row (a guide's email) as a dict: a list takes the executemany path, which
+        # costs more for a single row.
+        db.session.connection().execute(_INSERT_EMAIL, rows[0] if len(rows) == 1 else rows)
 
 
 # Built once (its values come with each execution): building it per call costs more than

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 
-from sqlalchemy import Executable, bindparam, select
+from sqlalchemy import Connection, Executable, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -24,7 +24,7 @@ def email_hash(email: str) -> str:
     return hashlib.sha256(normalize_email(email).encode()).hexdigest()
 
 
-def person_id_for(email: str) -> int:
+def person_id_for(email: str, connection: Connection | None = None) -> int:
     """The id of the person with this address, inserted if new; the caller commits.
 
     A new address (the usual case) is one statement: INSERT ... ON CONFLICT DO NOTHING
@@ -35,7 +35,8 @@ def person_id_for(email: str) -> int:
     IMMEDIATE already puts one after the other.
     """
     key = normalize_email(email)
-    connection = db.session.connection()
+    # (The caller's connection when it has one: asking the session again costs a lookup.)
+    connection = connection or db.session.connection()
     insert_new, select_known = _statements(connection.dialect.name)
     inserted = connection.execute(insert_new, {"email_normalized": key, "created_at": utcnow()})
     person_id = inserted.scalar()

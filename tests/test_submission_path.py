@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
-from spine_site import lead_mail, tokens
+from spine_site import intake, lead_mail, tokens
 from spine_site.extensions import db
 from spine_site.models import FormKind, Lead, OutboxEmail, Person
 from tests.factories import GUIDE, make_lead
@@ -143,3 +144,46 @@ def test_templates_that_reload_in_development_are_not_kept_as_skeletons(app):
     lead_mail._SKELETONS.clear()
     make_lead(app, "guide")
     assert not lead_mail._SKELETONS
+
+
+def test_an_address_committed_after_the_statement_began_falls_back_to_two_steps(app, monkeypatch):
+    """PostgreSQL: when another transaction inserts the same new address and commits while
+    our one-statement person-and-lead INSERT waits on it, that statement's snapshot cannot
+    see the row and stores nothing; the two-step path then joins the winner's person."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("a race needs PostgreSQL (SQLite's write lock orders the writers)")
+        engine = db.engine
+    calls: list[str] = []
+    original = intake.person_id_for
+    monkeypatch.setattr(
+        intake, "person_id_for", lambda *a, **k: calls.append("two-step") or original(*a, **k)
+    )
+    address = "late.winner@example.com"
+    winner = engine.connect()
+    transaction = winner.begin()
+    winner.execute(insert(Person).values(email_normalized=address, created_at=func.now()))
+    done: list[int] = []
+    thread = threading.Thread(target=lambda: done.append(make_lead(app, "guide", email=address)))
+    thread.start()
+    # Let the post's INSERT reach the conflict and wait on the open transaction.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _waiting_on_a_lock(winner):
+        time.sleep(0.02)
+    transaction.commit()
+    winner.close()
+    thread.join(timeout=30)
+    assert done and calls == ["two-step"]
+    with app.app_context():
+        people = db.session.scalars(select(Person)).all()
+        assert [p.email_normalized for p in people] == [address]
+        lead = db.session.get(Lead, done[0])
+        assert lead.person_id == people[0].id and len(lead.emails) == 1
+
+
+def _waiting_on_a_lock(connection) -> bool:  # type: ignore[no-untyped-def]
+    query = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    return bool(connection.exec_driver_sql(query).scalar())
