@@ -141,8 +141,8 @@ def newest_first(terms: list[str], matches: int | None) -> list[ColumnElement[An
 def sort_beats_walk(estimate: float | None, walk: float | None) -> bool:
     """Whether a capped search on PostgreSQL should sort its matches rather than walk the
     date index: `estimate`, the matches expected in all, few beside `walk`, the leads a
-    walk would read to fill the page."""
-    if estimate is None or walk is None:
+    walk would read to fill the page. (SQLite pages its own way: see search_clauses.)"""
+    if estimate is None or walk is None or db.engine.dialect.name != "postgresql":
         return False
     return estimate <= SORT_UP_TO and estimate * SORT_WALK_RATIO <= walk
 

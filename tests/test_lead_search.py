@@ -287,3 +287,25 @@ def test_counts_are_exact_up_to_the_limit_and_say_more_than_past_it(leads, limit
                         assert shown.counts is None and shown.count_floor == limit, q
                     else:
                         assert shown.counts == by_status, (q, status)
+
+
+@pytest.mark.parametrize("room", [-1, 0, 1])
+def test_a_capped_search_sorting_its_matches_pages_as_the_walk_does(leads, monkeypatch, room):
+    """PostgreSQL sorts a capped search's matches when they look few beside the walk: with
+    every capped search made to look so, the matches fetched up to a bound just under, at
+    and just over their number give the same pages (under it: the walk after all)."""
+    monkeypatch.setattr(lead_search, "SORT_UP_TO", 10**9)
+    monkeypatch.setattr(lead_search, "SORT_WALK_RATIO", 0)
+    with leads.app_context():
+        for q in ("lovelace", "ada", "example.com", "a"):
+            expected = _newest_first(_substring(q))
+            monkeypatch.setattr(lead_search, "SORT_BOUND", len(expected) + room)
+            f = LeadFilter(q=q, spam="include")
+            found = lead_search.newest_matches(lead_list.filter_clauses(f))
+            assert found == (expected if room >= 0 else None), (q, room)
+            for page in (1, 2, 4):
+                shown = lead_list.list_leads(f, page, 10, count_limit=5)
+                assert shown.capped, q
+                ids = [lead.id for lead in shown.leads]
+                assert ids == expected[(page - 1) * 10 : page * 10], (q, page, room)
+                assert shown.pages == page + (len(expected) > page * 10), (q, page)
