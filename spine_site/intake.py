@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Executable, bindparam, insert, literal, select, union_all
+from sqlalchemy import Connection, Executable, bindparam, insert, literal, select, union_all
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -138,9 +138,12 @@ def capture(
     links = lead_mail.Links()
     patient_email = None if spam else lead_mail.patient_email(lead, links)
     try:
-        lead_id, person_id = _insert_person_and_lead(lead)
+        connection = db.session.connection()
+        lead_id, person_id = _insert_person_and_lead(connection, lead)
         if patient_email is not None:
-            lead_mail.queue_new_lead_emails(patient_email, links, form, lead_id, person_id)
+            lead_mail.queue_new_lead_emails(
+                patient_email, links, form, (lead_id, person_id), connection
+            )
         db.session.commit()
     except IntegrityError:
         # The submission key is unique: this is a repeat of a stored submission (a double
@@ -189,14 +192,13 @@ class NewLead:
     utm: Mapping[str, str | None] = field(default_factory=dict)
 
 
-def _insert_person_and_lead(lead: NewLead) -> tuple[int, int]:
+def _insert_person_and_lead(connection: Connection, lead: NewLead) -> tuple[int, int]:
     """Insert the lead, and its person if the address is new: (lead id, person id).
 
     Plain INSERTs: the ORM's unit of work (identity map, flush plan, expiry on commit) cost
     more than the statements, and nothing here reads the rows back. On PostgreSQL both go in
     one statement (a round trip is a good part of a post's time there).
     """
-    connection = db.session.connection()
     values = {name: getattr(lead, name) for name in _LEAD_COLUMNS}
     values.update({f"utm_{key}": lead.utm.get(key) for key in UTM_KEYS})
     if connection.dialect.name == "postgresql":

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from flask import current_app, url_for
 from markupsafe import escape
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from . import outbox, tokens
 from .clock import utcnow
@@ -314,15 +314,21 @@ def queue_emails(lead: Lead) -> None:
 
 
 def queue_new_lead_emails(
-    patient: outbox.RenderedEmail, links: Links, form: FormKind, lead_id: int, person_id: int
+    patient: outbox.RenderedEmail,
+    links: Links,
+    form: FormKind,
+    ids: tuple[int, int],
+    connection: Connection,
 ) -> None:
     """Queue a just-inserted lead's emails, the patient's rendered beforehand with `links`
-    as placeholders; the caller commits."""
+    as placeholders, on the transaction's `connection`; `ids` are the lead's and its
+    person's. The caller commits."""
+    lead_id, person_id = ids
     emails = [links.fill(patient, lead_id, person_id)]
     staff = staff_email(lead_id) if form is FormKind.APPOINTMENT else None
     if staff is not None:
         emails.append(staff)
-    outbox.insert(emails, lead_id)
+    outbox.insert(emails, lead_id, connection)
 
 
 def queue_guide_email(lead: Lead) -> None:

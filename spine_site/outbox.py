@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -113,14 +113,18 @@ def add(rendered: RenderedEmail, lead: Lead | None) -> OutboxEmail:
     return email
 
 
-def insert(emails: Sequence[RenderedEmail], lead_id: int) -> None:
+def insert(
+    emails: Sequence[RenderedEmail], lead_id: int, connection: Connection | None = None
+) -> None:
     """Queue rendered emails of a lead known only by id, as plain INSERTs (no ORM flush);
-    the caller commits. The rows are the ones add() makes."""
+    the caller commits. The rows are the ones add() makes. (`connection`: the session's,
+    when the caller has it already: asking the session again costs a lookup per post.)"""
+    connection = connection or db.session.connection()
     rows = [{**_row(rendered), "lead_id": lead_id} for rendered in emails]
     if rows:
         # One row (a guide's email) as a dict: a list takes the executemany path, which
         # costs more for a single row.
-        db.session.connection().execute(_INSERT_EMAIL, rows[0] if len(rows) == 1 else rows)
+        connection.execute(_INSERT_EMAIL, rows[0] if len(rows) == 1 else rows)
 
 
 # Built once (its values come with each execution): building it per call costs more than
