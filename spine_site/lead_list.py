@@ -156,9 +156,9 @@ def _rows(
         # A capped search whose matches are few beside the leads a walk would read ("ada
         # lovelace": ~1,100 matches, a 4,600-lead walk): its matches, sorted, if they are
         # as few as expected; otherwise (the estimate was wrong) the walk after all.
-        found = lead_search.newest_matches(clauses)
+        found = lead_search.newest_matches(clauses, offset, take)
         if found is not None:
-            return _by_ids(found[offset : offset + take])
+            return _by_ids(found)
     newest = lead_search.newest_first(terms, matches)
     query = select(Lead).where(*clauses).order_by(*newest).limit(take).offset(offset)
     return list(db.session.scalars(query).all())
@@ -197,8 +197,13 @@ def _status_counts(f: LeadFilter, *, with_status: bool, limit: int | None) -> _C
     every = select(Lead.status, Lead.id).where(*clauses).cte("matched")
     every = every.prefix_with("MATERIALIZED", dialect="postgresql")
     matched = select(every.c.status, every.c.id).limit(limit + 1).subquery()
-    # The span of all leads' ids (two index lookups) turns the share into a number.
-    every_id = select(func.max(Lead.id) - func.min(Lead.id) + 1).scalar_subquery()
+    # The span of all leads' ids turns the share into a number: two subqueries, each one
+    # index lookup (SQLite reads the whole table for max(id) - min(id) in one query).
+    every_id = (
+        select(func.max(Lead.id)).scalar_subquery()
+        - select(func.min(Lead.id)).scalar_subquery()
+        + 1
+    )
     rows = db.session.execute(
         select(
             matched.c.status,

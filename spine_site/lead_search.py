@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, column, func, literal_column, select, table
+from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 
 from .extensions import db
 from .models import Lead
@@ -147,20 +148,25 @@ def sort_beats_walk(estimate: float | None, walk: float | None) -> bool:
     return estimate <= SORT_UP_TO and estimate * SORT_WALK_RATIO <= walk
 
 
-def newest_matches(clauses: list[ColumnElement[bool]]) -> list[int] | None:
-    """The ids of every lead the clauses find, newest first, when they are at most
-    SORT_BOUND; None when there are more (then the date-index walk is short).
+def newest_matches(clauses: list[ColumnElement[bool]], offset: int, take: int) -> list[int] | None:
+    """The ids of `take` leads from `offset` on, newest first, among every lead the clauses
+    find, when those are at most SORT_BOUND; None when there are more (then the date-index
+    walk is short). PostgreSQL only.
 
     The matches come from a MATERIALIZED CTE, which PostgreSQL plans for all its rows (so
     through the trigram index, whatever it guesses their number to be); the LIMIT outside
     stops reading it at SORT_BOUND + 1, so a wrong guess costs a bounded read. Fewer than
-    that and the CTE held every match: sorting them gives the list's order exactly."""
+    that and the CTE held every match: sorting them gives the list's order exactly. The
+    sort and the slice happen in the query, which returns one row (the 1,100 ids of 'ada
+    lovelace' read into Python cost 5 ms of CPU)."""
     every = select(Lead.id, Lead.created_at).where(*clauses).cte("every")
     every = every.prefix_with("MATERIALIZED", dialect="postgresql")
     first = select(every.c.id, every.c.created_at).limit(SORT_BOUND + 1).subquery()
-    query = select(first.c.id).order_by(first.c.created_at.desc(), first.c.id.desc())
-    ids = list(db.session.scalars(query).all())
-    return ids if len(ids) <= SORT_BOUND else None
+    ordered = aggregate_order_by(first.c.id, first.c.created_at.desc(), first.c.id.desc())
+    # PostgreSQL's arrays count from 1 and a slice includes both ends.
+    page = array_agg(ordered)[offset + 1 : offset + take]
+    found, ids = db.session.execute(select(func.count(), page).select_from(first)).one()
+    return list(ids or []) if found <= SORT_BOUND else None
 
 
 def unselective(clause: ColumnElement[bool], terms: list[str]) -> ColumnElement[bool]:
