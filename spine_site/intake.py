@@ -15,14 +15,24 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, Executable, bindparam, insert, literal, select, union_all
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Executable,
+    Table,
+    bindparam,
+    insert,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.exc import IntegrityError
 
 from . import lead_mail, metrics, outbox
 from .clock import utcnow
 from .extensions import db
-from .models import FormKind, GuideDownload, Lead, Person
+from .models import FormKind, GuideDownload, Lead, OutboxEmail, Person
 from .people import normalize_email, person_id_for
 from .tokens import FormToken
 
@@ -134,16 +144,16 @@ def capture(
     lead = NewLead(**_lead_values(form, fields, key, attribution, spam_reason))
     spam = lead.is_spam
     # Rendered before the transaction begins: on SQLite the write lock is taken at its first
-    # statement, and Jinja is most of a post's work. The links wait for the ids (lead_mail).
-    links = lead_mail.Links()
-    patient_email = None if spam else lead_mail.patient_email(lead, links)
+    # statement, and Jinja is most of a post's work. Its links are placeholders, signed when
+    # the email is sent (mail_links), so the row can be written with the lead's.
+    email = None if spam else outbox.row(lead_mail.patient_email(lead, lead_mail.Links()))
+    # The intake desk's notice names the new lead's id in its text: rendered once that exists.
+    notify = not spam and form is FormKind.APPOINTMENT and lead_mail.notifies_staff()
     try:
-        connection = db.session.connection()
-        lead_id, person_id = _insert_person_and_lead(connection, lead)
-        if patient_email is not None:
-            lead_mail.queue_new_lead_emails(
-                patient_email, links, form, (lead_id, person_id), connection
-            )
+        lead_id = _store(lead, email, alone=not notify)
+        if notify:
+            staff = lead_mail.staff_email(lead_id)
+            outbox.insert([staff] if staff is not None else [], lead_id)
         db.session.commit()
     except IntegrityError:
         # The submission key is unique: this is a repeat of a stored submission (a double
@@ -159,6 +169,45 @@ def capture(
     if not spam:
         outbox.wake_sender()
     return CaptureResult(lead_id, created=True)
+
+
+def _store(lead: NewLead, email: dict[str, Any] | None, *, alone: bool) -> int:
+    """Insert the lead, its person if the address is new, and its patient email's row (if
+    any): the lead's id. The caller commits.
+
+    On PostgreSQL all three are one statement. `alone`, when nothing else is to be written
+    with them, lets that statement run in autocommit, where it commits on its own: one round
+    trip for the whole submission, where BEGIN, the statement and COMMIT took three. (A
+    statement is atomic: it writes all three rows or none.)
+    """
+    session = db.session()  # (the request's Session itself, not the scoped proxy)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql and alone and not session.in_transaction():
+        connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    else:
+        connection = session.connection()
+    values = {name: getattr(lead, name) for name in _LEAD_COLUMNS}
+    values.update({f"utm_{key}": lead.utm.get(key) for key in UTM_KEYS})
+    if postgresql:
+        both = {**values, "email_normalized": normalize_email(lead.email)}
+        both["person_created_at"] = utcnow()
+        if email is not None:
+            both.update({f"email_{name}": value for name, value in email.items()})
+        row = connection.execute(_insert_person_and_lead_statement(email is not None), both)
+        found = row.first()
+        if found is not None:
+            return found.id
+        # No row, so nothing written: another transaction inserted this address after our
+        # statement's snapshot was taken (its INSERT waited for that one, then did nothing,
+        # and the SELECT beside it cannot see the row). The two-step path's SELECT is a new
+        # statement, so it sees the winner's row; it runs in a transaction of its own.
+        session.rollback()
+        connection = session.connection()
+    person_id = person_id_for(lead.email, connection)
+    lead_id = connection.execute(_INSERT_LEAD, {**values, "person_id": person_id}).scalar_one()
+    if email is not None:
+        outbox.insert_rows([email], lead_id, connection)
+    return lead_id
 
 
 @dataclass(frozen=True)
@@ -192,30 +241,6 @@ class NewLead:
     utm: Mapping[str, str | None] = field(default_factory=dict)
 
 
-def _insert_person_and_lead(connection: Connection, lead: NewLead) -> tuple[int, int]:
-    """Insert the lead, and its person if the address is new: (lead id, person id).
-
-    Plain INSERTs: the ORM's unit of work (identity map, flush plan, expiry on commit) cost
-    more than the statements, and nothing here reads the rows back. On PostgreSQL both go in
-    one statement (a round trip is a good part of a post's time there).
-    """
-    values = {name: getattr(lead, name) for name in _LEAD_COLUMNS}
-    values.update({f"utm_{key}": lead.utm.get(key) for key in UTM_KEYS})
-    if connection.dialect.name == "postgresql":
-        key = normalize_email(lead.email)
-        both = {**values, "email_normalized": key, "person_created_at": utcnow()}
-        row = connection.execute(_insert_person_and_lead_statement(), both).first()
-        if row is not None:
-            return row.id, row.person_id
-        # No row: another transaction inserted this address after our statement's snapshot
-        # was taken (its INSERT waited for that one, then did nothing, and the SELECT
-        # beside it cannot see the row). The two-step path's SELECT is a new statement, so
-        # it sees the winner's row.
-    person_id = person_id_for(lead.email, connection)
-    lead_id = connection.execute(_INSERT_LEAD, {**values, "person_id": person_id}).scalar_one()
-    return lead_id, person_id
-
-
 # Built once, the values passed at execution: a statement built per call costs more to make
 # and to key for the compiled cache than it takes to run.
 _INSERT_LEAD = insert(Lead.__table__).returning(Lead.__table__.c.id)
@@ -224,11 +249,13 @@ _LEAD_COLUMNS = tuple(name for name in NewLead.__dataclass_fields__ if name != "
 
 
 @functools.cache
-def _insert_person_and_lead_statement() -> Executable:
+def _insert_person_and_lead_statement(with_email: bool) -> Executable:
     # PostgreSQL: WITH p AS (INSERT INTO person ... ON CONFLICT DO NOTHING RETURNING id),
-    # q AS (SELECT id FROM p UNION ALL SELECT id FROM person WHERE email_normalized = :e)
-    # INSERT INTO lead (...) SELECT ..., q.id FROM q LIMIT 1 RETURNING id, person_id.
-    # The lead's other columns get their Python-side defaults as _INSERT_LEAD does.
+    # q AS (SELECT id FROM p UNION ALL SELECT id FROM person WHERE email_normalized = :e),
+    # l AS (INSERT INTO lead (...) SELECT ..., q.id FROM q LIMIT 1 RETURNING id, person_id)
+    # [, o AS (INSERT INTO outbox_email (lead_id, ...) SELECT l.id, ... FROM l)]
+    # SELECT id, person_id FROM l. Columns with a Python-side default get it written in, as
+    # an INSERT's execution adds it: an INSERT ... SELECT would leave them NULL.
     person, lead = Person.__table__, Lead.__table__
     new = (
         postgresql_insert(person)
@@ -244,18 +271,41 @@ def _insert_person_and_lead_statement() -> Executable:
     found = union_all(select(new.c.id), known).cte("q")
     columns = [lead.c[name] for name in _LEAD_COLUMNS]
     columns += [lead.c[f"utm_{key}"] for key in UTM_KEYS]
-    values = [bindparam(column.name, type_=column.type) for column in columns]
-    # The columns with a Python-side default (status, unreached_attempts) get it written in,
-    # as _INSERT_LEAD's execution adds it: an INSERT ... SELECT would leave them NULL.
-    given = {column.name for column in columns} | {"id", "person_id"}
-    defaulted = [c for c in lead.c if c.name not in given and c.default is not None]
-    values += [literal(column.default.arg, type_=column.type) for column in defaulted]
+    columns, values = _with_defaults(lead, columns, {"id", "person_id"}, "")
     chosen = select(*values, found.c.id).limit(1)
-    return (
+    stored = (
         insert(lead)
-        .from_select([*columns, *defaulted, lead.c.person_id], chosen, include_defaults=False)
+        .from_select([*columns, lead.c.person_id], chosen, include_defaults=False)
         .returning(lead.c.id, lead.c.person_id)
+        .cte("l")
     )
+    statement = select(stored.c.id, stored.c.person_id)
+    if with_email:
+        email = OutboxEmail.__table__
+        given = [email.c[name] for name in outbox.ROW_COLUMNS]
+        given, values = _with_defaults(email, given, {"id", "lead_id"}, "email_")
+        queued = insert(email).from_select(
+            [*given, email.c.lead_id], select(*values, stored.c.id), include_defaults=False
+        )
+        statement = statement.add_cte(queued.cte("o"))
+    return statement
+
+
+def _with_defaults(
+    table: Table, columns: list[Column[Any]], skip: set[str], prefix: str
+) -> tuple[list[Column[Any]], list[ColumnElement[Any]]]:
+    """The columns with a bound value each (named prefix + column), then the table's other
+    columns that have a scalar Python-side default (not in `skip`), with that default."""
+    values: list[ColumnElement[Any]] = [
+        bindparam(prefix + column.name, type_=column.type) for column in columns
+    ]
+    given = {column.name for column in columns} | skip
+    defaulted = [c for c in table.c if c.name not in given and c.default is not None]
+    for column in defaulted:
+        if not column.default.is_scalar:  # (a callable one must be among the given values)
+            raise TypeError(f"{table.name}.{column.name}: give its value in the statement")
+        values.append(literal(column.default.arg, type_=column.type))
+    return [*columns, *defaulted], values
 
 
 def _lead_values(

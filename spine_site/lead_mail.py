@@ -13,15 +13,14 @@ import dataclasses
 import re
 import secrets
 import unicodedata
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from flask import current_app, url_for
 from markupsafe import escape
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
 
-from . import outbox, tokens
+from . import mail_links, outbox, tokens
 from .clock import utcnow
 from .config import clinic_details
 from .contact_promise import contact_promise
@@ -129,40 +128,23 @@ class MailFacts(Protocol):
     def marketing_confirmed_at(self) -> datetime | None: ...
 
 
-# A new lead's emails are rendered before its transaction begins (on SQLite the write lock
-# would otherwise wait on Jinja), when the ids their signed links name do not exist yet. Each
-# link is rendered with a placeholder token, replaced by the real token once the row has its
-# id. Placeholders are random per process, start with a digit and never leave it: nothing a
-# patient typed can match one (a greeting name has no digits). Tokens are URL-safe, so HTML
-# escaping and url_for leave the real token exactly as they leave the placeholder.
-TokenMaker = Callable[[int, int], str]  # (lead id, person id) -> token
-_MAKERS: dict[str, TokenMaker] = {
-    "guide": lambda lead_id, person_id: tokens.guide_token(lead_id),
-    "newsletter": lambda lead_id, person_id: tokens.newsletter_token(lead_id),
-    "unsubscribe": lambda lead_id, person_id: tokens.unsubscribe_token(person_id),
-}
-_MARKS = {name: "0" + secrets.token_hex(16) for name in (*_MAKERS, "greeting_name")}
+# A new lead's links are placeholders until its email is sent (mail_links). The greeting
+# name has one too, used only while a wording's skeleton is made (below): random per
+# process, and gone from every email before it is queued.
+_MARKS = {**mail_links.MARKS, "greeting_name": "0" + secrets.token_hex(16)}
 
 
 class Links:
     """The token in each signed link of one lead's emails: real ones for a stored lead,
-    placeholders (filled by `fill`) for a new one."""
+    placeholders for a new one (signed when the email is sent: mail_links)."""
 
     def __init__(self, lead_id: int | None = None, person_id: int | None = None) -> None:
         self._ids = None if lead_id is None or person_id is None else (lead_id, person_id)
-        self.used: set[str] = set()
 
     def token(self, kind: str) -> str:
         if self._ids is not None:
-            return _MAKERS[kind](*self._ids)
-        self.used.add(kind)
-        return _MARKS[kind]
-
-    def fill(
-        self, email: outbox.RenderedEmail, lead_id: int, person_id: int
-    ) -> outbox.RenderedEmail:
-        """The email with its placeholders replaced by tokens naming the inserted rows."""
-        return email.filled({_MARKS[kind]: _MAKERS[kind](lead_id, person_id) for kind in self.used})
+            return mail_links.MAKERS[kind](*self._ids)
+        return mail_links.MARKS[kind]
 
     def render(self, **email: Any) -> outbox.RenderedEmail:
         """outbox.render, from a per-process copy made once per wording while the links are
@@ -289,6 +271,11 @@ def patient_email(lead: MailFacts, links: Links) -> outbox.RenderedEmail:
     )
 
 
+def notifies_staff() -> bool:
+    """Whether a new appointment request is to be told to the intake desk by email."""
+    return bool(current_app.config.get("STAFF_NOTIFY_EMAIL"))
+
+
 def staff_email(lead_id: int) -> outbox.RenderedEmail | None:
     """The intake desk's notice of a new appointment request, if anyone is to get one."""
     to_addr = current_app.config.get("STAFF_NOTIFY_EMAIL")
@@ -311,24 +298,6 @@ def queue_emails(lead: Lead) -> None:
     staff = staff_email(lead.id) if lead.form is FormKind.APPOINTMENT else None
     if staff is not None:
         outbox.add(staff, lead)
-
-
-def queue_new_lead_emails(
-    patient: outbox.RenderedEmail,
-    links: Links,
-    form: FormKind,
-    ids: tuple[int, int],
-    connection: Connection,
-) -> None:
-    """Queue a just-inserted lead's emails, the patient's rendered beforehand with `links`
-    as placeholders, on the transaction's `connection`; `ids` are the lead's and its
-    person's. The caller commits."""
-    lead_id, person_id = ids
-    emails = [links.fill(patient, lead_id, person_id)]
-    staff = staff_email(lead_id) if form is FormKind.APPOINTMENT else None
-    if staff is not None:
-        emails.append(staff)
-    outbox.insert(emails, lead_id, connection)
 
 
 def queue_guide_email(lead: Lead) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from . import mail_links
 from .clock import utcnow
 from .config import clinic_details
 from .extensions import db
@@ -51,23 +52,6 @@ class RenderedEmail:
     body_text: str
     body_html: str
     headers: dict[str, str]
-
-    def filled(self, marks: Mapping[str, str]) -> RenderedEmail:
-        """A copy with each placeholder (key) replaced by its value, in bodies and headers."""
-
-        def fill(text: str) -> str:
-            for mark, value in marks.items():
-                text = text.replace(mark, value)
-            return text
-
-        return RenderedEmail(
-            kind=self.kind,
-            to_addr=self.to_addr,
-            subject=fill(self.subject),
-            body_text=fill(self.body_text),
-            body_html=fill(self.body_html),
-            headers={name: fill(value) for name, value in self.headers.items()},
-        )
 
 
 def render(
@@ -108,7 +92,7 @@ def _reply_to(sender: str, explicit: str | None) -> str:
 
 def add(rendered: RenderedEmail, lead: Lead | None) -> OutboxEmail:
     """Add a rendered email to the session as a queued row; the caller commits."""
-    email = OutboxEmail(lead=lead, **_row(rendered))
+    email = OutboxEmail(lead=lead, **row(rendered))
     db.session.add(email)
     return email
 
@@ -117,23 +101,45 @@ def insert(
     emails: Sequence[RenderedEmail], lead_id: int, connection: Connection | None = None
 ) -> None:
     """Queue rendered emails of a lead known only by id, as plain INSERTs (no ORM flush);
-    the caller commits. The rows are the ones add() makes. (`connection`: the session's,
-    when the caller has it already: asking the session again costs a lookup per post.)"""
+    the caller commits. The rows are the ones add() makes."""
+    insert_rows([row(rendered) for rendered in emails], lead_id, connection)
+
+
+def insert_rows(
+    rows: Sequence[dict[str, Any]], lead_id: int, connection: Connection | None = None
+) -> None:
+    """insert() of rows made by row(). (`connection`: the session's, when the caller has it
+    already: asking the session again costs a lookup per post.)"""
+    if not rows:
+        return
     connection = connection or db.session.connection()
-    rows = [{**_row(rendered), "lead_id": lead_id} for rendered in emails]
-    if rows:
-        # One row (a guide's email) as a dict: a list takes the executemany path, which
-        # costs more for a single row.
-        connection.execute(_INSERT_EMAIL, rows[0] if len(rows) == 1 else rows)
+    rows = [{**values, "lead_id": lead_id} for values in rows]
+    # One row (a guide's email) as a dict: a list takes the executemany path, which costs
+    # more for a single row.
+    connection.execute(_INSERT_EMAIL, rows[0] if len(rows) == 1 else rows)
 
 
 # Built once (its values come with each execution): building it per call costs more than
-# running it.
-_INSERT_EMAIL = sql_insert(OutboxEmail.__table__)
+# running it. Inline: no RETURNING of the new id, which nothing here reads.
+_INSERT_EMAIL = sql_insert(OutboxEmail.__table__).inline()
+# The columns row() gives values for.
+ROW_COLUMNS = (
+    "kind",
+    "to_addr",
+    "subject",
+    "body_text",
+    "body_html",
+    "headers",
+    "message_id",
+    "next_attempt_at",
+    "created_at",
+)
 
 
-def _row(rendered: RenderedEmail) -> dict[str, Any]:
+def row(rendered: RenderedEmail) -> dict[str, Any]:
+    """The queued row's values for a rendered email (the lead's id aside)."""
     domain = urlsplit(current_app.config["SITE_URL"]).hostname or "localhost"
+    now = utcnow()
     return {
         "kind": rendered.kind,
         "to_addr": rendered.to_addr,
@@ -144,7 +150,8 @@ def _row(rendered: RenderedEmail) -> dict[str, Any]:
         # A random idstring from the OS: make_msgid's own part comes from `random`, which a
         # seeded caller (a test, a library) can make repeat within one clock tick.
         "message_id": make_msgid(idstring=secrets.token_hex(8), domain=domain),
-        "next_attempt_at": utcnow(),
+        "next_attempt_at": now,
+        "created_at": now,
     }
 
 
@@ -154,16 +161,24 @@ def wake_sender() -> None:
 
 
 def build_message(email: OutboxEmail) -> EmailMessage:
-    """The MIME message for a row: plain text first, HTML as the alternative."""
+    """The MIME message for a row: plain text first, HTML as the alternative. A new lead's
+    links are signed here, for the row's lead (mail_links)."""
+    headers = list(email.headers.items())
+    texts = [email.body_text, email.body_html, *(value for _, value in headers)]
+    if mail_links.holds_marks(*texts):
+        if email.lead is None:  # (erasing a lead deletes its emails: not expected)
+            raise ValueError(f"email {email.id} has unsigned links and no lead")
+        texts = mail_links.filled(texts, email.lead.id, email.lead.person_id)
+    body_text, body_html, *values = texts
     msg = EmailMessage(policy=MAIL_POLICY)
-    for name, value in email.headers.items():
+    for (name, _), value in zip(headers, values, strict=True):
         msg[name] = value
     msg["To"] = email.to_addr
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = email.message_id
-    msg.set_content(email.body_text)
-    msg.add_alternative(email.body_html, subtype="html")
+    msg.set_content(body_text)
+    msg.add_alternative(body_html, subtype="html")
     return msg
 
 

@@ -4,17 +4,17 @@ lead has an id, plain INSERTs, no savepoint for a new person, no lookup before t
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 
 import pytest
 from sqlalchemy import func, insert, select
 
-from spine_site import intake, lead_mail, tokens
+from spine_site import intake, lead_mail, mail_links, outbox, tokens
 from spine_site.extensions import db
 from spine_site.models import FormKind, Lead, OutboxEmail, Person
 from tests.factories import GUIDE, make_lead
+from tests.html_forms import submit_public_form
 
 
 def _fixed_tokens(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -31,9 +31,9 @@ NAMES = ["Ana", "Mary Ann Lee", "O'Brien", "Zoë Anne", "Abcdefghij Klmnopqrst U
 
 @pytest.mark.parametrize("name", NAMES)
 def test_emails_rendered_before_the_insert_match_ones_rendered_with_the_ids(app, monkeypatch, name):
-    """Placeholders filled after the insert (and the per-process skeleton of each wording)
-    give the bytes that rendering with the real links and name gives (as a resend or a lead
-    released from spam still renders them)."""
+    """Placeholders signed when sent (and the per-process skeleton of each wording) give the
+    bytes that rendering with the real links and name gives (as a resend or a lead released
+    from spam still renders them)."""
     _fixed_tokens(monkeypatch)
     app.config["STAFF_NOTIFY_EMAIL"] = "desk@clinic.example"
     leads = [
@@ -59,29 +59,62 @@ def test_emails_rendered_before_the_insert_match_ones_rendered_with_the_ids(app,
                     want.to_addr,
                     want.subject,
                 )
-                assert row.body_text == want.body_text
-                assert row.body_html == want.body_html
-                assert row.headers == want.headers
-                assert "/guide/download/g-" in row.body_text or row.kind.value != "guide"
+                names = list(row.headers)
+                texts = [row.body_text, row.body_html, *row.headers.values()]
+                body_text, body_html, *values = mail_links.filled(texts, lead.id, lead.person_id)
+                assert body_text == want.body_text
+                assert body_html == want.body_html
+                assert dict(zip(names, values, strict=True)) == want.headers
+                sent = outbox.build_message(row)
+                assert sent.get_body(("plain",)).get_content().rstrip("\n") == body_text
+                assert "/guide/download/g-" in body_text or row.kind.value != "guide"
     with app.app_context():
         guide_id = leads[0]
         guide = db.session.get(Lead, guide_id)
         (email,) = guide.emails
-        assert f"/newsletter/confirm/n-{guide_id}.Sig_y" in email.body_text
-        assert f"/unsubscribe/u-{guide.person_id}.Sig_z" in email.headers["List-Unsubscribe"]
+        sent = outbox.build_message(email)
+        assert f"/newsletter/confirm/n-{guide_id}.Sig_y" in sent.get_body(("plain",)).get_content()
+        assert f"/unsubscribe/u-{guide.person_id}.Sig_z" in sent["List-Unsubscribe"]
 
 
-def test_no_placeholder_is_left_in_a_stored_email(app):
+def test_a_new_leads_links_are_signed_when_sent_and_nothing_else_is_left(app):
+    """The queue holds a new lead's links as placeholders (no working link in the database)
+    and no other placeholder; the message built to send holds neither."""
     lead_mail._SKELETONS.clear()
     make_lead(app, "guide", opt_in=True)
     make_lead(app, "appointment")
     # Both wordings came from a skeleton (the comparisons above hold for it), none fell back.
     assert len(lead_mail._SKELETONS) == 2 and None not in lead_mail._SKELETONS.values()
-    placeholder = re.compile(r"0[0-9a-f]{32}")
+    greeting = lead_mail._MARKS["greeting_name"]
     with app.app_context():
+        guide = db.session.scalars(select(OutboxEmail).where(OutboxEmail.kind == "guide")).one()
+        assert mail_links.MARKS["guide"] in guide.body_text
+        assert mail_links.MARKS["unsubscribe"] in guide.headers["List-Unsubscribe"]
+        assert "/guide/download/" in guide.body_html
         for email in db.session.scalars(select(OutboxEmail)):
             texts = [email.subject, email.body_text, email.body_html, *email.headers.values()]
-            assert not any(placeholder.search(text) for text in texts), email.kind
+            assert not any(greeting in text for text in texts), email.kind
+            sent = outbox.build_message(email).as_string()
+            assert not mail_links.holds_marks(sent) and greeting not in sent, email.kind
+
+
+def test_a_lead_and_its_email_are_stored_together_or_not_at_all(app, monkeypatch):
+    """One statement on PostgreSQL (autocommit), one transaction on SQLite: an email row that
+    cannot be written (its Message-ID taken) leaves no lead and no person behind."""
+    taken = make_lead(app, "guide", email="first@example.org")
+    with app.app_context():
+        message_id = db.session.get(Lead, taken).emails[0].message_id
+    made = outbox.row
+    monkeypatch.setattr(
+        outbox, "row", lambda rendered: {**made(rendered), "message_id": message_id}
+    )
+    client = app.test_client()
+    answer = submit_public_form(client, "guide", {**GUIDE, "email": "second@example.org"})
+    assert answer.status_code == 500
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Lead)) == 1
+        assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 1
+        assert db.session.scalar(select(func.count()).select_from(Person)) == 1
 
 
 def test_a_lead_row_holds_the_values_the_orm_would_have_given_it(app):
