@@ -176,16 +176,13 @@ def _store(lead: NewLead, email: dict[str, Any] | None, *, alone: bool) -> int:
     any): the lead's id. The caller commits.
 
     On PostgreSQL all three are one statement. `alone`, when nothing else is to be written
-    with them, lets that statement run in autocommit, where it commits on its own: one round
-    trip for the whole submission, where BEGIN, the statement and COMMIT took three. (A
+    with them, lets that statement run in autocommit on a connection outside the session,
+    where it commits on its own: one round trip for the whole submission, where BEGIN, the
+    statement and COMMIT took three, and none of the session's transaction bookkeeping. (A
     statement is atomic: it writes all three rows or none.)
     """
     session = db.session()  # (the request's Session itself, not the scoped proxy)
     postgresql = session.get_bind().dialect.name == "postgresql"
-    if postgresql and alone and not session.in_transaction():
-        connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    else:
-        connection = session.connection()
     values = {name: getattr(lead, name) for name in _LEAD_COLUMNS}
     values.update({f"utm_{key}": lead.utm.get(key) for key in UTM_KEYS})
     if postgresql:
@@ -193,16 +190,20 @@ def _store(lead: NewLead, email: dict[str, Any] | None, *, alone: bool) -> int:
         both["person_created_at"] = utcnow()
         if email is not None:
             both.update({f"email_{name}": value for name, value in email.items()})
-        row = connection.execute(_insert_person_and_lead_statement(email is not None), both)
-        found = row.first()
+        statement = _insert_person_and_lead_statement(email is not None)
+        if alone and not session.in_transaction():
+            with db.engine.connect() as own:
+                own = own.execution_options(isolation_level="AUTOCOMMIT")
+                found = own.execute(statement, both).first()
+        else:
+            found = session.connection().execute(statement, both).first()
         if found is not None:
             return found.id
         # No row, so nothing written: another transaction inserted this address after our
         # statement's snapshot was taken (its INSERT waited for that one, then did nothing,
         # and the SELECT beside it cannot see the row). The two-step path's SELECT is a new
-        # statement, so it sees the winner's row; it runs in a transaction of its own.
-        session.rollback()
-        connection = session.connection()
+        # statement, so it sees the winner's row.
+    connection = session.connection()
     person_id = person_id_for(lead.email, connection)
     lead_id = connection.execute(_INSERT_LEAD, {**values, "person_id": person_id}).scalar_one()
     if email is not None:
