@@ -76,13 +76,21 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
 
     Only here are both known: the worker count gunicorn settled on (WEB_CONCURRENCY, -w or
     GUNICORN_CMD_ARGS) and the app's settings. Every worker says it: it is loud on purpose.
+
+    Then the app's objects, loaded for good (modules, settings, SQLAlchemy's metadata), are
+    moved out of the cyclic garbage collector's sight (gc.freeze): otherwise each full
+    collection walks all ~200,000 of them, about 0.1 s in which that worker answers nobody
+    (measured in-process: docs/benchmarks.md, issue 16).
     """
+    import gc
+
     from flask import Flask
 
     from spine_site.ratelimits import warn_if_counted_per_worker
 
     if isinstance(worker.wsgi, Flask):
         warn_if_counted_per_worker(worker.wsgi, worker.cfg.workers)
+    gc.freeze()
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The guide form's submission path against a bare Flask app inserting the same lead row.
 
-    .venv/bin/python bench/submission_vs_bare.py [--database-url URL] [--rounds 3]
+    .venv/bin/python bench/submission_vs_bare.py [--database-url URL] [--rounds 5]
     .venv/bin/python bench/submission_vs_bare.py --profile 500
 
 Needs wrk. Migrates a fresh database (SQLite in a temporary folder unless --database-url names
@@ -9,10 +9,15 @@ one; a PostgreSQL database named there is dropped and created again), then start
 gunicorns with gunicorn.conf.py and the same worker count: the product (wsgi:app) and
 bench/bare_insert_app.py, which imports nothing of the product and inserts the same row into
 the same `lead` table. wrk POSTs the guide form (cookie and tokens from one GET) with a new
-email every request, bare then product, --rounds times, and prints req/s, p50 and p99 for
-each, the ratio product/bare per round and its median (issue 16's target: at least 0.5).
+email every request, --rounds times (bare then product in odd rounds, product then bare in
+even ones, so that a machine that speeds up or slows down during the run favours neither),
+and prints req/s, p50 and p99 for each, the ratio product/bare per round and its median
+(issue 16's target: at least 0.5).
 The outbox sender is off (OUTBOX_IN_PROCESS=false), as in submission_speed.py: the product
 queues the guide email in the same transaction; delivering it is not the path measured.
+
+Beside each run's rate it prints the CPU time per request of that server's gunicorn
+(master and workers) and of PostgreSQL's processes (read from /proc before and after).
 
 Then it counts, for each run, the rows whose email carries that run's prefix: every 303 wrk
 saw must be one lead (none lost), no email may be stored twice, and at most one request per
@@ -176,12 +181,36 @@ def count_leads(engine, prefix: str) -> tuple[int, int, int]:  # type: ignore[no
         time.sleep(1)
 
 
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU time used so far (user + system, from /proc) by the server's gunicorn (master and
+    workers) and by every PostgreSQL process: read before and after a run, it says where
+    the machine's time per request went. (Linux only; empty elsewhere.)"""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    used = {"server": 0.0, "postgres": 0.0}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if int(entry.name) == server_pid or int(fields[1]) == server_pid:
+            used["server"] += seconds
+        elif name.startswith("postgres"):
+            used["postgres"] += seconds
+    return used
+
+
 def one_run(label: str, port: int, args, lua_head: str, engine) -> dict:  # type: ignore[no-untyped-def]
     """wrk against one server, then its leads counted; problems listed under "faults"."""
     prefix = secrets.token_hex(4)
     script = Path(args.tmp) / f"post-{prefix}.lua"
     script.write_text(lua_head + LUA.replace("PREFIX", prefix))
+    before = cpu_seconds(args.server_pids[label])
     figures = run_wrk(f"http://127.0.0.1:{port}/guide", args, script)
+    after = cpu_seconds(args.server_pids[label])
+    figures["cpu"] = {k: (after[k] - before[k]) / figures["requests"] * 1e6 for k in after}
     rows, distinct, queued = count_leads(engine, prefix)
     lost = max(0, figures["answered"] - distinct)
     unseen = distinct - figures["answered"]
@@ -201,7 +230,8 @@ def print_run(rnd: int, label: str, run: dict) -> None:
     print(
         f"round {rnd} {label:<7} {run['rps']:7.0f} req/s  p50 {run['p50']:7.2f} ms  "
         f"p99 {run['p99']:7.2f} ms  303s {run['answered']:5d}  leads {run['rows']:5d} "
-        f"(distinct {run['distinct']}, emails queued {run['queued']})"
+        f"(distinct {run['distinct']}, emails queued {run['queued']})  CPU us/request: "
+        f"server {run['cpu']['server']:.0f}, postgres {run['cpu']['postgres']:.0f}"
         + (f"  FAULT: {'; '.join(run['faults'])}" if run["faults"] else "")
     )
 
@@ -223,7 +253,8 @@ def measure(args: argparse.Namespace, url: str, env: dict[str, str]) -> bool:
         run_wrk(f"http://127.0.0.1:{port}/guide", args, script, seconds=2)
     for rnd in range(1, args.rounds + 1):
         runs = {}
-        for label, port in servers.items():
+        order = list(servers.items())
+        for label, port in order if rnd % 2 else order[::-1]:
             runs[label] = one_run(label, port, args, lua_head, engine)
             print_run(rnd, label, runs[label])
             ok = ok and not runs[label]["faults"]
@@ -245,6 +276,7 @@ def compare(args: argparse.Namespace) -> int:
     log = Path(args.tmp) / "server.log"
     product = start_gunicorn(args.workers, args.port, env, log, app="wsgi:app")
     bare = start_gunicorn(args.workers, args.port + 1, bare_env, log, "bench.bare_insert_app:app")
+    args.server_pids = {"product": product.pid, "bare": bare.pid}
     print(
         f"database: {url.split('://')[0]}; gunicorn sync x{args.workers} each; wrk -t2 "
         f"-c{args.connections} -d{args.seconds}s, guide form, a new email each request; "
@@ -318,7 +350,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--port", type=int, default=8093, help="the product; the bare app +1")
     parser.add_argument("--profile", type=int, metavar="N", help="profile N posts in-process")
     parser.add_argument("--top", type=int, default=45, help="functions the profile lists")
