@@ -11,6 +11,7 @@ and one file per path, as written by bench/public_pages.py from the product's ow
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import Callable
@@ -38,3 +39,8 @@ for number, (path, page) in enumerate(json.loads((PAGES / "index.json").read_tex
         endpoint=f"page{number}",
         view_func=fixed_page((PAGES / page["file"]).read_bytes(), page["content_type"]),
     )
+
+# What gunicorn.conf.py's post_worker_init does for the product once its worker has loaded
+# it (this app is started without that file, which imports the product): the loaded objects
+# moved out of the cyclic garbage collector's sight.
+gc.freeze()
