@@ -98,6 +98,14 @@ def test_a_new_leads_links_are_signed_when_sent_and_nothing_else_is_left(app):
             assert not mail_links.holds_marks(sent) and greeting not in sent, email.kind
 
 
+def test_the_one_statement_writes_every_value_of_an_email_row(app):
+    """PostgreSQL's statement binds the columns outbox.ROW_COLUMNS names: a value row() adds
+    without naming it there would be dropped from new leads' emails."""
+    with app.test_request_context():
+        rendered = lead_mail.staff_email(1)
+        assert tuple(outbox.row(rendered)) == outbox.ROW_COLUMNS
+
+
 def test_a_lead_and_its_email_are_stored_together_or_not_at_all(app, monkeypatch):
     """One statement on PostgreSQL (autocommit), one transaction on SQLite: an email row that
     cannot be written (its Message-ID taken) leaves no lead and no person behind."""
