@@ -80,7 +80,8 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
     Then the app's objects, loaded for good (modules, settings, SQLAlchemy's metadata), are
     moved out of the cyclic garbage collector's sight (gc.freeze): otherwise each full
     collection walks all ~200,000 of them, about 0.1 s in which that worker answers nobody
-    (measured in-process: docs/benchmarks.md, issue 16).
+    (measured in-process: docs/benchmarks.md, issue 16). Garbage left from loading is
+    collected first, so that none of it is kept for good.
     """
     import gc
 
@@ -90,6 +91,7 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
 
     if isinstance(worker.wsgi, Flask):
         warn_if_counted_per_worker(worker.wsgi, worker.cfg.workers)
+    gc.collect()
     gc.freeze()
 
 

@@ -42,5 +42,6 @@ for number, (path, page) in enumerate(json.loads((PAGES / "index.json").read_tex
 
 # What gunicorn.conf.py's post_worker_init does for the product once its worker has loaded
 # it (this app is started without that file, which imports the product): the loaded objects
-# moved out of the cyclic garbage collector's sight.
+# moved out of the cyclic garbage collector's sight, after a collection.
+gc.collect()
 gc.freeze()

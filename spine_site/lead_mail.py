@@ -143,7 +143,7 @@ class Links:
 
     def token(self, kind: str) -> str:
         if self._ids is not None:
-            return mail_links.MAKERS[kind](*self._ids)
+            return mail_links.MAKERS[kind](*self._ids, None)
         return mail_links.MARKS[kind]
 
     def render(self, **email: Any) -> outbox.RenderedEmail:

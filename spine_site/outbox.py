@@ -160,15 +160,20 @@ def wake_sender() -> None:
     current_app.extensions["outbox_sender"].wake()
 
 
+class UnsignedLinks(Exception):
+    """A queued email whose link placeholders cannot be signed: it is failed, not sent."""
+
+
 def build_message(email: OutboxEmail) -> EmailMessage:
     """The MIME message for a row: plain text first, HTML as the alternative. A new lead's
     links are signed here, for the row's lead (mail_links)."""
     headers = list(email.headers.items())
     texts = [email.body_text, email.body_html, *(value for _, value in headers)]
     if mail_links.holds_marks(*texts):
-        if email.lead is None:  # (erasing a lead deletes its emails: not expected)
-            raise ValueError(f"email {email.id} has unsigned links and no lead")
-        texts = mail_links.filled(texts, email.lead.id, email.lead.person_id)
+        if email.lead is None:  # (erasing a lead deletes its emails first: not expected)
+            raise UnsignedLinks(f"email {email.id}: links to sign, and no lead to sign them for")
+        lead = email.lead
+        texts = mail_links.filled(texts, lead.id, lead.person_id, email.created_at)
     body_text, body_html, *values = texts
     msg = EmailMessage(policy=MAIL_POLICY)
     for (name, _), value in zip(headers, values, strict=True):
@@ -210,7 +215,13 @@ def claim(email_id: int, now: datetime, lease_seconds: int) -> EmailMessage | No
         .execution_options(synchronize_session=False)
     )
     email = db.session.get(OutboxEmail, email_id) if result.rowcount == 1 else None
-    message = build_message(email) if email is not None else None
+    try:
+        message = build_message(email) if email is not None else None
+    except UnsignedLinks as problem:
+        # Failed for good (a retry would meet the same), so it cannot block the queue's head.
+        assert email is not None
+        email.status, email.last_error, message = EmailStatus.FAILED, str(problem), None
+        log.error("%s", problem)
     db.session.commit()
     return message
 

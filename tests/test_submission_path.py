@@ -4,23 +4,26 @@ lead has an id, plain INSERTs, no savepoint for a new person, no lookup before t
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, insert, select
 
 from spine_site import intake, lead_mail, mail_links, outbox, tokens
 from spine_site.extensions import db
-from spine_site.models import FormKind, Lead, OutboxEmail, Person
+from spine_site.models import EmailStatus, FormKind, Lead, OutboxEmail, Person
 from tests.factories import GUIDE, make_lead
 from tests.html_forms import submit_public_form
+from tests.support import deliver
 
 
 def _fixed_tokens(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # Tokens carry the second they were made in; fixed ones make the two renderings comparable.
-    monkeypatch.setattr(tokens, "guide_token", lambda lead_id: f"g-{lead_id}.Sig_x")
-    monkeypatch.setattr(tokens, "newsletter_token", lambda lead_id: f"n-{lead_id}.Sig_y")
+    monkeypatch.setattr(tokens, "guide_token", lambda lead_id, at=None: f"g-{lead_id}.Sig_x")
+    monkeypatch.setattr(tokens, "newsletter_token", lambda lead_id, at=None: f"n-{lead_id}.Sig_y")
     monkeypatch.setattr(tokens, "unsubscribe_token", lambda person_id: f"u-{person_id}.Sig_z")
 
 
@@ -61,12 +64,15 @@ def test_emails_rendered_before_the_insert_match_ones_rendered_with_the_ids(app,
                 )
                 names = list(row.headers)
                 texts = [row.body_text, row.body_html, *row.headers.values()]
-                body_text, body_html, *values = mail_links.filled(texts, lead.id, lead.person_id)
+                body_text, body_html, *values = mail_links.filled(
+                    texts, lead.id, lead.person_id, row.created_at
+                )
                 assert body_text == want.body_text
                 assert body_html == want.body_html
                 assert dict(zip(names, values, strict=True)) == want.headers
                 sent = outbox.build_message(row)
                 assert sent.get_body(("plain",)).get_content().rstrip("\n") == body_text
+                assert sent.get_body(("html",)).get_content().rstrip("\n") == body_html
                 assert "/guide/download/g-" in body_text or row.kind.value != "guide"
     with app.app_context():
         guide_id = leads[0]
@@ -94,8 +100,57 @@ def test_a_new_leads_links_are_signed_when_sent_and_nothing_else_is_left(app):
         for email in db.session.scalars(select(OutboxEmail)):
             texts = [email.subject, email.body_text, email.body_html, *email.headers.values()]
             assert not any(greeting in text for text in texts), email.kind
-            sent = outbox.build_message(email).as_string()
-            assert not mail_links.holds_marks(sent) and greeting not in sent, email.kind
+            sent = outbox.build_message(email)
+            # The parts decoded (the HTML part is quoted-printable: a soft line break could
+            # split a placeholder in the serialised message) and every header.
+            parts = [sent.get_body((kind,)).get_content() for kind in ("plain", "html")]
+            parts += [str(value) for value in sent.values()]
+            assert not mail_links.holds_marks(*parts), email.kind
+            assert not any(greeting in part for part in parts), email.kind
+
+
+def test_a_links_age_counts_from_when_its_email_was_queued(app):
+    """Signed at sending, dated at queueing: an email sent late (SMTP down), or the same row
+    resent by staff months later, carries links as old as the request, as before."""
+    lead_id = make_lead(app, "guide", opt_in=True)
+    with app.test_request_context():
+        (email,) = db.session.get(Lead, lead_id).emails
+        email.created_at = datetime.now(UTC) - timedelta(days=40)
+        db.session.commit()
+        text = outbox.build_message(email).get_body(("plain",)).get_content()
+        guide = re.search(r"/guide/download/([A-Za-z0-9_.\-]+)", text).group(1)
+        newsletter = re.search(r"/newsletter/confirm/([A-Za-z0-9_.\-]+)", text).group(1)
+        link = tokens.read_guide_token(guide)
+        assert link.lead_id == lead_id and link.expired
+        assert int(link.issued_at.timestamp()) == int(email.created_at.timestamp())
+        assert tokens.read_newsletter_token(newsletter).expired
+
+
+def test_an_email_whose_links_cannot_be_signed_is_failed_and_the_queue_goes_on(app):
+    """Placeholders with no lead to sign them for (erasure deletes a lead's emails first, so
+    this is a guard): the row fails for good, with its reason, and the next email is sent."""
+    make_lead(app, "guide")
+    with app.test_request_context():
+        unsigned = outbox.row(lead_mail.patient_email(_new_guide_lead(), lead_mail.Links()))
+        orphan = OutboxEmail(lead=None, **unsigned)
+        orphan.next_attempt_at = datetime.now(UTC) - timedelta(hours=1)  # first in the queue
+        db.session.add(orphan)
+        db.session.commit()
+        orphan_id = orphan.id
+    assert deliver(app) == 0
+    assert deliver(app) == 1
+    with app.app_context():
+        orphan = db.session.get(OutboxEmail, orphan_id)
+        assert orphan.status is EmailStatus.FAILED
+        assert "no lead to sign them for" in orphan.last_error
+        others = db.session.scalars(select(OutboxEmail).where(OutboxEmail.id != orphan_id))
+        assert [email.status for email in others] == [EmailStatus.SENT]
+
+
+def _new_guide_lead() -> intake.NewLead:
+    fields = {"first_name": "Ana", "email": "orphan@example.org", "opt_in": False}
+    values = intake._lead_values(FormKind.GUIDE, fields, "k" * 64, intake.Attribution(), None)
+    return intake.NewLead(**values)
 
 
 def test_the_one_statement_writes_every_value_of_an_email_row(app):
