@@ -190,7 +190,8 @@ def _store(lead: NewLead, email: dict[str, Any] | None, *, alone: bool) -> int:
         both["person_created_at"] = utcnow()
         if email is not None:
             both.update({f"email_{name}": value for name, value in email.items()})
-        statement = _insert_person_and_lead_statement(email is not None)
+        # (Keyed by the email row's columns, always the same ones: one statement per shape.)
+        statement = _insert_person_and_lead_statement(tuple(email or ()))
         if alone and not session.in_transaction():
             with db.engine.connect() as own:
                 own = own.execution_options(isolation_level="AUTOCOMMIT")
@@ -250,12 +251,12 @@ _LEAD_COLUMNS = tuple(name for name in NewLead.__dataclass_fields__ if name != "
 
 
 @functools.cache
-def _insert_person_and_lead_statement(with_email: bool) -> Executable:
+def _insert_person_and_lead_statement(email_columns: tuple[str, ...]) -> Executable:
     # PostgreSQL: WITH p AS (INSERT INTO person ... ON CONFLICT DO NOTHING RETURNING id),
     # q AS (SELECT id FROM p UNION ALL SELECT id FROM person WHERE email_normalized = :e),
-    # l AS (INSERT INTO lead (...) SELECT ..., q.id FROM q LIMIT 1 RETURNING id, person_id)
-    # [, o AS (INSERT INTO outbox_email (lead_id, ...) SELECT l.id, ... FROM l)]
-    # SELECT id, person_id FROM l. Columns with a Python-side default get it written in, as
+    # l AS (INSERT INTO lead (...) SELECT ..., q.id FROM q LIMIT 1 RETURNING id)
+    # [, o AS (INSERT INTO outbox_email (lead_id, <email_columns>) SELECT l.id, ... FROM l)]
+    # SELECT id FROM l. Columns with a Python-side default get it written in, as
     # an INSERT's execution adds it: an INSERT ... SELECT would leave them NULL.
     person, lead = Person.__table__, Lead.__table__
     new = (
@@ -277,13 +278,13 @@ def _insert_person_and_lead_statement(with_email: bool) -> Executable:
     stored = (
         insert(lead)
         .from_select([*columns, lead.c.person_id], chosen, include_defaults=False)
-        .returning(lead.c.id, lead.c.person_id)
+        .returning(lead.c.id)
         .cte("l")
     )
-    statement = select(stored.c.id, stored.c.person_id)
-    if with_email:
+    statement = select(stored.c.id)
+    if email_columns:
         email = OutboxEmail.__table__
-        given = [email.c[name] for name in outbox.ROW_COLUMNS]
+        given = [email.c[name] for name in email_columns]
         given, values = _with_defaults(email, given, {"id", "lead_id"}, "email_")
         queued = insert(email).from_select(
             [*given, email.c.lead_id], select(*values, stored.c.id), include_defaults=False

@@ -122,18 +122,6 @@ def insert_rows(
 # Built once (its values come with each execution): building it per call costs more than
 # running it. Inline: no RETURNING of the new id, which nothing here reads.
 _INSERT_EMAIL = sql_insert(OutboxEmail.__table__).inline()
-# The columns row() gives values for.
-ROW_COLUMNS = (
-    "kind",
-    "to_addr",
-    "subject",
-    "body_text",
-    "body_html",
-    "headers",
-    "message_id",
-    "next_attempt_at",
-    "created_at",
-)
 
 
 def row(rendered: RenderedEmail) -> dict[str, Any]:

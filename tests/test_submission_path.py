@@ -154,11 +154,20 @@ def _new_guide_lead() -> intake.NewLead:
 
 
 def test_the_one_statement_writes_every_value_of_an_email_row(app):
-    """PostgreSQL's statement binds the columns outbox.ROW_COLUMNS names: a value row() adds
-    without naming it there would be dropped from new leads' emails."""
+    """PostgreSQL's statement binds the columns of the row outbox.row() gives: every one of
+    them is stored on the new lead's email, none left to a default or NULL."""
+    lead_id = make_lead(app, "guide")
     with app.test_request_context():
-        rendered = lead_mail.staff_email(1)
-        assert tuple(outbox.row(rendered)) == outbox.ROW_COLUMNS
+        lead = db.session.get(Lead, lead_id)
+        (email,) = lead.emails
+        given = outbox.row(lead_mail.patient_email(lead, lead_mail.Links()))
+        assert given and all(getattr(email, column) is not None for column in given)
+        assert email.message_id != given["message_id"]  # (each row() makes its own)
+        assert (email.kind, email.to_addr, email.subject) == (
+            given["kind"],
+            given["to_addr"],
+            given["subject"],
+        )
 
 
 def test_a_lead_and_its_email_are_stored_together_or_not_at_all(app, monkeypatch):
