@@ -244,10 +244,25 @@ def load_settings(
     }
 
 
+# Every CLINIC_ setting load_settings reads (a test holds the two lists together): named
+# here so clinic_details need not walk the whole config, which it did on every page and
+# every new lead's email.
+CLINIC_SETTINGS = (
+    "CLINIC_NAME",
+    "CLINIC_PHONE",
+    "CLINIC_STREET",
+    "CLINIC_CITY",
+    "CLINIC_REGION",
+    "CLINIC_POSTCODE",
+    "CLINIC_COUNTRY",
+    "CLINIC_HOURS",
+    "CLINIC_HOURS_TEXT",
+    "CLINIC_TIMEZONE",
+    "CLINIC_HOLIDAYS",
+)
+_CLINIC_NAMES = tuple((key, key.removeprefix("CLINIC_").lower()) for key in CLINIC_SETTINGS)
+
+
 def clinic_details(config: Mapping[str, Any]) -> dict[str, str]:
     """The clinic's identity (CLINIC_NAME -> name, CLINIC_PHONE -> phone ...) for templates."""
-    return {
-        key.removeprefix("CLINIC_").lower(): value
-        for key, value in config.items()
-        if key.startswith("CLINIC_")
-    }
+    return {name: config[key] for key, name in _CLINIC_NAMES if key in config}

@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import (
     Column,
     ColumnElement,
+    Dialect,
     Executable,
     Table,
     bindparam,
@@ -31,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import lead_mail, metrics, outbox
 from .clock import utcnow
+from .database import DriverStatement
 from .extensions import db
 from .models import FormKind, GuideDownload, Lead, OutboxEmail, Person
 from .people import normalize_email, person_id_for
@@ -154,7 +156,8 @@ def capture(
         if notify:
             staff = lead_mail.staff_email(lead_id)
             outbox.insert([staff] if staff is not None else [], lead_id)
-        db.session.commit()
+        if db.session().in_transaction():  # (not after _store's autocommit: nothing to commit)
+            db.session.commit()
     except IntegrityError:
         # The submission key is unique: this is a repeat of a stored submission (a double
         # click, a resend, or the same form token winning a race against us). No lookup
@@ -193,13 +196,11 @@ def _store(lead: NewLead, email: dict[str, Any] | None, *, alone: bool) -> int:
         # (Keyed by the email row's columns, always the same ones: one statement per shape.)
         statement = _insert_person_and_lead_statement(tuple(email or ()))
         if alone and not session.in_transaction():
-            with db.engine.connect() as own:
-                own = own.execution_options(isolation_level="AUTOCOMMIT")
-                found = own.execute(statement, both).first()
+            found = _driver_statement(statement, db.engine.dialect).first_row_alone(db.engine, both)
         else:
             found = session.connection().execute(statement, both).first()
         if found is not None:
-            return found.id
+            return int(found[0])
         # No row, so nothing written: another transaction inserted this address after our
         # statement's snapshot was taken (its INSERT waited for that one, then did nothing,
         # and the SELECT beside it cannot see the row). The two-step path's SELECT is a new
@@ -248,6 +249,11 @@ class NewLead:
 _INSERT_LEAD = insert(Lead.__table__).returning(Lead.__table__.c.id)
 # The NewLead fields that are lead columns of the same name (utm is spread over five).
 _LEAD_COLUMNS = tuple(name for name in NewLead.__dataclass_fields__ if name != "utm")
+
+
+@functools.cache
+def _driver_statement(statement: Executable, dialect: Dialect) -> DriverStatement:
+    return DriverStatement(statement, dialect)
 
 
 @functools.cache

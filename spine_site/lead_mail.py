@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from . import mail_links, outbox, tokens
 from .clock import utcnow
-from .config import clinic_details
+from .config import CLINIC_SETTINGS
 from .contact_promise import contact_promise
 from .extensions import db
 from .models import EmailKind, FormKind, Lead, OutboxEmail
@@ -187,11 +187,15 @@ def _from_skeleton(email: dict[str, Any]) -> outbox.RenderedEmail:
 def _skeleton_key(shaped: dict[str, Any]) -> tuple[Any, ...]:
     config = current_app.config
     settings = (config["SITE_URL"], config["MAIL_DEFAULT_SENDER"], config.get("MAIL_REPLY_TO"))
-    clinic = sorted(clinic_details(config).items())
-    context = sorted(shaped["context"].items())
-    headers = sorted((shaped.get("headers") or {}).items())
+    clinic = tuple(config.get(key) for key in CLINIC_SETTINGS)
+    context = tuple(sorted(shaped["context"].items()))
+    headers = tuple(sorted((shaped.get("headers") or {}).items()))
     parts = (shaped["kind"], shaped["subject"], shaped["template"], context, headers, clinic)
-    return (id(current_app.jinja_env), settings, repr(parts))
+    try:
+        hash(parts)  # (strings, numbers and frozen dataclasses today: hashed, not repr'd)
+    except TypeError:
+        parts = repr(parts)  # a list or dict in some future context
+    return (id(current_app.jinja_env), settings, parts)
 
 
 def _with_greeting(

@@ -10,9 +10,21 @@ from pathlib import Path
 import pytest
 
 from spine_site import create_app
-from spine_site.config import ConfigError, load_settings
+from spine_site.config import CLINIC_SETTINGS, ConfigError, clinic_details, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_clinic_details_names_every_clinic_setting(monkeypatch, tmp_path):
+    # clinic_details reads a fixed list of settings: it must be every CLINIC_ one there is.
+    monkeypatch.setenv("SPINE_ENV", "development")
+    settings = load_settings(tmp_path)
+    assert tuple(key for key in settings if key.startswith("CLINIC_")) == CLINIC_SETTINGS
+    details = clinic_details({**settings, "CLINIC_NAME": "Other Clinic"})
+    assert (
+        details["name"] == "Other Clinic" and details["hours_text"] == settings["CLINIC_HOURS_TEXT"]
+    )
+    assert len(details) == len(CLINIC_SETTINGS)
 
 
 def test_missing_secret_key_outside_development_stops_start_up(monkeypatch, tmp_path):
