@@ -1,4 +1,5 @@
-"""The app's database connection: SQLite settings on its own engine, and a quiet teardown."""
+"""The app's database connection: SQLite settings on its own engine, a quiet teardown, and
+DriverStatement, which runs the hottest write (a new lead on PostgreSQL) straight on the driver."""
 
 from __future__ import annotations
 

@@ -182,7 +182,8 @@ def _store(lead: NewLead, email: dict[str, Any] | None, *, alone: bool) -> int:
     with them, lets that statement run in autocommit on a connection outside the session,
     where it commits on its own: one round trip for the whole submission, where BEGIN, the
     statement and COMMIT took three, and none of the session's transaction bookkeeping. (A
-    statement is atomic: it writes all three rows or none.)
+    statement is atomic: it writes all three rows or none.) It runs straight on the driver
+    (database.DriverStatement), past SQLAlchemy's per-execution work.
     """
     session = db.session()  # (the request's Session itself, not the scoped proxy)
     postgresql = session.get_bind().dialect.name == "postgresql"
@@ -251,7 +252,8 @@ _INSERT_LEAD = insert(Lead.__table__).returning(Lead.__table__.c.id)
 _LEAD_COLUMNS = tuple(name for name in NewLead.__dataclass_fields__ if name != "utm")
 
 
-@functools.cache
+# (Bounded: each app has its own engine and dialect, and a test run makes hundreds of apps.)
+@functools.lru_cache(maxsize=16)
 def _driver_statement(statement: Executable, dialect: Dialect) -> DriverStatement:
     return DriverStatement(statement, dialect)
 
