@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from spine_site import create_app
+from spine_site import create_app, signin, users
 from spine_site.articles_io import seed_if_empty
 from spine_site.extensions import db
 from tests.support import (
@@ -24,6 +25,21 @@ from tests.support import (
     signed_in,
     start_smtp,
 )
+
+# argon2id at the lowest cost it takes: the production one (64 MiB, 3 passes) is about 0.1 to
+# 0.3 s a hash on CI's two cores, and some 400 tests make an account and sign in with it.
+_CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+_CHEAP_DUMMY_HASH = _CHEAP_HASHER.hash("not a password")
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Every test hashes and checks passwords with real argon2id, at its lowest cost, except
+    those marked real_password_cost (the production parameters are tested there)."""
+    if request.node.get_closest_marker("real_password_cost") is None:
+        for module in (users, signin):
+            monkeypatch.setattr(module, "hasher", _CHEAP_HASHER)
+            monkeypatch.setattr(module, "_DUMMY_HASH", _CHEAP_DUMMY_HASH)
 
 
 @pytest.fixture(scope="session")

@@ -296,6 +296,7 @@ def test_staff_pages_are_not_cached(staff_client):
     assert staff_client.get("/staff/").headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.real_password_cost
 def test_password_hash_is_argon2id_at_or_above_asvs(app):
     make_user(app, "intake@clinic.example", "staff")
     with app.app_context():
