@@ -101,7 +101,19 @@ class DriverStatement:
         """Run the statement in autocommit on a pooled connection: its first row, or None."""
         params = self.parameters(values)
         dbapi = engine.dialect.loaded_dbapi
-        connection = engine.raw_connection()
+        try:
+            connection = engine.raw_connection()
+        except dbapi.Error as error:
+            # (The pool raises the driver's own error: a database that is down must still be
+            # SQLAlchemy's OperationalError, which the app answers with a 503.)
+            raise DBAPIError.instance(
+                None,
+                None,
+                error,
+                dbapi.Error,
+                connection_invalidated=engine.dialect.is_disconnect(error, None, None),
+                dialect=engine.dialect,
+            ) from error
         try:
             driver = connection.driver_connection
             driver.autocommit = True

@@ -119,3 +119,13 @@ def test_a_connection_dropped_mid_statement_is_not_given_out_again(app):
     (second_pid,) = pid.first_row_alone(engine, {})
     assert second_pid != first_pid
     engine.dispose()
+
+
+def test_a_database_that_cannot_be_reached_is_sqlalchemys_operational_error():
+    """What the app answers with a 503 (errors.DATABASE_UNAVAILABLE), not the driver's own
+    error, which would be a 500: the pool raises that one when it cannot connect."""
+    engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:9/nothing")  # (discard)
+    driver = DriverStatement(text("SELECT 1"), engine.dialect)
+    with pytest.raises(OperationalError):
+        driver.first_row_alone(engine, {})
+    engine.dispose()
