@@ -106,14 +106,8 @@ class DriverStatement:
         except dbapi.Error as error:
             # (The pool raises the driver's own error: a database that is down must still be
             # SQLAlchemy's OperationalError, which the app answers with a 503.)
-            raise DBAPIError.instance(
-                None,
-                None,
-                error,
-                dbapi.Error,
-                connection_invalidated=engine.dialect.is_disconnect(error, None, None),
-                dialect=engine.dialect,
-            ) from error
+            dropped = engine.dialect.is_disconnect(error, None, None)
+            raise _as_sqlalchemy_error(error, engine, None, None, dropped) from error
         try:
             driver = connection.driver_connection
             driver.autocommit = True
@@ -128,14 +122,25 @@ class DriverStatement:
             dropped = engine.dialect.is_disconnect(error, connection.dbapi_connection, None)
             if dropped:
                 connection.invalidate(error)
-            raise DBAPIError.instance(
-                self.sql,
-                params,
-                error,
-                dbapi.Error,
-                hide_parameters=engine.hide_parameters,
-                connection_invalidated=dropped,
-                dialect=engine.dialect,
-            ) from error
+            raise _as_sqlalchemy_error(error, engine, self.sql, params, dropped) from error
         finally:
             connection.close()
+
+
+def _as_sqlalchemy_error(
+    error: Exception,
+    engine: Engine,
+    sql: str | None,
+    params: dict[str, Any] | None,
+    dropped: bool,
+) -> DBAPIError:
+    """The driver's error as SQLAlchemy raises it (IntegrityError, OperationalError ...)."""
+    return DBAPIError.instance(
+        sql,
+        params,
+        error,
+        engine.dialect.loaded_dbapi.Error,
+        hide_parameters=engine.hide_parameters,
+        connection_invalidated=dropped,
+        dialect=engine.dialect,
+    )

@@ -190,11 +190,8 @@ def _skeleton_key(shaped: dict[str, Any]) -> tuple[Any, ...]:
     clinic = tuple(config.get(key) for key in CLINIC_SETTINGS)
     context = tuple(sorted(shaped["context"].items()))
     headers = tuple(sorted((shaped.get("headers") or {}).items()))
+    # (Hashed as it is: the context holds strings, numbers and frozen dataclasses.)
     parts = (shaped["kind"], shaped["subject"], shaped["template"], context, headers, clinic)
-    try:
-        hash(parts)  # (strings, numbers and frozen dataclasses today: hashed, not repr'd)
-    except TypeError:
-        parts = repr(parts)  # a list or dict in some future context
     return (id(current_app.jinja_env), settings, parts)
 
 
