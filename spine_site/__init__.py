@@ -24,33 +24,11 @@ def _resource_root() -> Path:
     raise RuntimeError("templates/ not found beside the package or under share/spine_site")
 
 
-class SpineFlask(Flask):
-    """Flask, with each hook's sync-or-async check made once instead of on every call.
-
-    Flask asks `inspect.iscoroutinefunction` of every before/after-request hook, teardown
-    and view on every request (about fourteen a page here); the answer never changes, and
-    nothing in this app is async. Flask's docs invite overriding ensure_sync.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._sync_checked: dict[Any, Any] = {}
-
-    def ensure_sync(self, func: Any) -> Any:
-        try:
-            return self._sync_checked[func]
-        except KeyError:
-            checked = self._sync_checked[func] = super().ensure_sync(func)
-            return checked
-        except TypeError:  # an unhashable callable: ask every time, as Flask does
-            return super().ensure_sync(func)
-
-
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; tests pass overrides (DATABASE URI, SECRET_KEY, ...)."""
     overrides = dict(overrides or {})
     root = _resource_root()
-    app = SpineFlask(
+    app = Flask(
         __name__,
         template_folder=str(root / "templates"),
         static_folder=str(root / "static"),
@@ -77,18 +55,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_outbox(app)
     register_metrics(app)
     register_cli(app)
-    register_wsgi(app)
+    register_proxies(app)
     register_assets(app)
     return app
 
 
-def register_wsgi(app: Flask) -> None:
-    from .public import fast_pages
+def register_proxies(app: Flask) -> None:
     from .security import trust_proxies
 
-    # Around Flask, inner first: the kept public pages answered before Flask's request
-    # cycle, then the proxies' headers read for both.
-    fast_pages.init_app(app)
     trust_proxies(app)
 
 

@@ -1,10 +1,11 @@
 """Each worker's copy of the published articles, rendered once and followed from the database.
 
-Pages look articles up in memory, as before (the article page stays cached bytes). At most
-every ARTICLES_CHECK_SECONDS a request asks the database one small question (how many
-articles, and the newest change); when the answer moves, or a scheduled article's time has
-come, the worker renders the published set again and drops its cached pages. A publish on
-one host so reaches every worker on every host within a few seconds, without a restart.
+Pages look articles up in memory. At most every ARTICLES_CHECK_SECONDS a request asks the
+database one small question (how many articles, and the newest change); when the answer
+moves, or a scheduled article's time has come, the worker renders the published set again
+as a new `Library` (pages kept as bytes are made from one copy and so are made again). A
+publish on one host so reaches every worker on every host within a few seconds, without a
+restart.
 """
 
 from __future__ import annotations
@@ -141,9 +142,8 @@ class LiveArticles:
             db.session.rollback()
 
     def _changed(self, newest: datetime | None) -> None:
-        """Forget pages made from the old copy, and move Last-Modified on."""
+        """Move the public pages' Last-Modified on to the articles' newest change."""
         extensions = self.app.extensions
-        extensions.get("public_pages", {}).clear()
         if newest is not None:
             files = extensions.get("content_changed_files", extensions.get("content_changed", 0))
             extensions["content_changed_files"] = files

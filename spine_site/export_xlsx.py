@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import IO
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
@@ -16,9 +16,12 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from .export import COLUMNS, ExportPlan
+
+# The write-only sheet `Workbook(write_only=True).create_sheet()` gives: openpyxl names its
+# class only in a private module.
+Sheet = Any
 
 MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DATE_FORMAT = "yyyy-mm-dd hh:mm"
@@ -47,7 +50,7 @@ _WIDTHS = {
 _DESCRIPTIONS = dict(COLUMNS)
 
 
-def _text(value: str, sheet: WriteOnlyWorksheet) -> str | WriteOnlyCell:
+def _text(value: str, sheet: Sheet) -> str | WriteOnlyCell:
     """A text cell that stays text. Characters XML cannot hold (control codes) are dropped.
     openpyxl would store "=..." as a formula; such a cell is written as a string, with
     Excel's quote prefix so that editing it later does not turn it into one either."""
@@ -63,7 +66,7 @@ def _text(value: str, sheet: WriteOnlyWorksheet) -> str | WriteOnlyCell:
 class _Cells:
     """Turns the export's typed values into cells, sharing one style per kind."""
 
-    def __init__(self, sheet: WriteOnlyWorksheet, zone: ZoneInfo) -> None:
+    def __init__(self, sheet: Sheet, zone: ZoneInfo) -> None:
         self.sheet = sheet
         self.zone = zone
 
@@ -93,7 +96,7 @@ class _Cells:
         return cells
 
 
-def _header(sheet: WriteOnlyWorksheet, columns: Sequence[str]) -> list[WriteOnlyCell]:
+def _header(sheet: Sheet, columns: Sequence[str]) -> list[WriteOnlyCell]:
     bold = Font(bold=True)
     cells = []
     for column in columns:

@@ -69,7 +69,6 @@ CHANNEL_FOR_METHOD = {
     "text": AttemptChannel.TEXT,
     "email": AttemptChannel.EMAIL,
 }
-OPEN_STATUSES = (LeadStatus.NEW, LeadStatus.CONTACTED)
 INTAKE_ROLES = frozenset({Role.ADMIN, Role.STAFF})
 
 

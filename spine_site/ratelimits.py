@@ -1,10 +1,8 @@
 """Per-address rate limits on form posts and sign-ins, kept in memory or in Redis.
 
-Built on the `limits` library's public API (the engine Flask-Limiter itself runs on). The
-Flask-Limiter extension hooks every request before, after and at teardown, whether or not a
-limit applies: 67 us more on a 272 us article view even with a request filter exempting GET,
-159 us without one (bench/limiter_hook.py), and its 4.x public API has no way to drop those
-hooks. Here a limit costs only the views it decorates, and only for the methods it names.
+Built on the `limits` library's public API (the engine Flask-Limiter itself runs on): a
+decorator on the few views that take posts, counting only the methods it names, with the
+login's count-only-failures rule (`count_when`) beside it.
 
 Settings: RATELIMIT_ENABLED, RATELIMIT_STORAGE_URI (memory:// or redis://...),
 RATELIMIT_KEY_PREFIX (optional, keeps several sites or test runs apart in one Redis), and the
@@ -70,11 +68,6 @@ def warn_if_counted_per_worker(app: Flask, workers: int) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=32)
-def _parsed(limits_text: str) -> tuple[RateLimitItem, ...]:
-    return tuple(parse_many(limits_text))
-
-
 def client_address() -> str:
     """The address limits count against (ProxyFix, when configured, has already set it)."""
     return request.remote_addr or "unknown"
@@ -102,7 +95,7 @@ def limited(
             if request.method not in methods or not config["RATELIMIT_ENABLED"]:
                 return view(*args, **kwargs)
             limiter: FixedWindowRateLimiter = current_app.extensions["rate_limiter"]
-            items = _parsed(config[setting])
+            items = parse_many(config[setting])
             key = (client_address(), scope)
             if count_when is None:
                 for item in items:

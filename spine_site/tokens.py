@@ -7,15 +7,12 @@ Each kind has its own salt, so a token made for one purpose is refused by the ot
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -24,14 +21,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 def _serializer(salt: str) -> URLSafeSerializer:
     config = current_app.config
     # Old keys (SECRET_KEY_FALLBACKS) still verify links already emailed after a key rotation.
-    keys = (*(config.get("SECRET_KEY_FALLBACKS") or []), config["SECRET_KEY"])
-    return _cached_serializer(keys, salt)
-
-
-@functools.lru_cache(maxsize=32)
-def _cached_serializer(keys: tuple[str, ...], salt: str) -> URLSafeSerializer:
-    # Built once per key set: every article view signs a token, so this is on the hot path.
-    return URLSafeSerializer(list(keys), salt=salt)
+    keys = [*(config.get("SECRET_KEY_FALLBACKS") or []), config["SECRET_KEY"]]
+    return URLSafeSerializer(keys, salt=salt)
 
 
 @dataclass(frozen=True)
@@ -43,31 +34,18 @@ class FormToken:
     reissued: bool = False
 
 
-def _form_keys(config: Mapping[str, Any] | None = None) -> tuple[bytes, ...]:
-    config = current_app.config if config is None else config
+def _form_keys() -> list[bytes]:
+    config = current_app.config
     # The newest key signs; the fallbacks still accept forms rendered before a key rotation.
     keys = (config["SECRET_KEY"], *(config.get("SECRET_KEY_FALLBACKS") or []))
-    return _derived_keys(keys)
-
-
-@functools.lru_cache(maxsize=8)
-def _derived_keys(keys: tuple[str, ...]) -> tuple[bytes, ...]:
     # A key of its own for form tokens, so no other signature made with SECRET_KEY can pass
     # for one.
-    return tuple(
-        hmac.new(k.encode(), b"spine_site form-token", hashlib.sha256).digest() for k in keys
-    )
+    return [hmac.new(k.encode(), b"spine_site form-token", hashlib.sha256).digest() for k in keys]
 
 
 def _form_signature(key: bytes, payload: str) -> str:
-    mac = _keyed_hmac(key).copy()  # (copying a keyed HMAC skips re-deriving its pads)
-    mac.update(payload.encode())
-    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
-
-
-@functools.lru_cache(maxsize=8)
-def _keyed_hmac(key: bytes) -> hmac.HMAC:
-    return hmac.new(key, digestmod=hashlib.sha256)
+    mac = hmac.new(key, payload.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 # What new_form_token() makes, as a regular expression: a 16-byte nonce in URL-safe base64
@@ -76,15 +54,14 @@ def _keyed_hmac(key: bytes) -> hmac.HMAC:
 FORM_TOKEN_PATTERN = r"[A-Za-z0-9_-]{22}\.\d{10,}\.[01]\.[A-Za-z0-9_-]{43}"
 
 
-def new_form_token(reissued: bool = False, *, config: Mapping[str, Any] | None = None) -> str:
+def new_form_token(reissued: bool = False) -> str:
     """A token for one rendering of a form: its nonce dedupes submits, its time catches bots.
 
-    `nonce.milliseconds.flag.signature`, signed with HMAC-SHA256. Every article view makes
-    one, so it is kept to one HMAC: no JSON, no compression. (`config` is the app's, for a
-    caller outside an app context: public/fast_pages.py.)
+    `nonce.milliseconds.flag.signature`, signed with HMAC-SHA256: a fixed shape that
+    FORM_TOKEN_PATTERN finds in a page, so the page's ETag can leave it out.
     """
     payload = f"{secrets.token_urlsafe(16)}.{int(time.time() * 1000)}.{1 if reissued else 0}"
-    return f"{payload}.{_form_signature(_form_keys(config)[0], payload)}"
+    return f"{payload}.{_form_signature(_form_keys()[0], payload)}"
 
 
 def read_form_token(token: str, max_age: int) -> FormToken | None:

@@ -227,8 +227,3 @@ def _recent(user: User, action: str) -> int:
         )
         or 0
     )
-
-
-def record_sign_out(user: User) -> None:
-    audit.record("logout", user=user)
-    db.session.commit()

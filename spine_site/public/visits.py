@@ -7,21 +7,15 @@ pages a reader lands on are counted (pageviews.py), without cookies.
 
 from __future__ import annotations
 
-import functools
 import re
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
-from flask import Blueprint, Request, Response, after_this_request, current_app, request
+from flask import Blueprint, Response, after_this_request, current_app, request
 from werkzeug.http import dump_cookie
-from werkzeug.wsgi import get_host
 
 from .. import pageviews
 from ..intake import UTM_KEYS, Attribution
 from ..text_checks import visible_only
-
-if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
 
 # The pages a reader lands on and reads: their views are counted (GET answered 200 or 304),
 # and the visit cookie is set on them. Not the emailed links (a signed token is no landing
@@ -64,37 +58,19 @@ def remember_visit() -> None:
                 utm[f"u_{key}"] = value
     if VISIT_COOKIE in request.cookies and not utm:
         return
-    referrer = _outside_referrer(_bounded(request.referrer, 300), request.host)
-    # (full_path re-encodes the path; the plain path is enough when there is no query.)
-    landing = request.full_path.rstrip("?") if request.query_string else request.path
-    header = _visit_cookie(
-        landing, referrer, tuple(utm.items()), current_app.config["SESSION_COOKIE_SECURE"]
-    )
+    visit = {
+        "l": _bounded(request.full_path.rstrip("?"), 300),
+        "r": _outside_referrer(_bounded(request.referrer, 300), request.host),
+        **utm,
+    }
+    value = urlencode({k: v for k, v in visit.items() if v})
+    secure = current_app.config["SESSION_COOKIE_SECURE"]
+    header = dump_cookie(VISIT_COOKIE, value, httponly=True, samesite="Lax", secure=secure)
 
     @after_this_request
     def set_visit_cookie(response: Response) -> Response:
         response.headers.add("Set-Cookie", header)
         return response
-
-
-def first_visit_cookie(environ: WSGIEnvironment, path: str, secure: bool) -> str:
-    """remember_visit's Set-Cookie for a first visit to `path` with no query string, from
-    the WSGI environ (public/fast_pages.py answers such visits without a Flask request)."""
-    referrer = _bounded(environ.get("HTTP_REFERER"), 300)
-    if referrer:
-        referrer = _outside_referrer(referrer, get_host(environ))
-    return _visit_cookie(path, referrer, (), secure)
-
-
-@functools.lru_cache(maxsize=1024)
-def _visit_cookie(
-    landing: str, referrer: str, utm: tuple[tuple[str, str], ...], secure: bool
-) -> str:
-    """The Set-Cookie header for a visit. Most first visits have no referrer or campaign and
-    land on one of a few pages, so the same few headers serve nearly every one of them."""
-    visit = {"l": _bounded(landing, 300), "r": referrer, **dict(utm)}
-    value = urlencode({k: v for k, v in visit.items() if v})
-    return dump_cookie(VISIT_COOKIE, value, httponly=True, samesite="Lax", secure=secure)
 
 
 def _bounded(value: str | None, limit: int) -> str:
@@ -162,36 +138,22 @@ def attribution(source_page: str | None, placement: str | None) -> Attribution:
 # -- Page views ---------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=2048)
-def _is_bot(agent: str) -> bool:
-    # Cached: a site sees the same few hundred User-Agent strings over and over.
-    return not agent or _BOT.search(agent) is not None
-
-
-def is_counted_view(req: Request, response: Response) -> bool:
-    if req.method != "GET" or response.status_code not in (200, 304):
+def is_counted_view(response: Response) -> bool:
+    """A reader page's GET answered 200 or 304 counts unless a bot or a prefetch asked."""
+    if request.method != "GET" or response.status_code not in (200, 304):
         return False
-    return req.endpoint in READER_PAGES and counts_as_view(req.environ)
-
-
-def counts_as_view(environ: WSGIEnvironment) -> bool:
-    """A reader page's GET answered 200 or 304 counts unless a bot or a prefetch asked.
-
-    (The WSGI environ directly: a dict lookup, where request.headers scans the header list;
-    this runs on every page view.)
-    """
-    if _is_bot(environ.get("HTTP_USER_AGENT", "")):
+    agent = request.user_agent.string
+    if request.endpoint not in READER_PAGES or not agent or _BOT.search(agent):
         return False
     # A page the browser fetched ahead in case it is needed has not been seen.
-    purpose = (
-        environ.get("HTTP_SEC_PURPOSE") or environ.get("HTTP_PURPOSE") or environ.get("HTTP_X_MOZ")
-    ) or ""
+    headers = request.headers
+    purpose = headers.get("Sec-Purpose") or headers.get("Purpose") or headers.get("X-Moz") or ""
     return "prefetch" not in purpose and "prerender" not in purpose
 
 
 def count_view(response: Response) -> Response:
     # One in-memory counter bump; pageviews.ViewCounter adds the counts up in batches.
-    if is_counted_view(request, response):
+    if is_counted_view(response):
         counter = pageviews.counter()
         counter.add(request.path)
         counter.start()

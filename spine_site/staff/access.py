@@ -134,7 +134,7 @@ def guard():
         return _sign_out_and_return("Sign in again: a second factor is now required.")
     session["staff_seen"] = now
     if current_user.role not in ACCESS.get(request.endpoint or "", frozenset()):
-        if request.endpoint == "staff.leads" and "staff.articles" in ACCESS:
+        if request.endpoint == "staff.leads":
             # /staff/ is everyone's start page; an editor's is the articles.
             return redirect(url_for("staff.articles"))
         abort(403)
