@@ -30,7 +30,7 @@ from ..guide import DOWNLOAD_NAME, GuideContact, guide_pdf
 from ..models import Lead, Person
 from ..ratelimits import limited
 from ..security import is_cross_site
-from . import caching, visits
+from . import caching, media, visits
 from .forms import ResendGuideForm
 from .lead_forms import (
     DATABASE_DOWN,
@@ -326,5 +326,4 @@ def favicon():
     return redirect(url_for("static", filename="img/favicon.svg"), 302)
 
 
-# Article images (/media/<name>) register their view on bp.
-from . import media  # noqa: E402, F401
+bp.add_url_rule("/media/<name>", view_func=media.media)
