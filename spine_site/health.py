@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .clock import utcnow
@@ -43,49 +41,6 @@ def engine_answers(engine: Engine) -> bool:
         return False
     finally:
         connection.close()
-
-
-class DatabaseProbe:
-    """/healthz's question to the database in public/fast_pages.py, on a connection of its
-    own: one driver connection per process, out of the pool, in autocommit.
-
-    A pooled connection costs a checkout with its pre-ping, and a reset on return: 24 of
-    the 30 us a probe took that way, more than the rest of an article view. A connection
-    that fails is dropped and one new one is tried, as the pool's pre-ping would do.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._connection: Any = None
-        self._lock = threading.Lock()
-        # Disposing of the engine drops every connection it made: this one too.
-        event.listen(engine, "engine_disposed", lambda _engine: self._drop())
-
-    def answers(self) -> bool:
-        with self._lock:
-            for _ in range(2):
-                try:
-                    if self._connection is None:
-                        self._connection = self._connect()
-                    return _select_one(self._connection)
-                except _failures(self.engine):
-                    self._drop()
-            return False
-
-    def _connect(self) -> Any:
-        pooled = self.engine.raw_connection()
-        connection = pooled.driver_connection
-        pooled.detach()  # ours now: the pool neither resets nor counts it
-        if self.engine.dialect.name != "sqlite":  # (SQLite's is autocommit: database.py)
-            # No transaction stays open between probes ("idle in transaction").
-            connection.autocommit = True
-        return connection
-
-    def _drop(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                connection.close()
 
 
 def _failures(engine: Engine) -> tuple[type[Exception], ...]:

@@ -54,7 +54,7 @@ def security_headers(html: bool, secure: bool) -> list[tuple[str, str]]:
 
 def add_security_headers(response: Response) -> Response:
     # No view sets these itself, so they are appended without a per-header lookup (this runs
-    # on every response). public/fast_pages.py adds the same list to the pages it answers.
+    # on every response).
     # A page that sets its own policy (the passkey pages, which run our one script) keeps it.
     html = response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers
     response.headers.extend(security_headers(html, request.is_secure))
@@ -119,8 +119,8 @@ def init_app(app: Flask) -> None:
 def trust_proxies(app: Flask) -> None:
     """Read the client's address and scheme from the proxies we run (TRUSTED_PROXIES).
 
-    Wrapped around everything the app serves but static files, the fast pages included
-    (HSTS there depends on the scheme the visitor used).
+    Wrapped around everything the app serves but static files (HSTS depends on the scheme
+    the visitor used).
     """
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies > 0:
