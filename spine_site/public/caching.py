@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.http import http_date
 from werkzeug.utils import get_content_type
 
 from .. import tokens
@@ -68,9 +69,10 @@ def conditional_html(response: Response) -> Response:
         body = response.get_data()
         stable = _FORM_TOKEN.sub(b"", body)
         _set_caching_headers(response, _digest(stable), carries_token=len(stable) != len(body))
-    response = response.make_conditional(request)
-    # make_conditional adds a Date; the server adds its own, and two confuse caches.
-    response.headers.pop("Date", None)
+    if "If-None-Match" in request.headers or "If-Modified-Since" in request.headers:
+        response = response.make_conditional(request)
+        # make_conditional adds a Date; the server adds its own, and two confuse caches.
+        response.headers.pop("Date", None)
     return response
 
 
@@ -81,16 +83,17 @@ def _digest(body: bytes) -> str:
 def _set_caching_headers(response: Response, digest: str, *, carries_token: bool) -> None:
     """ETag, Cache-Control and Last-Modified of an HTML page."""
     changed = current_app.extensions["content_changed"]
+    headers = response.headers
     if carries_token:
         window, period = token_window()
         response.set_etag(f"{digest}-{window}", weak=True)
         # The form token is this reader's: no shared cache may hand it to another.
-        response.cache_control.private = True
+        headers["Cache-Control"] = "private, no-cache"
         changed = max(changed, window * period)
     else:
         response.set_etag(digest, weak=True)
-    response.cache_control.no_cache = True
-    response.last_modified = changed
+        headers["Cache-Control"] = "no-cache"
+    headers["Last-Modified"] = http_date(changed)
 
 
 def kept_page(mimetype: str, render: Callable[[], str]) -> Response:
