@@ -2,7 +2,8 @@
 
 The search is plain SQL: each term a substring of `lead.search_text` (lower-cased names,
 email and phone digits), all terms together. On PostgreSQL an ILIKE, which the trigram index
-(`gin_trgm_ops`) serves; on SQLite a LIKE, a scan of the table.
+(`gin_trgm_ops`) serves; on SQLite a LIKE, which reads search_text from an ordinary index
+in the list's order (models.SQLITE_SEARCH_INDEX).
 """
 
 from __future__ import annotations

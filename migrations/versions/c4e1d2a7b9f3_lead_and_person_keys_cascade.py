@@ -1,4 +1,4 @@
-"""foreign keys to a lead or a person cascade on delete; SQLite's FTS5 search table goes
+"""foreign keys to a lead or a person cascade on delete; SQLite's search reads an index
 
 Revision ID: c4e1d2a7b9f3
 Revises: 95bdf83892b6
@@ -11,7 +11,8 @@ No record that references a lead or a person must outlive it, so none is SET NUL
 
 SQLite cannot alter a foreign key: each table is rebuilt (batch mode), with foreign keys
 off while it runs (migrations/env.py). The staff search is a plain LIKE there, so the FTS5
-table and its triggers, which the rebuild of `lead` would drop anyway, are dropped first.
+table and its triggers, which the rebuild of `lead` would drop anyway, are dropped first;
+the LIKE reads search_text from an ordinary index in the list's order instead.
 """
 
 from alembic import op
@@ -66,9 +67,17 @@ def upgrade():
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
         op.execute("DROP TABLE IF EXISTS lead_fts")
     _set_keys("CASCADE")
+    if op.get_bind().dialect.name == "sqlite":
+        op.create_index(
+            "ix_lead_search_in_order",
+            "lead",
+            ["is_spam", "created_at", "id", "search_text", "status"],
+        )
 
 
 def downgrade():
+    if op.get_bind().dialect.name == "sqlite":
+        op.drop_index("ix_lead_search_in_order", table_name="lead")
     _set_keys(None)
     if op.get_bind().dialect.name == "sqlite":
         op.execute(
