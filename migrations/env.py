@@ -85,17 +85,31 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    # What the models cannot declare (SQLite's FTS5 search table) or declare for PostgreSQL
-    # only (the trigram index) is left out of autogenerate's comparison.
-    from spine_site.lead_search import autogenerate_filters
+    # The trigram index is declared for PostgreSQL only: elsewhere autogenerate leaves it out.
+    from spine_site.models import in_schema_of
 
-    conf_args = {**autogenerate_filters(connectable.dialect.name), **conf_args}
+    conf_args = {"include_object": in_schema_of(connectable.dialect.name), **conf_args}
 
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
-
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by rebuilding it (batch mode): dropping the old `lead`
+            # would cascade to, or be refused for, the rows that reference it. The pragma
+            # works only outside a transaction, so it goes to the driver before Alembic's
+            # begins; the keys are checked after the migrations and switched on again.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"rows whose foreign key points nowhere: {broken}")
+        finally:
+            if sqlite:
+                connection.rollback()  # the check's read, so the pragma below takes effect
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

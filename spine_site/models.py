@@ -4,6 +4,7 @@ privacy, outbox, users ...); see docs/architecture.md."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -21,6 +22,11 @@ from .clock import utcnow
 from .columns import UTCDateTime
 from .columns import enum_column as _enum
 from .extensions import db
+
+# What belongs to a lead or a person is deleted with it, by the schema: every foreign key to a
+# lead or a person is ON DELETE CASCADE. With passive_deletes the ORM leaves that to the
+# database instead of loading each child first; a child already loaded is deleted with it.
+OWNED = "save-update, merge, delete"
 
 
 class FormKind(enum.StrEnum):
@@ -49,6 +55,22 @@ class EmailKind(enum.StrEnum):
     GUIDE = "guide"
 
 
+PG_TRIGRAM_INDEX = "ix_lead_search_text_trgm"
+SQLITE_SEARCH_INDEX = "ix_lead_search_in_order"
+# The indexes one database has and the other has not: the database that has each.
+DIALECT_INDEXES = {PG_TRIGRAM_INDEX: "postgresql", SQLITE_SEARCH_INDEX: "sqlite"}
+
+
+def in_schema_of(dialect: str) -> Callable[..., bool]:
+    """Alembic's `include_object` for this database: the other database's indexes left out
+    (migrations/env.py and tests/test_migrations.py compare the schema through it)."""
+
+    def include_object(obj: object, name: str | None, type_: str, *_: object) -> bool:
+        return not (type_ == "index" and DIALECT_INDEXES.get(name or "", dialect) != dialect)
+
+    return include_object
+
+
 class Person(db.Model):
     """One patient, known by normalised email; links their submissions over time."""
 
@@ -60,7 +82,9 @@ class Person(db.Model):
     email_normalized: Mapped[str] = mapped_column(String(320), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    leads: Mapped[list[Lead]] = relationship(back_populates="person", order_by="Lead.id")
+    leads: Mapped[list[Lead]] = relationship(
+        back_populates="person", order_by="Lead.id", cascade=OWNED, passive_deletes=True
+    )
 
 
 class Lead(db.Model):
@@ -80,20 +104,25 @@ class Lead(db.Model):
         # Covering: the views' counts read these indexes alone, not 100,000 rows.
         Index("ix_lead_follow_up", "is_spam", "next_follow_up_at", "status", "first_attempt_at"),
         Index("ix_lead_owner", "owner_id", "is_spam", "status", "created_at"),
-        # The staff search's substring LIKE, from a trigram index (PostgreSQL; on SQLite an
-        # FTS5 table the migration makes: spine_site/lead_search.py).
+        # The staff search's ILIKE, from a trigram index (PostgreSQL).
         Index(
-            "ix_lead_search_text_trgm",
+            PG_TRIGRAM_INDEX,
             "search_text",
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),
+        # SQLite's search LIKE reads search_text here rather than from the wide rows: in the
+        # list's order (newest first, then id), so a page stops once it has its rows, and
+        # with the status, so the capped counts read this index alone.
+        Index(SQLITE_SEARCH_INDEX, "is_spam", "created_at", "id", "search_text", "status").ddl_if(
+            dialect="sqlite"
+        ),
         # Never reuse an id: guide links name the lead by id.
         {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     form: Mapped[FormKind] = mapped_column(_enum(FormKind))
     status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus), default=LeadStatus.NEW)
     # The per-render form token: unique, so a double click or a resend makes one lead.
@@ -147,15 +176,21 @@ class Lead(db.Model):
 
     person: Mapped[Person] = relationship(back_populates="leads")
     emails: Mapped[list[OutboxEmail]] = relationship(
-        back_populates="lead", order_by="OutboxEmail.id"
+        back_populates="lead", order_by="OutboxEmail.id", cascade=OWNED, passive_deletes=True
     )
     downloads: Mapped[list[GuideDownload]] = relationship(
-        back_populates="lead", order_by="GuideDownload.id"
+        back_populates="lead", order_by="GuideDownload.id", cascade=OWNED, passive_deletes=True
     )
-    notes: Mapped[list[Note]] = relationship(order_by="Note.id")
-    attempts: Mapped[list[ContactAttempt]] = relationship(order_by="ContactAttempt.id")
+    notes: Mapped[list[Note]] = relationship(
+        order_by="Note.id", cascade=OWNED, passive_deletes=True
+    )
+    attempts: Mapped[list[ContactAttempt]] = relationship(
+        order_by="ContactAttempt.id", cascade=OWNED, passive_deletes=True
+    )
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
-    status_changes: Mapped[list[LeadStatusChange]] = relationship(order_by="LeadStatusChange.id")
+    status_changes: Mapped[list[LeadStatusChange]] = relationship(
+        order_by="LeadStatusChange.id", cascade=OWNED, passive_deletes=True
+    )
 
     @property
     def full_name(self) -> str:
@@ -169,7 +204,9 @@ class OutboxEmail(db.Model):
     __table_args__ = (Index("ix_outbox_email_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("lead.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[EmailKind] = mapped_column(_enum(EmailKind))
     status: Mapped[EmailStatus] = mapped_column(_enum(EmailStatus), default=EmailStatus.QUEUED)
     to_addr: Mapped[str] = mapped_column(String(320))
@@ -194,7 +231,7 @@ class GuideDownload(db.Model):
     __tablename__ = "guide_download"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
     downloaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     lead: Mapped[Lead] = relationship(back_populates="downloads")

@@ -23,17 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from . import audit
 from .clock import utcnow
 from .extensions import db
-from .models import (
-    GuideDownload,
-    Lead,
-    LeadStatusChange,
-    Note,
-    NoteDraft,
-    OutboxEmail,
-    Person,
-    Suppression,
-    User,
-)
+from .models import Lead, Person, Suppression, User
 from .people import email_hash
 
 
@@ -117,35 +107,21 @@ def suppressed_since(emails: Iterable[str]) -> dict[str, datetime]:
 
 
 def erase_person(person: Person, *, by: User | None) -> int:
-    """Remove a person's data everywhere; keep only a hashed opt-out. Returns leads erased."""
+    """Remove a person's data everywhere; keep only a hashed opt-out. Returns leads erased.
+
+    Deleting the person is enough: their leads, and everything that hangs off a lead, go
+    with it (every foreign key to a person or a lead is ON DELETE CASCADE)."""
     _suppress(email_hash(person.email_normalized))
-    lead_ids = [lead.id for lead in person.leads]
-    _delete_leads(lead_ids)
-    person_id = person.id
+    person_id, erased = person.id, len(person.leads)
     db.session.delete(person)
-    audit.record("erasure", user=by, target=f"person:{person_id}", detail={"leads": len(lead_ids)})
+    audit.record("erasure", user=by, target=f"person:{person_id}", detail={"leads": erased})
     db.session.commit()
-    return len(lead_ids)
-
-
-def _delete_leads(lead_ids: list[int]) -> None:
-    """Delete leads and everything hanging off them; the caller commits."""
-    if not lead_ids:
-        return
-    for model in (OutboxEmail, GuideDownload, Note, NoteDraft, LeadStatusChange):
-        db.session.execute(
-            delete(model)
-            .where(model.lead_id.in_(lead_ids))
-            .execution_options(synchronize_session=False)
-        )
-    db.session.execute(
-        delete(Lead).where(Lead.id.in_(lead_ids)).execution_options(synchronize_session=False)
-    )
-    db.session.expire_all()
+    return erased
 
 
 def purge_older_than(days: int, *, batch: int = 500) -> dict[str, int]:
-    """Retention: delete leads older than `days`, quarantined spam first, in batches.
+    """Retention: delete leads older than `days` (with all that hangs off them, by the
+    schema's cascade), quarantined spam first, in batches.
 
     People left with no lead are deleted too. Each batch commits on its own, so a long purge
     holds no lock for long. Returns counts for the operator.
@@ -159,16 +135,11 @@ def purge_older_than(days: int, *, batch: int = 500) -> dict[str, int]:
             ).all()
             if not ids:
                 break
-            _delete_leads(list(ids))
+            db.session.execute(delete(Lead).where(Lead.id.in_(ids)))
             db.session.commit()
             counts[label] += len(ids)
-    orphans = select(Person.id).where(~Person.leads.any())
-    counts["people"] = len(db.session.scalars(orphans).all())
-    db.session.execute(
-        delete(Person)
-        .where(Person.id.in_(orphans.scalar_subquery()))
-        .execution_options(synchronize_session=False)
-    )
+    orphans = delete(Person).where(~Person.leads.any())
+    counts["people"] = db.session.execute(orphans).rowcount
     audit.record("purge", actor="command line", detail={"older_than_days": days, **counts})
     db.session.commit()
     return counts

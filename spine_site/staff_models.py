@@ -124,7 +124,7 @@ class NoteDraft(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
-    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
     body: Mapped[str] = mapped_column(Text)
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -135,7 +135,7 @@ class LeadStatusChange(db.Model):
     __tablename__ = "lead_status_change"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     from_status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus, "from_status"))
     to_status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus, "to_status"))
@@ -164,7 +164,7 @@ class ContactAttempt(db.Model):
     __tablename__ = "contact_attempt"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     channel: Mapped[AttemptChannel] = mapped_column(_enum(AttemptChannel))
     outcome: Mapped[AttemptOutcome] = mapped_column(_enum(AttemptOutcome))
@@ -179,7 +179,7 @@ class Note(db.Model):
     __tablename__ = "lead_note"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,6 +1,6 @@
-"""The staff search through its index finds exactly what a substring test over search_text
-finds: for names, emails, phone digits, Unicode, LIKE and FTS5 syntax in the terms, after
-edits and erasure; and the index (FTS5 on SQLite, the trigram GIN on PostgreSQL) is used."""
+"""The staff search finds exactly what a substring test over search_text finds: for names,
+emails, phone digits, Unicode, LIKE's wildcards and quotes in the terms; it counts up to a
+limit and pages newest first; on PostgreSQL the trigram index serves it."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import random
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
-from spine_site import intake, lead_list, lead_search, privacy
+from spine_site import lead_list
 from spine_site.clock import utcnow
 from spine_site.extensions import db
 from spine_site.lead_list import LeadFilter
-from spine_site.models import FormKind, Lead, LeadStatus, Person
+from spine_site.models import PG_TRIGRAM_INDEX, FormKind, Lead, LeadStatus, Person
 
 FIRST = ["Ada", "Grace", "José", "Zoë", "李明", "李明华", "İrem", "Σοφία", "Siân", "O'Neil", "Ana"]
 LAST = [
@@ -40,7 +40,7 @@ TERMS = [
     "a", "ad", "12", "@", "1",
     # LIKE's wildcards and escape characters, quotes
     "%", "_", "50%", "%_o", "0%_", "\\", "/", "\\slash/", "o'neil", "'", "''",
-    # FTS5 syntax: strings, prefixes, operators, NEAR, column filters, grouping
+    # operators and syntax of full-text engines: plain characters here
     '"', '""', '"smitty"', 'smith "smitty"', "*", "and*", "and*or", "ada*", "AND", "OR",
     "lovelace AND hopper", "lovelace OR hopper", "NOT", "near(", "near(far", "NEAR(ada",
     "search_text:ada", "{col}:name", "{col}", ":", "^ada", "-ada", "+ada", "(ada)",
@@ -72,17 +72,15 @@ def _make_leads(n: int, seed: int = 16) -> None:
             marketing_opt_in=False,
             is_spam=rng.random() < 0.1,
         )
-        lead.search_text = intake.search_text(lead)
+        digits = "".join(ch for ch in phone or "" if ch.isdigit())
+        lead.search_text = " ".join(p for p in (first, last, email, digits) if p).lower()
         db.session.add(lead)
     db.session.commit()
 
 
-def _found(q: str, matches: int | None = None, stream: bool = False) -> set[int]:
-    """What the staff search finds (spam included: every lead is a candidate); `matches`
-    as the list's page query passes it (a large one: SQLite's newest-first plan); `stream`
-    as the list's counts ask for it (SQLite: the FTS5 table joined, no duplicates)."""
-    f = LeadFilter(q=q, spam="include")
-    clauses = lead_list.filter_clauses(f, matches=matches, stream=stream)
+def _found(q: str) -> set[int]:
+    """What the staff search finds (spam included: every lead is a candidate)."""
+    clauses = lead_list.filter_clauses(LeadFilter(q=q, spam="include"))
     found = db.session.scalars(select(Lead.id).where(*clauses)).all()
     assert len(found) == len(set(found)), q
     return set(found)
@@ -101,8 +99,6 @@ def _assert_same_as_substring_search() -> int:
     for q in TERMS:
         expected = _substring(q)
         assert _found(q) == expected, q
-        assert _found(q, matches=lead_search.WALK_FROM) == expected, q
-        assert _found(q, stream=True) == expected, q
         hits += bool(expected)
     return hits
 
@@ -116,136 +112,45 @@ def leads(app):
 
 def test_search_finds_what_a_substring_test_finds(leads):
     with leads.app_context():
-        # Two thirds of the terms find something (the rest are meant to find nothing: FTS5
-        # syntax that is no substring, accents left out): not a comparison of empty sets.
+        # Two thirds of the terms find something (the rest are meant to find nothing: syntax
+        # that is no substring, accents left out): not a comparison of empty sets.
         assert _assert_same_as_substring_search() >= len(TERMS) * 2 // 3
 
 
-def test_the_index_follows_edits_and_erasure(leads):
+def test_on_postgresql_the_trigram_index_serves_the_search(leads):
     with leads.app_context():
-        rng = random.Random(1)
-        ids = db.session.scalars(select(Lead.id)).all()
-        for lead_id in rng.sample(ids, 60):  # renamed, new email, new phone
-            lead = db.session.get(Lead, lead_id)
-            lead.first_name, lead.last_name = rng.choice(FIRST), "Renamed-Near(Ö"
-            lead.email = f"moved{lead_id}@example.net"
-            lead.phone = rng.choice([None, "+15550001234"])
-            lead.search_text = intake.search_text(lead)
-        db.session.commit()
-        # Written by SQL, not the ORM: the index follows the column however it changes.
-        db.session.execute(text("UPDATE lead SET search_text = '' WHERE id % 7 = 0"))
-        db.session.commit()
-        people = db.session.scalars(select(Person).limit(40)).all()
-        for person in people:
-            privacy.erase_person(person, by=None)
-        assert _found("lovelace") == _substring("lovelace")
-        for q in ("renamed-near(ö", "moved", "example.net", "5550001234", "near(ö", "ö"):
-            assert _found(q) == _substring(q) != set(), q
-        _assert_same_as_substring_search()
-        if db.engine.dialect.name == "sqlite":
-            # FTS5's own check: the index holds exactly the lead table's current text.
-            db.session.execute(text("INSERT INTO lead_fts(lead_fts) VALUES ('integrity-check')"))
-
-
-def test_the_index_alone_never_misses_a_match(leads):
-    """SQLite: the LIKE rechecks what FTS5 finds, so FTS5 must never miss a match.
-    PostgreSQL: with table scans off, the trigram index answers each term exactly."""
-    with leads.app_context():
-        if db.engine.dialect.name != "sqlite":
-            _trigram_index_answers_exactly()
-            return
-        looser = set()
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("the trigram index is PostgreSQL's")
+        # A few hundred rows fit in a few pages, where a scan is cheaper and the planner
+        # rightly takes it: with scans off, the search alone shows whether the index can
+        # serve it, and that it then finds exactly the substring search's leads.
         for q in TERMS:
             for term in lead_list.search_terms(q):
-                if len(term) < lead_search.MIN_INDEXED_LENGTH:
+                if len(term) < 3:  # a trigram index needs three characters to narrow
                     continue
-                fts = set(
-                    db.session.scalars(
-                        text("SELECT rowid FROM lead_fts WHERE lead_fts MATCH :q"),
-                        {"q": lead_search.fts5_phrase(term)},
-                    )
+                db.session.execute(text("SET LOCAL enable_seqscan = off"))
+                query = select(Lead.id).where(*lead_list.search_clauses([term]))
+                # The statement as the app sends it: the term a parameter.
+                compiled = query.compile(db.engine)
+                explain = db.session.connection().exec_driver_sql(
+                    f"EXPLAIN {compiled.string}", compiled.params
                 )
-                assert fts >= _substring(term), term
-                if fts != _substring(term):
-                    looser.add(term)
-        # FTS5 folds the final sigma (U+03C2, as lower() writes it at the end of a Greek
-        # word) to the plain one (U+03C3), so the term matches the stored ODYSSEUS there: the
-        # LIKE beside it is what keeps the search exact. Everything else FTS5 finds exactly.
-        assert looser == {"σευσ"}
+                plan = "\n".join(explain.scalars())
+                found = set(db.session.scalars(query))
+                db.session.rollback()
+                assert f"Bitmap Index Scan on {PG_TRIGRAM_INDEX}" in plan, plan
+                assert found == _substring(term), term
 
 
-def _trigram_index_answers_exactly() -> None:
-    for q in TERMS:
-        for term in lead_list.search_terms(q):
-            if len(term) < lead_search.MIN_INDEXED_LENGTH:
-                continue
-            db.session.execute(text("SET LOCAL enable_seqscan = off"))
-            found = set(
-                db.session.scalars(select(Lead.id).where(*lead_search.search_clauses([term])))
-            )
-            db.session.rollback()
-            assert found == _substring(term), term
-
-
-def _plan(app, q: str, matches: int | None = None) -> str:
-    with app.app_context():
-        clauses = lead_list.filter_clauses(LeadFilter(q=q), matches=matches)
-        stmt = select(Lead.id).where(*clauses).order_by(Lead.created_at.desc()).limit(50)
-        compiled = stmt.compile(db.engine, compile_kwargs={"literal_binds": True})
-        if db.engine.dialect.name == "sqlite":
-            rows = db.session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")).all()
-            return "\n".join(row[-1] for row in rows)
-        # A few hundred rows fit in a few pages, where a scan is cheaper and the planner
-        # rightly takes it (or another small index: is_spam's): with scans turned off, the
-        # search alone shows whether the trigram index can serve the LIKE. (bench/staff_list.py
-        # shows it chosen at 100,000 leads.)
-        db.session.execute(text("SET LOCAL enable_seqscan = off"))
-        terms = lead_search.search_clauses(lead_list.search_terms(q))
-        alone = select(func.count()).select_from(Lead).where(*terms)
-        compiled = alone.compile(db.engine, compile_kwargs={"literal_binds": True})
-        plan = "\n".join(db.session.scalars(text(f"EXPLAIN {compiled}")))
-        db.session.rollback()
-        return plan
-
-
-def test_the_index_is_used_for_terms_of_three_characters_or_more(leads):
-    plan = _plan(leads, "lovelace")
-    two_chars = _plan(leads, "ad")
-    with leads.app_context():
-        dialect = db.engine.dialect.name
-    if dialect == "sqlite":
-        assert "VIRTUAL TABLE INDEX" in plan and "lead_fts" in plan, plan
-        assert "SEARCH lead USING INTEGER PRIMARY KEY" in plan, plan  # from the matches
-        assert "lead_fts" not in two_chars, two_chars
-        # Many matches: newest first down the list's index, the matches a lookup table.
-        many = _plan(leads, "lovelace", matches=lead_search.WALK_FROM)
-        assert "SCAN lead USING INDEX ix_lead_created_at" in many, many
-        assert "lead_fts" in many and "TEMP B-TREE" not in many, many
-    else:
-        assert "Bitmap Index Scan on ix_lead_search_text_trgm" in plan, plan
-        # pg_trgm can serve a two-character LIKE too, but only by reading the whole index.
-
-
-def test_the_migrated_schema_has_the_search_index(app):
+def test_the_migrated_schema_has_the_search_index_and_no_other(app):
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            named = text("SELECT name FROM sqlite_master WHERE name LIKE 'lead_fts%'")
-            names = set(db.session.scalars(named))
-            made = {"lead_fts", "lead_fts_insert", "lead_fts_delete", "lead_fts_update"}
-            assert made <= names
-            assert names - made <= lead_search.FTS_SHADOW_TABLES  # what the filters leave out
-            # The triggers are the ones lead_search.SQLITE_TRIGGERS writes down for later
-            # revisions that rebuild the lead table.
-            stored = db.session.scalars(
-                text("SELECT sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
-            )
-            assert sorted(" ".join(sql.split()) for sql in stored) == sorted(
-                " ".join(sql.split()) for sql in lead_search.SQLITE_TRIGGERS
-            )
+            leftovers = text("SELECT name FROM sqlite_master WHERE name LIKE 'lead_fts%'")
+            assert db.session.scalars(leftovers).all() == []
         else:
             indexdef = db.session.scalar(
                 text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
-                {"n": lead_search.PG_TRIGRAM_INDEX},
+                {"n": PG_TRIGRAM_INDEX},
             )
             assert "USING gin (search_text gin_trgm_ops)" in indexdef
 
@@ -287,48 +192,3 @@ def test_counts_are_exact_up_to_the_limit_and_say_more_than_past_it(leads, limit
                         assert shown.counts is None and shown.count_floor == limit, q
                     else:
                         assert shown.counts == by_status, (q, status)
-
-
-@pytest.mark.parametrize("room", [-1, 0, 1])
-def test_a_capped_search_sorting_its_matches_pages_as_the_walk_does(leads, monkeypatch, room):
-    """PostgreSQL sorts a capped search's matches when they look few beside the walk: with
-    every capped search made to look so, the matches fetched up to a bound just under, at
-    and just over their number give the same pages (under it: the walk after all)."""
-    monkeypatch.setattr(lead_search, "SORT_UP_TO", 10**9)
-    monkeypatch.setattr(lead_search, "SORT_WALK_RATIO", 0)
-    with leads.app_context():
-        for q in ("lovelace", "ada", "example.com", "a"):
-            expected = _newest_first(_substring(q))
-            monkeypatch.setattr(lead_search, "SORT_BOUND", len(expected) + room)
-            f = LeadFilter(q=q, spam="include")
-            if db.engine.dialect.name == "postgresql":
-                clauses = lead_list.filter_clauses(f)
-                for offset, take in ((0, len(expected) + 5), (3, 10), (len(expected), 10)):
-                    found = lead_search.newest_matches(clauses, offset, take)
-                    wanted = expected[offset : offset + take] if room >= 0 else None
-                    assert found == wanted, (q, room, offset)
-            for page in (1, 2, 4):
-                shown = lead_list.list_leads(f, page, 10, count_limit=5)
-                assert shown.capped, q
-                ids = [lead.id for lead in shown.leads]
-                assert ids == expected[(page - 1) * 10 : page * 10], (q, page, room)
-                assert shown.pages == page + (len(expected) > page * 10), (q, page)
-
-
-def test_a_capped_search_on_postgresql_scans_from_the_tables_start(leads):
-    """A capped count that scans reads one run of the table: PostgreSQL's synchronized scans
-    (a big table's scan starting where another stopped) are off for its transaction, so its
-    ids' span, and the share of matches taken from it, are not those of a wrapped-around scan.
-    (Only a table larger than a quarter of shared_buffers is scanned that way: the effect is
-    in docs/benchmarks.md, with 100,000 leads.)"""
-    with leads.app_context():
-        postgresql = db.engine.dialect.name == "postgresql"
-        if postgresql:
-            assert db.session.scalar(text("SHOW synchronize_seqscans")) == "on"
-            db.session.rollback()
-        shown = lead_list.list_leads(LeadFilter(q="a", spam="include"), 1, 10, count_limit=5)
-        assert shown.capped
-        if postgresql:
-            assert db.session.scalar(text("SHOW synchronize_seqscans")) == "off"
-            db.session.rollback()
-            assert db.session.scalar(text("SHOW synchronize_seqscans")) == "on"
