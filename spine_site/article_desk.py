@@ -1,4 +1,5 @@
-"""The editor's steps as the staff pages take them: each one editorial step and one commit.
+"""The editor's steps as the staff pages take them: each one editorial step in one
+transaction.
 
 editorial.py only flushes, so the import command can take in many articles in one
 transaction; a button press in the staff area is one step, committed here (views never
@@ -16,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from . import editorial
 from .article_models import ArticleRecord, ArticleRevision
 from .editorial import Draft, EditorialError
-from .extensions import db
 from .models import User
+from .transaction import atomic
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -25,19 +26,14 @@ _T = TypeVar("_T")
 
 def _committed(step: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
     try:
-        result = step(*args, **kwargs)
-        db.session.commit()
-    except EditorialError:
-        db.session.rollback()
-        raise
+        with atomic():
+            return step(*args, **kwargs)
     except IntegrityError:
         # Two editors claiming one address at the same moment: the slug is unique, and the
         # second gets the same plain answer the form check gives.
-        db.session.rollback()
         raise EditorialError(
             "Another article took this address a moment ago; choose another."
         ) from None
-    return result
 
 
 def create(draft: Draft, by: User, note: str | None = None) -> ArticleRecord:

@@ -24,6 +24,7 @@ from .clock import clinic_zone, utcnow
 from .editorial import Draft
 from .extensions import db
 from .models import User
+from .transaction import atomic
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,9 @@ def seed_if_empty() -> int:
     if db.session.scalar(select(func.count()).select_from(ArticleRecord)):
         return 0
     try:
-        imported = import_path(ARTICLES_DIR)
-        db.session.commit()
+        with atomic():
+            imported = import_path(ARTICLES_DIR)
     except IntegrityError:
-        db.session.rollback()
         return 0
     log.info("Imported %d bundled article(s) into an empty database", len(imported))
     return len(imported)

@@ -1,5 +1,6 @@
-"""The app's database connection: SQLite settings on its own engine, a quiet teardown, and
-DriverStatement, which runs the hottest write (a new lead on PostgreSQL) straight on the driver."""
+"""The app's database connection: SQLite settings on its own engine (write transactions take
+the write lock at BEGIN, reads do not), a quiet teardown, and DriverStatement, which runs the
+hottest write (a new lead on PostgreSQL) straight on the driver."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Dialect, Engine, Executable, event
+from sqlalchemy import Connection, Dialect, Engine, Executable, event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .extensions import db
+from .transaction import WRITE
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ def init_app(app: Flask) -> None:
         # Bound to this app's engine only: other engines in the process (a bench's bare
         # anchor, another test app on PostgreSQL) keep their own settings.
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
 
     @app.teardown_appcontext
     def _close_session_quietly(exc: BaseException | None) -> None:
@@ -48,13 +50,18 @@ def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-    # pysqlite's own transaction handling would BEGIN late and DEFERRED; we issue BEGIN
-    # IMMEDIATE ourselves (below) so a read-then-write transaction cannot deadlock on upgrade.
+    # pysqlite's own transaction handling would BEGIN late, at the first write; SQLAlchemy's
+    # documented recipe turns it off and issues BEGIN itself (below).
     dbapi_connection.isolation_level = None
 
 
-def _sqlite_begin_immediate(conn: Engine | Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(conn: Connection) -> None:
+    # A write transaction (transaction.atomic) takes the write lock at BEGIN, so its reads
+    # and writes see one state and it never has to upgrade a read lock (which fails at once
+    # with "database is locked" if another writer committed meanwhile). Reads begin
+    # deferred: in WAL mode they neither take nor wait for the write lock.
+    immediate = conn.get_execution_options().get(WRITE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class DriverStatement:

@@ -1,6 +1,7 @@
 """What editors do to articles: write (every save a revision), submit for review, publish now
 or at a set time, unpublish, restore an old revision. Each step is checked, audited where it
-changes what readers see, and committed by the caller's request (the functions flush only).
+changes what readers see; the functions flush only, in the caller's transaction (one step
+of article_desk, or a whole import).
 
 States, as the staff list shows them (`state_of`):
 - draft / in review: never published (or unpublished and being reworked), by `workflow`;

@@ -22,25 +22,13 @@ REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://", "redis+sentinel://", 
 
 
 def database_reachable() -> bool:
-    """One round trip to the database, outside the request's session and transaction."""
-    return engine_answers(db.engine)
-
-
-def engine_answers(engine: Engine) -> bool:
-    """One round trip on a pooled driver connection, whose read ends when it goes back to
-    the pool. Not through a SQLAlchemy Connection: on SQLite that would begin a transaction
-    (database.py makes it BEGIN IMMEDIATE, the write lock), and cost 50 times the query.
-    """
+    """One round trip to the database through the request's session (on SQLite a read
+    takes no lock, so it waits behind no writer)."""
     try:
-        connection = engine.raw_connection()
-    except _failures(engine):
+        db.session.execute(select(1))
+    except SQLAlchemyError:
         return False
-    try:
-        return _select_one(connection)
-    except _failures(engine):
-        return False
-    finally:
-        connection.close()
+    return True
 
 
 def _failures(engine: Engine) -> tuple[type[Exception], ...]:
@@ -59,8 +47,7 @@ def _select_one(connection: Any) -> bool:
 
 
 def oldest_waiting_email() -> datetime | None:
-    """When the oldest email not yet sent (queued, or being sent) was written; the caller
-    ends the read."""
+    """When the oldest email not yet sent (queued, or being sent) was written."""
     waiting = (EmailStatus.QUEUED, EmailStatus.SENDING)
     return db.session.scalar(
         select(func.min(OutboxEmail.created_at)).where(OutboxEmail.status.in_(waiting))
@@ -87,8 +74,6 @@ def _queue_problems() -> list[str]:
         oldest = oldest_waiting_email()
     except SQLAlchemyError:
         return ["database unreachable"]
-    finally:
-        db.session.rollback()
     if oldest is None:
         return []
     age = (utcnow() - oldest).total_seconds()

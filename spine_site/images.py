@@ -26,6 +26,7 @@ from . import audit
 from .article_models import ArticleImage, ArticleImageFile
 from .extensions import db
 from .models import User
+from .transaction import atomic
 
 MB = 1024 * 1024
 # The widths made, never wider than the upload; the article column is about 46rem wide, so
@@ -60,7 +61,8 @@ class ImageRejected(ValueError):
 
 def ingest(data: bytes, alt: str, by: User | None) -> ArticleImage:
     """Check, clean and store an upload; the same picture uploaded again returns the image
-    already stored (its alt text unchanged). Commits, with an audit entry."""
+    already stored (its alt text unchanged). One transaction, with an audit entry; the
+    files are encoded before it begins, so no other write waits for the encoders."""
     alt = check_alt(alt)
     config = current_app.config
     limit = config["IMAGE_MAX_BYTES"]
@@ -74,12 +76,34 @@ def ingest(data: bytes, alt: str, by: User | None) -> ArticleImage:
     existing = _by_digest(digest)
     if existing is not None:
         return existing
-    row = _store(clean, fmt, digest, alt, by)
+    widths = widths_for(clean.width)
+    extras = [f for f in extra_formats() if f != fmt]
+    files = _encode(clean, digest, widths, [*extras, fmt])
+    row = ArticleImage(
+        digest=digest,
+        alt=alt,
+        width=clean.width,
+        height=clean.height,
+        original_format=fmt,
+        widths=widths,
+        formats=extras,
+        uploaded_by_id=by.id if by is not None else None,
+    )
     try:
-        db.session.commit()
+        with atomic():
+            db.session.add(row)
+            db.session.flush()
+            for file in files:
+                file.image_id = row.id
+            db.session.add_all(files)
+            audit.record(
+                "image_upload",
+                user=by,
+                target=digest,
+                detail={"format": fmt, "width": clean.width, "height": clean.height},
+            )
     except IntegrityError:
         # Someone uploaded the same picture at the same moment: theirs is the one kept.
-        db.session.rollback()
         existing = _by_digest(digest)
         if existing is None:
             raise
@@ -197,43 +221,26 @@ _ENCODERS: dict[str, Callable[[Image.Image, BytesIO], None]] = {
 }
 
 
-def _store(clean: Image.Image, fmt: str, digest: str, alt: str, by: User | None) -> ArticleImage:
-    widths = widths_for(clean.width)
-    extras = [f for f in extra_formats() if f != fmt]
-    row = ArticleImage(
-        digest=digest,
-        alt=alt,
-        width=clean.width,
-        height=clean.height,
-        original_format=fmt,
-        widths=widths,
-        formats=extras,
-        uploaded_by_id=by.id if by is not None else None,
-    )
-    db.session.add(row)
-    db.session.flush()
+def _encode(
+    clean: Image.Image, digest: str, widths: list[int], kinds: list[str]
+) -> list[ArticleImageFile]:
+    """Every width in every format, not yet in the session (the image's id comes later)."""
+    files = []
     for width in widths:
         height = max(1, round(clean.height * width / clean.width))
         sized = clean if width == clean.width else clean.resize((width, height), Image.LANCZOS)
-        for kind in [*extras, fmt]:
+        for kind in kinds:
             out = BytesIO()
             _ENCODERS[kind](sized if kind != "jpeg" else sized.convert("RGB"), out)
-            db.session.add(
+            files.append(
                 ArticleImageFile(
                     name=file_name(digest, width, kind),
-                    image_id=row.id,
                     mimetype=MIMETYPES[kind],
                     width=width,
                     data=out.getvalue(),
                 )
             )
-    audit.record(
-        "image_upload",
-        user=by,
-        target=digest,
-        detail={"format": fmt, "width": clean.width, "height": clean.height},
-    )
-    return row
+    return files
 
 
 def file_name(digest: str, width: int, kind: str) -> str:

@@ -1,7 +1,7 @@
 """The intake desk's work on a request: contact attempts, follow-ups, who owns it.
 
-Each function that changes data takes the acting user, writes the audit entry and commits
-(docs/architecture.md). The queue that reads all this is queue.py.
+Each function that changes data takes the acting user and writes the audit entry, in one
+transaction (transaction.atomic). The queue that reads all this is queue.py.
 
 Rules:
 - The first attempt and the first time the patient was reached are kept on the lead
@@ -35,6 +35,7 @@ from .models import (
     Role,
     User,
 )
+from .transaction import atomic
 
 CHANNEL_LABELS = {
     AttemptChannel.CALL: "Call",
@@ -88,6 +89,7 @@ def proposed_next_try(lead: Lead, after: datetime) -> datetime | None:
     return business_hours().next_try(after, lead.unreached_attempts, cadence)
 
 
+@atomic()
 def record_attempt(
     lead: Lead,
     channel: AttemptChannel,
@@ -124,7 +126,6 @@ def record_attempt(
         target=f"lead:{lead.id}",
         detail={"channel": channel.value, "outcome": outcome.value},
     )
-    db.session.commit()
     return attempt
 
 
@@ -148,6 +149,7 @@ def _contacted(lead: Lead, by: User) -> None:
         )
 
 
+@atomic()
 def set_follow_up(lead: Lead, when: datetime | None, *, by: User) -> None:
     """Staff's own choice of the next try (or none)."""
     if when is not None and when.tzinfo is None:
@@ -159,9 +161,9 @@ def set_follow_up(lead: Lead, when: datetime | None, *, by: User) -> None:
         target=f"lead:{lead.id}",
         detail={"at": when.isoformat() if when else None},
     )
-    db.session.commit()
 
 
+@atomic()
 def set_owner(lead: Lead, owner: User | None, *, by: User) -> None:
     """Claim a request (owner = by), hand it to a colleague, or release it (None)."""
     if owner is not None and (not owner.active or owner.role not in INTAKE_ROLES):
@@ -176,4 +178,3 @@ def set_owner(lead: Lead, owner: User | None, *, by: User) -> None:
         target=f"lead:{lead.id}",
         detail={"from": before, "to": lead.owner_id},
     )
-    db.session.commit()

@@ -1,7 +1,7 @@
 """Second factors kept on the server: authenticator-app codes (TOTP) and recovery codes.
 
-Passkeys are in passkeys.py. Each function that changes data audits and commits, as the
-architecture's transaction rule says; `by` is the person acting (None: the command line).
+Passkeys are in passkeys.py. Each function that changes data audits it, in one transaction
+(transaction.atomic); `by` is the person acting (None: the command line).
 
 At rest:
 - The TOTP secret must be readable by the server to check a code, so it is encrypted
@@ -33,6 +33,7 @@ from . import audit, users
 from .clock import utcnow
 from .extensions import db
 from .models import Passkey, RecoveryCode, StaffSession, User
+from .transaction import atomic
 
 TOTP_STEP = 30
 TOTP_DIGITS = 6
@@ -74,6 +75,7 @@ def unseal(sealed: str) -> str | None:
         return None
 
 
+@atomic()
 def reencrypt_all() -> tuple[int, int]:
     """Re-encrypt every TOTP secret with the current SECRET_KEY; (done, unreadable)."""
     done = lost = 0
@@ -85,7 +87,6 @@ def reencrypt_all() -> tuple[int, int]:
         except InvalidToken:
             lost += 1
     audit.record("mfa_reencrypt", actor="command line", detail={"done": done, "lost": lost})
-    db.session.commit()
     return done, lost
 
 
@@ -149,6 +150,7 @@ def clean_code(code: str) -> str:
     return "".join(ch for ch in code if not ch.isspace() and ch != "-").upper()
 
 
+@atomic()
 def confirm_totp(user: User, secret: str, code: str, *, by: User | None) -> bool:
     """Turn on (or replace) the authenticator app once a code from it is right."""
     code = clean_code(code)
@@ -164,15 +166,14 @@ def confirm_totp(user: User, secret: str, code: str, *, by: User | None) -> bool
         user=by or user,
         target=f"user:{user.id}",
     )
-    db.session.commit()
     return True
 
 
 def check_totp(user: User, code: str, now: float | None = None) -> bool:
     """A sign-in code: right, from now or one step either side, and not used before.
 
-    The caller audits and commits (signin.py). The last step is stored under a row lock so
-    two requests with one code cannot both pass.
+    Runs in the caller's transaction, which audits it (signin.check_code). The last step is
+    stored by a guarded UPDATE, so two requests with one code cannot both pass.
     """
     code = clean_code(code)
     if not has_totp(user) or not is_six_digits(code):
@@ -198,13 +199,13 @@ def check_totp(user: User, code: str, now: float | None = None) -> bool:
     return moved == 1
 
 
+@atomic()
 def remove_totp(user: User, *, by: User) -> None:
     refuse_removing_last(user, removing_totp=True)
     if not has_totp(user):
         raise FactorError("There is no authenticator app on your account.")
     user.totp_secret = user.totp_last_step = user.totp_added_at = None
     audit.record("mfa_totp_removed", user=by, target=f"user:{user.id}")
-    db.session.commit()
 
 
 def refuse_removing_last(user: User, *, removing_totp: bool = False, passkeys: int = 0) -> None:
@@ -234,6 +235,7 @@ def _format(code: str) -> str:
     return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 
+@atomic()
 def new_recovery_codes(user: User, *, by: User | None) -> list[str]:
     """Ten fresh codes, replacing any earlier ones; returned once, to show, never stored."""
     codes = [
@@ -243,12 +245,12 @@ def new_recovery_codes(user: User, *, by: User | None) -> list[str]:
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     db.session.add_all(RecoveryCode(user_id=user.id, code_hash=_hash_code(c)) for c in codes)
     audit.record("mfa_recovery_codes", user=by or user, target=f"user:{user.id}")
-    db.session.commit()
     return [_format(code) for code in codes]
 
 
 def use_recovery_code(user: User, code: str) -> bool:
-    """Spend one recovery code. The caller audits and commits (signin.py)."""
+    """Spend one recovery code, in the caller's transaction, which audits it
+    (signin.check_code)."""
     cleaned = clean_code(code)
     if len(cleaned) != _RECOVERY_LENGTH:
         return False
@@ -307,6 +309,7 @@ def factor_summary(users: Iterable[User]) -> dict[int, dict[str, int | bool]]:
     }
 
 
+@atomic()
 def reset_factors(user: User, *, by: User | None, password: str | None = None) -> str:
     """Remove every second factor, end every session and every sign-in under way, and give
     the account a new password: the one given (the command line asks for it), or a temporary
@@ -321,7 +324,6 @@ def reset_factors(user: User, *, by: User | None, password: str | None = None) -
     try:
         users.set_password(user, new_password)  # also voids sign-ins under way
     except users.UserError as exc:
-        db.session.rollback()
         raise FactorError(str(exc)) from None
     db.session.execute(delete(Passkey).where(Passkey.user_id == user.id))
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
@@ -330,6 +332,4 @@ def reset_factors(user: User, *, by: User | None, password: str | None = None) -
     audit.record(
         "mfa_reset", user=by, actor=None if by else "command line", target=f"user:{user.id}"
     )
-    db.session.commit()
-    db.session.expire(user)
     return new_password

@@ -35,6 +35,7 @@ from .mail_policy import MAIL_POLICY, reply_to
 from .mail_transports import FileTransport as FileTransport  # (its old home; tests use it)
 from .mail_transports import Rejected, Transport, transport_for
 from .models import EmailKind, EmailStatus, Lead, OutboxEmail
+from .transaction import atomic
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,7 @@ def _due_clause(now: datetime):
     )
 
 
+@atomic()
 def claim(email_id: int, now: datetime, lease_seconds: int) -> EmailMessage | None:
     """Take one row for sending and build its message; None unless this sender won it.
 
@@ -210,10 +212,10 @@ def claim(email_id: int, now: datetime, lease_seconds: int) -> EmailMessage | No
         assert email is not None
         email.status, email.last_error, message = EmailStatus.FAILED, str(problem), None
         log.error("%s", problem)
-    db.session.commit()
     return message
 
 
+@atomic()
 def claim_next(lease_seconds: int) -> tuple[int, EmailMessage] | None:
     """Claim the most overdue email, or None when nothing is due.
 
@@ -232,7 +234,6 @@ def claim_next(lease_seconds: int) -> tuple[int, EmailMessage] | None:
         pick = pick.with_for_update(skip_locked=True)
     email_id = db.session.scalar(pick)
     if email_id is None:
-        db.session.rollback()
         return None
     message = claim(email_id, now, lease_seconds)
     return (email_id, message) if message is not None else None

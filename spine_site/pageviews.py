@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import metrics
 from .extensions import db
 from .models import PageViewDay
+from .transaction import atomic
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,9 @@ class ViewCounter:
     def flush(self) -> int:
         """Add the counts held here to page_view_day; on a database error keep them for later.
 
-        Inside a request (the analytics page) this uses the request's own session: a second
-        connection would wait behind the request's SQLite transaction.
+        Inside a request (the analytics page) this uses the request's own session, whose
+        write ends the snapshot its earlier reads opened: the reads that follow see these
+        counts (on SQLite a second connection's commit would fall outside that snapshot).
         """
         with self._lock:
             counts, self._counts = self._counts, Counter()
@@ -70,10 +72,9 @@ class ViewCounter:
 
     def _write(self, counts: Counter[tuple[date, str]]) -> int:
         try:
-            add_views(counts)
-            db.session.commit()
+            with atomic():
+                add_views(counts)
         except SQLAlchemyError as error:
-            db.session.rollback()
             log.warning("page views kept for later: %s", type(error).__name__)
             with self._lock:
                 self._counts.update(counts)

@@ -36,6 +36,7 @@ from .clock import utcnow
 from .extensions import db
 from .mfa import FactorError, refuse_removing_last
 from .models import Passkey, User
+from .transaction import atomic
 
 NAME_MAX = 60
 
@@ -91,21 +92,23 @@ def add_passkey(
         transports = [t for t in listed if isinstance(t, str) and t.isascii()][:8]
     except (WebAuthnException, ValueError, KeyError, TypeError, AttributeError):
         raise FactorError("That passkey could not be checked. Please try again.") from None
-    if db.session.scalar(select(Passkey.id).where(Passkey.credential_id == verified.credential_id)):
-        raise FactorError("That passkey is already registered.")
-    key = Passkey(
-        user_id=user.id,
-        credential_id=verified.credential_id,
-        public_key=verified.credential_public_key,
-        sign_count=verified.sign_count,
-        transports=[t[:20] for t in transports],
-        # Printable text only (a NUL or a control character has no place in a name).
-        name=("".join(ch for ch in name if ch.isprintable()).strip() or "Passkey")[:NAME_MAX],
-    )
-    db.session.add(key)
-    db.session.flush()
-    audit.record("passkey_added", user=by or user, target=f"user:{user.id}")
-    db.session.commit()
+    # Printable text only (a NUL or a control character has no place in a name).
+    name = ("".join(ch for ch in name if ch.isprintable()).strip() or "Passkey")[:NAME_MAX]
+    with atomic():
+        taken = select(Passkey.id).where(Passkey.credential_id == verified.credential_id)
+        if db.session.scalar(taken):
+            raise FactorError("That passkey is already registered.")
+        key = Passkey(
+            user_id=user.id,
+            credential_id=verified.credential_id,
+            public_key=verified.credential_public_key,
+            sign_count=verified.sign_count,
+            transports=[t[:20] for t in transports],
+            name=name,
+        )
+        db.session.add(key)
+        db.session.flush()
+        audit.record("passkey_added", user=by or user, target=f"user:{user.id}")
     return key
 
 
@@ -129,8 +132,8 @@ def authentication_options(user: User) -> tuple[str, bytes]:
 
 
 def check_passkey(user: User, credential: str, challenge: bytes) -> bool:
-    """A sign-in assertion from one of this account's passkeys. A failure is audited and
-    committed; a success is committed by signin.start_session."""
+    """A sign-in assertion from one of this account's passkeys: a failure is audited, a
+    success moves the passkey's counter (each in a transaction of its own)."""
     rp_id, origin = relying_party()
     try:
         raw_id = base64url_to_bytes(json.loads(credential)["rawId"])
@@ -144,14 +147,16 @@ def check_passkey(user: User, credential: str, challenge: bytes) -> bool:
             credential_current_sign_count=key.sign_count,
         )
     except (WebAuthnException, StopIteration, ValueError, KeyError, TypeError, AttributeError):
-        audit.record("passkey_failed", user=user)
-        db.session.commit()
+        with atomic():
+            audit.record("passkey_failed", user=user)
         return False
-    key.sign_count = verified.new_sign_count
-    key.last_used_at = utcnow()
+    with atomic():
+        key.sign_count = verified.new_sign_count
+        key.last_used_at = utcnow()
     return True
 
 
+@atomic()
 def remove_passkey(user: User, passkey_id: int, *, by: User) -> None:
     refuse_removing_last(user, passkeys=0)  # locks the account and reads its factors afresh
     key = next((k for k in user.passkeys if k.id == passkey_id), None)
@@ -160,4 +165,3 @@ def remove_passkey(user: User, passkey_id: int, *, by: User) -> None:
     refuse_removing_last(user, passkeys=1)
     db.session.delete(key)
     audit.record("passkey_removed", user=by, target=f"user:{user.id}")
-    db.session.commit()

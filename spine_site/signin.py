@@ -32,6 +32,7 @@ from .clock import utcnow
 from .extensions import db
 from .models import AuditEvent, StaffSession, User
 from .ratelimits import client_address
+from .transaction import atomic
 from .users import _DUMMY_HASH, hasher
 
 
@@ -71,7 +72,8 @@ def check_password(email: str, password: str) -> User | None:
     """The first step: the account, if the password is right and the account active.
 
     Raises SignInThrottled, the same for every email, after LOGIN_MAX_FAILURES failures for
-    this email from this address. Records the outcome in the audit log and commits.
+    this email from this address. Records the outcome in the audit log, in a transaction of
+    its own.
     """
     typed = _typed_email(email)
     limiter, item = _limit()
@@ -90,14 +92,14 @@ def check_password(email: str, password: str) -> User | None:
         limiter.hit(item, *key)
         # What was typed is not kept unless it names an account: people type passwords
         # and patients' details into the wrong box.
-        audit.record("login_failed", user=user, detail={} if user else {"account": "unknown"})
-        db.session.commit()
+        with atomic():
+            audit.record("login_failed", user=user, detail={} if user else {"account": "unknown"})
         return None
-    if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hasher.hash(password)
-    # A right password not followed by a sign-in is worth seeing: it may be a stolen one.
-    audit.record("login_password", user=user)
-    db.session.commit()
+    with atomic():
+        if hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = hasher.hash(password)
+        # A right password not followed by a sign-in is worth seeing: it may be a stolen one.
+        audit.record("login_password", user=user)
     return user
 
 
@@ -142,29 +144,27 @@ def check_code(user: User, code: str) -> str | None:
 
     Raises SignInThrottled after too many wrong app codes. Recovery codes (80 bits) need no
     such limit, so they still get in while app codes wait: the throttle cannot be used to
-    lock the owner out. A wrong code is audited and committed; a right one is committed by
-    start_session.
+    lock the owner out. One transaction: a code is spent, or a wrong one audited, even if
+    no session follows.
     """
     # One box takes both: six digits are the app's code, anything else a recovery code.
     cleaned = mfa.clean_code(code)
-    if not mfa.is_six_digits(cleaned):
-        if mfa.use_recovery_code(user, cleaned):
-            return "recovery"
-        audit.record("recovery_failed", user=user)
-        db.session.commit()
-        return None
-    # Parallel guesses queue on the account's row, so each sees the others' failures.
-    users.lock_account(user)
-    wait = code_wait(user)
-    if wait:
+    with atomic():
+        if not mfa.is_six_digits(cleaned):
+            if mfa.use_recovery_code(user, cleaned):
+                return "recovery"
+            audit.record("recovery_failed", user=user)
+            return None
+        # Parallel guesses queue on the account's row, so each sees the others' failures.
+        users.lock_account(user)
+        wait = code_wait(user)
+        if not wait:
+            if mfa.check_totp(user, cleaned):
+                return "totp"
+            audit.record("mfa_failed", user=user)
+            return None
         audit.record("mfa_throttled", user=user)
-        db.session.commit()
-        raise SignInThrottled(wait)
-    if mfa.check_totp(user, cleaned):
-        return "totp"
-    audit.record("mfa_failed", user=user)
-    db.session.commit()
-    return None
+    raise SignInThrottled(wait)
 
 
 # -- Sessions ------------------------------------------------------------------------------
@@ -174,6 +174,7 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+@atomic()
 def start_session(user: User, factor: str) -> None:
     """A new signed-in session for this browser; `user.session_key` is what its cookie holds.
 
@@ -191,7 +192,6 @@ def start_session(user: User, factor: str) -> None:
     db.session.add(StaffSession(user_id=user.id, key_hash=_hash(key), second_factor=factor))
     user.last_login_at = utcnow()
     audit.record("login", user=user, detail={"factor": factor})
-    db.session.commit()
     user.session_key = key
 
 
@@ -219,8 +219,8 @@ def load_user(session_id: str) -> User | None:
     return user
 
 
+@atomic()
 def end_session(user: User, *, reason: str | None = None) -> None:
     """Sign out: this browser's session ends on the server, not only in its cookie."""
     db.session.execute(delete(StaffSession).where(StaffSession.key_hash == _hash(user.session_key)))
     audit.record("logout", user=user, detail={"reason": reason} if reason else {})
-    db.session.commit()

@@ -17,6 +17,7 @@ from . import audit
 from .clock import utcnow
 from .extensions import db
 from .models import AuditEvent, Role, StaffSession, User
+from .transaction import atomic
 
 # argon2id with argon2-cffi's defaults (RFC 9106 "low memory": t=3, m=64 MiB, p=4): above
 # the OWASP ASVS 5.0 floor for argon2id (m=19 MiB, t=2, p=1).
@@ -82,7 +83,7 @@ def check_password_rules(password: str, email: str = "") -> None:
 
 
 def create_user(email: str, role: Role, password: str) -> User:
-    """Create an account; the caller commits."""
+    """Add an account to the caller's transaction (flushed, so it has its id)."""
     email = normalize_email(email)
     check_password_rules(password, email)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
@@ -102,7 +103,8 @@ def set_password(user: User, password: str, *, keep_current: bool = False) -> No
 
 
 def end_sessions(user: User, *, keep_current: bool = False) -> None:
-    """End the account's signed-in sessions (or all but this one); the caller commits."""
+    """End the account's signed-in sessions (or all but this one), in the caller's
+    transaction."""
     clauses = [StaffSession.user_id == user.id]
     if keep_current and user.session_key:
         clauses.append(
@@ -123,20 +125,17 @@ def password_matches(user: User, password: str) -> bool:
         return False
 
 
-# -- What admins (and the command line) do to accounts: each audits and commits ----------
+# -- What admins (and the command line) do to accounts: each audits, in one transaction ----
 
 
+@atomic()
 def create_account(
     email: str, role: Role, *, by: User | None, password: str | None = None
 ) -> tuple[User, str]:
     """Create an account and return it with its password: the one given, or a temporary one
     for the admin to hand over. `by` None is the command line."""
     password = password or new_temporary_password()
-    try:
-        user = create_user(email, role, password)
-    except UserError:
-        db.session.rollback()
-        raise
+    user = create_user(email, role, password)
     audit.record(
         "user_create",
         user=by,
@@ -144,10 +143,10 @@ def create_account(
         target=f"user:{user.id}",
         detail={"role": user.role.value},
     )
-    db.session.commit()
     return user, password
 
 
+@atomic()
 def change_role(user: User, role: Role | str, *, by: User) -> None:
     """Give another person's account a new role; nobody changes their own."""
     if user.id == by.id:
@@ -160,9 +159,9 @@ def change_role(user: User, role: Role | str, *, by: User) -> None:
         target=f"user:{user.id}",
         detail={"from": old.value, "to": user.role.value},
     )
-    db.session.commit()
 
 
+@atomic()
 def set_active(user: User, active: bool, *, by: User) -> None:
     """Enable an account (lifting any sign-in lock), or disable it and end its sessions."""
     if user.id == by.id:
@@ -172,15 +171,14 @@ def set_active(user: User, active: bool, *, by: User) -> None:
     if not active:
         end_sessions(user)
     audit.record("user_enable" if active else "user_disable", user=by, target=f"user:{user.id}")
-    db.session.commit()
 
 
+@atomic()
 def reset_password(user: User, *, by: User) -> str:
     """Give the account a temporary password (ending its sessions); returns it, to hand over."""
     temporary = new_temporary_password()
     set_password(user, temporary)
     audit.record("user_password", user=by, target=f"user:{user.id}")
-    db.session.commit()
     return temporary
 
 
@@ -191,21 +189,28 @@ def change_own_password(user: User, current: str, new: str, confirm: str) -> Non
     LOGIN_LOCK_MINUTES the session ends (PasswordGuessing), so a borrowed or stolen session
     cannot be used to guess the password, and the next try goes through the sign-in page.
     """
-    lock_account(user)
     if not password_matches(user, current):
-        audit.record("password_check_failed", user=user)
-        db.session.commit()
-        if _recent(user, "password_check_failed") >= current_app.config["LOGIN_MAX_FAILURES"]:
-            end_sessions(user)
-            audit.record("password_check_throttled", user=user)
-            db.session.commit()
+        if _count_wrong_password(user):
             raise PasswordGuessing
         raise UserError("The current password is not right.")
     if new != confirm:
         raise UserError("The two new passwords are different.")
-    set_password(user, new, keep_current=True)
-    audit.record("user_password", user=user, target=f"user:{user.id}")
-    db.session.commit()
+    with atomic():
+        set_password(user, new, keep_current=True)
+        audit.record("user_password", user=user, target=f"user:{user.id}")
+
+
+@atomic()
+def _count_wrong_password(user: User) -> bool:
+    """Audit a wrong current password (committed here: the refusal is raised after it); True
+    when it was one too many, and the account's sessions have ended."""
+    lock_account(user)
+    audit.record("password_check_failed", user=user)
+    if _recent(user, "password_check_failed") < current_app.config["LOGIN_MAX_FAILURES"]:
+        return False
+    end_sessions(user)
+    audit.record("password_check_throttled", user=user)
+    return True
 
 
 def lock_account(user: User) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import timedelta
 
 import pytest
@@ -99,3 +101,20 @@ def test_ready_with_a_real_redis(app_factory):
     app = app_factory(RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_ENABLED=True)
     response = app.test_client().get("/healthz/ready")
     assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_ready_while_a_writer_holds_sqlite(app, client):
+    # The checks are reads: on SQLite they neither take nor wait for the write lock.
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("SQLite's write lock")
+        writer = sqlite3.connect(str(db.engine.url.database), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        response = client.get("/healthz/ready")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert time.monotonic() - started < 2  # not a wait for busy_timeout (10 s)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
