@@ -11,7 +11,7 @@ from . import audit
 from .articles import ArticleError
 from .articles_io import export_all, import_path
 from .editorial import EditorialError
-from .extensions import db
+from .transaction import atomic
 
 articles_cli = AppGroup("articles", help="Articles: import and export Markdown files.")
 
@@ -23,16 +23,13 @@ def articles_import(path: Path) -> None:
     spine_site/content/articles/). A file whose slug exists becomes a new revision of that
     article; one with `state: published` (or no state) is published as its dates say."""
     try:
-        results = import_path(path)
+        with atomic():
+            results = import_path(path)
+            new = sum(1 for _, status in results if status == "new")
+            detail = {"files": len(results), "new": new}
+            audit.record("article_import", actor="command line", detail=detail)
     except (ArticleError, EditorialError) as exc:
-        db.session.rollback()
         raise click.ClickException(str(exc)) from None
-    audit.record(
-        "article_import",
-        actor="command line",
-        detail={"files": len(results), "new": sum(1 for _, status in results if status == "new")},
-    )
-    db.session.commit()
     for article, status in results:
         click.echo(f"{status}: {article.slug}")
 

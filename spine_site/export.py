@@ -18,6 +18,7 @@ from .extensions import db
 from .intake import BEST_TIMES, CONTACT_METHODS, REASONS
 from .lead_list import LeadFilter, filter_clauses
 from .models import ContactAttempt, GuideDownload, Lead, Role, User
+from .transaction import atomic
 
 # (column id, value). The ids are stable: add new columns at the end, never rename.
 COLUMNS: list[tuple[str, str]] = [
@@ -152,6 +153,7 @@ def _cell(value: object, zone: ZoneInfo) -> str:
     return neutralize(str(value))
 
 
+@atomic()
 def start_export(f: LeadFilter, user: User, file_format: str = "csv") -> ExportPlan:
     """Fix the rows of a leads export and record it in the audit log (committed) before a
     byte is sent."""
@@ -171,7 +173,6 @@ def start_export(f: LeadFilter, user: User, file_format: str = "csv") -> ExportP
             "format": file_format,
         },
     )
-    db.session.commit()
     return plan
 
 

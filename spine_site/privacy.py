@@ -25,6 +25,7 @@ from .clock import utcnow
 from .extensions import db
 from .models import Lead, Person, Suppression, User
 from .people import email_hash
+from .transaction import atomic
 
 
 class Newsletter(enum.Enum):
@@ -52,8 +53,9 @@ def newsletter_state_given(lead: Lead, suppressed_at: datetime | None) -> Newsle
     return Newsletter.PENDING if lead.marketing_confirmed_at is None else Newsletter.CONFIRMED
 
 
+@atomic()
 def confirm_newsletter(lead: Lead) -> Newsletter:
-    """The patient pressed the emailed confirmation; commits. Pressing it again keeps the
+    """The patient pressed the emailed confirmation. Pressing it again keeps the
     first time; after an unsubscribe it changes nothing."""
     state = newsletter_state(lead)
     if state is not Newsletter.PENDING:
@@ -69,16 +71,16 @@ def confirm_newsletter(lead: Lead) -> Newsletter:
         )
         .values(marketing_confirmed_at=utcnow())
     )
-    db.session.commit()
+    db.session.refresh(lead)
     return newsletter_state(lead)
 
 
+@atomic()
 def unsubscribe(person: Person) -> None:
-    """Stop marketing email to this person, now and after any later erasure; commits."""
+    """Stop marketing email to this person, now and after any later erasure."""
     _suppress(email_hash(person.email_normalized))
     for lead in person.leads:
         lead.marketing_opt_in = False
-    db.session.commit()
 
 
 def _suppress(key: str) -> None:
@@ -106,6 +108,7 @@ def suppressed_since(emails: Iterable[str]) -> dict[str, datetime]:
     return found
 
 
+@atomic()
 def erase_person(person: Person, *, by: User | None) -> int:
     """Remove a person's data everywhere; keep only a hashed opt-out. Returns leads erased.
 
@@ -115,7 +118,6 @@ def erase_person(person: Person, *, by: User | None) -> int:
     person_id, erased = person.id, len(person.leads)
     db.session.delete(person)
     audit.record("erasure", user=by, target=f"person:{person_id}", detail={"leads": erased})
-    db.session.commit()
     return erased
 
 
@@ -123,23 +125,26 @@ def purge_older_than(days: int, *, batch: int = 500) -> dict[str, int]:
     """Retention: delete leads older than `days` (with all that hangs off them, by the
     schema's cascade), quarantined spam first, in batches.
 
-    People left with no lead are deleted too. Each batch commits on its own, so a long purge
-    holds no lock for long. Returns counts for the operator.
+    People left with no lead are deleted too. Each batch is a transaction of its own, so a
+    long purge holds no lock for long. Returns counts for the operator.
     """
     cutoff = utcnow() - timedelta(days=days)
     counts = {"spam": 0, "leads": 0, "people": 0}
     for label, spam in (("spam", True), ("leads", False)):
         while True:
-            ids = db.session.scalars(
-                select(Lead.id).where(Lead.created_at < cutoff, Lead.is_spam.is_(spam)).limit(batch)
-            ).all()
+            with atomic():
+                ids = db.session.scalars(
+                    select(Lead.id)
+                    .where(Lead.created_at < cutoff, Lead.is_spam.is_(spam))
+                    .limit(batch)
+                ).all()
+                if ids:
+                    db.session.execute(delete(Lead).where(Lead.id.in_(ids)))
             if not ids:
                 break
-            db.session.execute(delete(Lead).where(Lead.id.in_(ids)))
-            db.session.commit()
             counts[label] += len(ids)
-    orphans = delete(Person).where(~Person.leads.any())
-    counts["people"] = db.session.execute(orphans).rowcount
-    audit.record("purge", actor="command line", detail={"older_than_days": days, **counts})
-    db.session.commit()
+    with atomic():
+        orphans = delete(Person).where(~Person.leads.any())
+        counts["people"] = db.session.execute(orphans).rowcount
+        audit.record("purge", actor="command line", detail={"older_than_days": days, **counts})
     return counts

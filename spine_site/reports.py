@@ -30,6 +30,7 @@ from .models import (
     PageViewDay,
     User,
 )
+from .transaction import atomic
 
 # A first contact: the first move of an appointment request to one of these.
 CONTACTED = frozenset({LeadStatus.CONTACTED, LeadStatus.SCHEDULED})
@@ -329,11 +330,11 @@ def current_report(day_from: date, day_to: date) -> Report:
     return build_report(day_from, day_to, [(a.path, a.title) for a in library.all])
 
 
+@atomic()
 def record_export(day_from: date, day_to: date, *, by: User) -> None:
-    """Note an analytics CSV download in the audit log (commits)."""
+    """Note an analytics CSV download in the audit log."""
     audit.record(
         "analytics_export",
         user=by,
         detail={"from": day_from.isoformat(), "to": day_to.isoformat()},
     )
-    db.session.commit()

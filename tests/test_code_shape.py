@@ -191,15 +191,10 @@ def test_engine_listeners_are_bound_to_the_apps_engine():
 # Modules whose writes still commit by hand; each moves under transaction.atomic when its
 # own part of issue 24 is rewritten, and leaves this list.
 COMMITS_BY_HAND = {
-    "articles_cli.py",
     "casework.py",
-    "export.py",
     "intake.py",
     "lead_mail.py",
     "outbox.py",
-    "privacy.py",
-    "reports.py",
-    "users.py",  # record_sign_out, which goes
 }
 
 
