@@ -72,7 +72,9 @@ def _make_leads(n: int, seed: int = 16) -> None:
             marketing_opt_in=False,
             is_spam=rng.random() < 0.1,
         )
-        lead.search_text = intake.search_text(lead)
+        lead.search_text = intake.search_words(
+            lead.first_name, lead.last_name, lead.email, lead.phone
+        )
         db.session.add(lead)
     db.session.commit()
 
@@ -130,7 +132,9 @@ def test_the_index_follows_edits_and_erasure(leads):
             lead.first_name, lead.last_name = rng.choice(FIRST), "Renamed-Near(Ö"
             lead.email = f"moved{lead_id}@example.net"
             lead.phone = rng.choice([None, "+15550001234"])
-            lead.search_text = intake.search_text(lead)
+            lead.search_text = intake.search_words(
+                lead.first_name, lead.last_name, lead.email, lead.phone
+            )
         db.session.commit()
         # Written by SQL, not the ORM: the index follows the column however it changes.
         db.session.execute(text("UPDATE lead SET search_text = '' WHERE id % 7 = 0"))
