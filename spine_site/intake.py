@@ -121,14 +121,15 @@ def capture(
     """
     key = submission_key(form_nonce, fields)
     lead = _new_lead(form, fields, key, attribution, spam_reason)
+    spam = lead.is_spam
     session = db.session
     try:
         lead.person = person_for(lead.email)
         session.add(lead)
         session.flush()  # the lead's id, which its emails' links and the desk's notice name
-        if not lead.is_spam:
+        if not spam:
             lead_mail.queue_emails(lead)
-        lead_id, spam = lead.id, lead.is_spam
+        lead_id = lead.id  # (read before the commit expires it: no reload to log it)
         session.commit()
     except IntegrityError:
         # The submission key is unique: this is a repeat of a stored submission (a double
