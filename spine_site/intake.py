@@ -120,26 +120,31 @@ def capture(
     of emails.
     """
     key = submission_key(form_nonce, fields)
-    lead = _new_lead(form, fields, key, attribution, spam_reason)
-    spam = lead.is_spam
-    session = db.session
     try:
-        lead.person = person_for(lead.email)
-        session.add(lead)
-        session.flush()  # the lead's id, which its emails' links and the desk's notice name
-        if not spam:
-            lead_mail.queue_emails(lead)
-        lead_id = lead.id  # (read before the commit expires it: no reload to log it)
-        session.commit()
+        return _store(_new_lead(form, fields, key, attribution, spam_reason))
     except IntegrityError:
-        # The submission key is unique: this is a repeat of a stored submission (a double
-        # click, a resend, or the same form token winning a race against us). No lookup
-        # before the insert: a repeat is rare, and the unique index is the check that holds.
-        session.rollback()
-        existing = session.scalar(select(Lead).where(Lead.submission_token == key))
-        if existing is None:
-            raise
+        db.session.rollback()
+    # A unique value was taken while we wrote. The submission key: a repeat (a double click,
+    # a resend), so the stored lead is the answer; no lookup before the insert, since a repeat
+    # is rare and the unique index is the check that holds. Otherwise the address: a first
+    # request from the same new address committed its person first, and now finds it.
+    existing = db.session.scalar(select(Lead).where(Lead.submission_token == key))
+    if existing is not None:
         return CaptureResult(existing, created=False)
+    return _store(_new_lead(form, fields, key, attribution, spam_reason))
+
+
+def _store(lead: Lead) -> CaptureResult:
+    """Add the lead with its person, flush for the ids its emails name, queue the emails,
+    commit."""
+    lead.person = person_for(lead.email)
+    db.session.add(lead)
+    db.session.flush()
+    if not lead.is_spam:
+        lead_mail.queue_emails(lead)
+    # (Read before the commit expires the lead: logging them needs no reload.)
+    lead_id, form, spam = lead.id, lead.form, lead.is_spam
+    db.session.commit()
     log.info("lead %s stored (%s%s)", lead_id, form.value, ", quarantined" if spam else "")
     metrics.lead_stored(form, spam=spam)
     if not spam:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
 from .models import Person
@@ -22,22 +21,15 @@ def email_hash(email: str) -> str:
 
 
 def person_for(email: str) -> Person:
-    """The person with this address, added to the session if new; the caller commits.
+    """The person with this address, or a new one added to the session; the caller commits.
 
-    Two first submissions from one new address may race. The new person is inserted inside
-    a savepoint: the loser's INSERT meets the unique address (on PostgreSQL it waits for the
-    winner to commit), only the savepoint rolls back, and the SELECT after it, a new
-    statement, finds the winner's row.
+    Two first requests from one new address may race: the address is unique, so the later
+    one's flush fails with an IntegrityError (on PostgreSQL once the first commits), and
+    its caller rolls back and asks again (intake.capture), finding the first one's person.
     """
     key = normalize_email(email)
-    known = select(Person).where(Person.email_normalized == key)
-    person = db.session.scalar(known)
-    if person is not None:
-        return person
-    try:
-        with db.session.begin_nested():
-            person = Person(email_normalized=key)
-            db.session.add(person)
-    except IntegrityError:
-        person = db.session.scalars(known).one()
+    person = db.session.scalar(select(Person).where(Person.email_normalized == key))
+    if person is None:
+        person = Person(email_normalized=key)
+        db.session.add(person)
     return person
