@@ -78,11 +78,14 @@ def render(
     )
 
 
-def queue(rendered: RenderedEmail, lead: Lead | None) -> OutboxEmail:
-    """Add a rendered email to the session as a queued row of this lead; the caller commits."""
+def queue(rendered: RenderedEmail, lead: Lead) -> OutboxEmail:
+    """Add a rendered email to the session as a queued row of this stored lead; the caller
+    commits."""
     domain = urlsplit(current_app.config["SITE_URL"]).hostname or "localhost"
     email = OutboxEmail(
-        lead=lead,
+        # By its id, not the relationship: the flush then writes this row alone, without
+        # working through the lead and its collections as well.
+        lead_id=lead.id,
         kind=rendered.kind,
         to_addr=rendered.to_addr,
         subject=rendered.subject,
