@@ -1,5 +1,5 @@
 """Casework: what intake staff do to a lead. Each function takes the acting user, writes the
-audit entry and commits, so one call is one transaction.
+audit entry, and runs as one transaction (transaction.atomic).
 """
 
 from __future__ import annotations
@@ -23,14 +23,18 @@ from .models import (
     Person,
     User,
 )
+from .transaction import atomic
 
 
-def view_lead(lead: Lead, *, by: User) -> None:
-    """Record that a person's request was opened (who saw which patient, for the audit)."""
+@atomic()
+def open_lead(lead: Lead, *, by: User) -> str | None:
+    """Record that a person's request was opened (who saw which patient, for the audit), and
+    hand back the user's note draft for it, if a timeout kept one."""
     audit.record("lead_view", user=by, target=f"lead:{lead.id}")
-    db.session.commit()
+    return _take_draft(by, lead.id)
 
 
+@atomic()
 def change_status(lead: Lead, status: LeadStatus, *, seen: LeadStatus, by: User) -> bool:
     """Move a lead from the status the user saw to a new one, recording who and when.
 
@@ -47,7 +51,6 @@ def change_status(lead: Lead, status: LeadStatus, *, seen: LeadStatus, by: User)
         .execution_options(synchronize_session=False)
     ).rowcount
     if moved != 1:
-        db.session.rollback()
         return False
     db.session.add(LeadStatusChange(lead_id=lead.id, user=by, from_status=seen, to_status=status))
     audit.record(
@@ -56,29 +59,28 @@ def change_status(lead: Lead, status: LeadStatus, *, seen: LeadStatus, by: User)
         target=f"lead:{lead.id}",
         detail={"from": seen.value, "to": status.value},
     )
-    db.session.commit()
     return True
 
 
+@atomic()
 def add_note(lead: Lead, body: str, *, by: User) -> Note:
     note = Note(lead_id=lead.id, author=by, body=body.strip())
     db.session.add(note)
     audit.record("lead_note", user=by, target=f"lead:{lead.id}")
-    db.session.commit()
     return note
 
 
 def set_spam(lead: Lead, spam: bool, *, by: User) -> None:
     """Quarantine a lead, or release it: a released lead gets the emails it never had."""
-    if lead.is_spam == spam:
-        return
-    lead.is_spam = spam
-    lead.spam_reason = "staff" if spam else None
-    queued = not spam and not lead.emails
-    if queued:
-        lead_mail.queue_emails(lead)
-    audit.record("lead_spam" if spam else "lead_not_spam", user=by, target=f"lead:{lead.id}")
-    db.session.commit()
+    with atomic():
+        if lead.is_spam == spam:
+            return
+        lead.is_spam = spam
+        lead.spam_reason = "staff" if spam else None
+        queued = not spam and not lead.emails
+        if queued:
+            lead_mail.queue_emails(lead)
+        audit.record("lead_spam" if spam else "lead_not_spam", user=by, target=f"lead:{lead.id}")
     if queued:
         outbox.wake_sender()
 
@@ -86,12 +88,12 @@ def set_spam(lead: Lead, spam: bool, *, by: User) -> None:
 def resend_email(email: OutboxEmail, *, by: User) -> None:
     """Queue a lead's email again; a guide email gets a fresh link, since the old one may
     have expired."""
-    if email.kind is EmailKind.GUIDE and email.lead is not None:
-        lead_mail.queue_guide_email(email.lead)
-    else:
-        outbox.resend(email)
-    audit.record("email_resend", user=by, target=f"email:{email.id}")
-    db.session.commit()
+    with atomic():
+        if email.kind is EmailKind.GUIDE and email.lead is not None:
+            lead_mail.queue_guide_email(email.lead)
+        else:
+            outbox.resend(email)
+        audit.record("email_resend", user=by, target=f"email:{email.id}")
     outbox.wake_sender()
 
 
@@ -99,6 +101,7 @@ def resend_email(email: OutboxEmail, *, by: User) -> None:
 DRAFT_HOURS = 24
 
 
+@atomic()
 def keep_draft(user: User, lead_id: int, body: str) -> None:
     """Hold a note a timeout kept from being saved, for its author only (one per lead)."""
     if db.session.get(Lead, lead_id) is None:
@@ -110,10 +113,9 @@ def keep_draft(user: User, lead_id: int, body: str) -> None:
         db.session.add(NoteDraft(user_id=user.id, lead_id=lead_id, body=body))
     else:
         draft.body, draft.saved_at = body, utcnow()
-    db.session.commit()
 
 
-def take_draft(user: User, lead_id: int) -> str | None:
+def _take_draft(user: User, lead_id: int) -> str | None:
     """The author's kept draft for this lead, removed as it is handed back (shown once).
 
     Old drafts of theirs go at the same time, so none lingers past DRAFT_HOURS for long.
@@ -123,21 +125,19 @@ def take_draft(user: User, lead_id: int) -> str | None:
     )
     oldest = utcnow() - timedelta(hours=DRAFT_HOURS)
     body = draft.body if draft is not None and draft.saved_at > oldest else None
-    gone = db.session.execute(
+    db.session.execute(
         delete(NoteDraft).where(
             NoteDraft.user_id == user.id,
             (NoteDraft.lead_id == lead_id) | (NoteDraft.saved_at <= oldest),
         )
-    ).rowcount
-    if gone:
-        db.session.commit()
+    )
     return body
 
 
+@atomic()
 def view_person(person: Person, *, by: User) -> None:
     """Record that a person's whole history was opened."""
     audit.record("person_view", user=by, target=f"person:{person.id}")
-    db.session.commit()
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,12 @@ How a message leaves (SMTP, or files in development) is mail_transports.py.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import secrets
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -23,16 +22,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
-from sqlalchemy import Connection, and_, or_, select, update
-from sqlalchemy import insert as sql_insert
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from . import mail_links
 from .clock import utcnow
 from .config import clinic_details
 from .extensions import db
 from .mail_policy import MAIL_POLICY, reply_to
-from .mail_transports import FileTransport as FileTransport  # (its old home; tests use it)
 from .mail_transports import Rejected, Transport, transport_for
 from .models import EmailKind, EmailStatus, Lead, OutboxEmail
 from .transaction import atomic
@@ -45,7 +41,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RenderedEmail:
-    """An email rendered and ready to queue, not yet a row: rendering needs no transaction."""
+    """An email rendered for one recipient and ready to queue."""
 
     kind: EmailKind
     to_addr: str
@@ -67,8 +63,7 @@ def render(
     """Render an email's text and HTML bodies and its headers; nothing touches the session."""
     config = current_app.config
     ctx = {"clinic": clinic_details(config), "site_url": config["SITE_URL"], **context}
-    reply = _reply_to(config["MAIL_DEFAULT_SENDER"], config.get("MAIL_REPLY_TO"))
-    all_headers = {"From": config["MAIL_DEFAULT_SENDER"], "Reply-To": reply}
+    all_headers = {"From": config["MAIL_DEFAULT_SENDER"], "Reply-To": reply_to(config)}
     all_headers.update(headers or {})
     # Straight from the Jinja environment: an email uses only the context given here, so
     # Flask's context processors (the page's site details, request, session) would be
@@ -84,64 +79,26 @@ def render(
     )
 
 
-@functools.lru_cache(maxsize=8)
-def _reply_to(sender: str, explicit: str | None) -> str:
-    # Parsing the sender's address is most of what building the headers costs; it changes
-    # only with the settings.
-    return reply_to({"MAIL_DEFAULT_SENDER": sender, "MAIL_REPLY_TO": explicit})
-
-
-def add(rendered: RenderedEmail, lead: Lead | None) -> OutboxEmail:
-    """Add a rendered email to the session as a queued row; the caller commits."""
-    email = OutboxEmail(lead=lead, **row(rendered))
-    db.session.add(email)
-    return email
-
-
-def insert(
-    emails: Sequence[RenderedEmail], lead_id: int, connection: Connection | None = None
-) -> None:
-    """Queue rendered emails of a lead known only by id, as plain INSERTs (no ORM flush);
-    the caller commits. The rows are the ones add() makes."""
-    insert_rows([row(rendered) for rendered in emails], lead_id, connection)
-
-
-def insert_rows(
-    rows: Sequence[dict[str, Any]], lead_id: int, connection: Connection | None = None
-) -> None:
-    """insert() of rows made by row(). (`connection`: the session's, when the caller has it
-    already: asking the session again costs a lookup per post.)"""
-    if not rows:
-        return
-    connection = connection or db.session.connection()
-    rows = [{**values, "lead_id": lead_id} for values in rows]
-    # One row (a guide's email) as a dict: a list takes the executemany path, which costs
-    # more for a single row.
-    connection.execute(_INSERT_EMAIL, rows[0] if len(rows) == 1 else rows)
-
-
-# Built once (its values come with each execution): building it per call costs more than
-# running it. Inline: no RETURNING of the new id, which nothing here reads.
-_INSERT_EMAIL = sql_insert(OutboxEmail.__table__).inline()
-
-
-def row(rendered: RenderedEmail) -> dict[str, Any]:
-    """The queued row's values for a rendered email (the lead's id aside)."""
+def queue(rendered: RenderedEmail, lead: Lead) -> OutboxEmail:
+    """Add a rendered email to the session as a queued row of this stored lead; the caller
+    commits."""
     domain = urlsplit(current_app.config["SITE_URL"]).hostname or "localhost"
-    now = utcnow()
-    return {
-        "kind": rendered.kind,
-        "to_addr": rendered.to_addr,
-        "subject": rendered.subject,
-        "body_text": rendered.body_text,
-        "body_html": rendered.body_html,
-        "headers": rendered.headers,
+    email = OutboxEmail(
+        # By its id, not the relationship: the flush then writes this row alone, without
+        # working through the lead and its collections as well.
+        lead_id=lead.id,
+        kind=rendered.kind,
+        to_addr=rendered.to_addr,
+        subject=rendered.subject,
+        body_text=rendered.body_text,
+        body_html=rendered.body_html,
+        headers=rendered.headers,
         # A random idstring from the OS: make_msgid's own part comes from `random`, which a
         # seeded caller (a test, a library) can make repeat within one clock tick.
-        "message_id": make_msgid(idstring=secrets.token_hex(8), domain=domain),
-        "next_attempt_at": now,
-        "created_at": now,
-    }
+        message_id=make_msgid(idstring=secrets.token_hex(8), domain=domain),
+    )
+    db.session.add(email)
+    return email
 
 
 def wake_sender() -> None:
@@ -149,30 +106,17 @@ def wake_sender() -> None:
     current_app.extensions["outbox_sender"].wake()
 
 
-class UnsignedLinks(Exception):
-    """A queued email whose link placeholders cannot be signed: it is failed, not sent."""
-
-
 def build_message(email: OutboxEmail) -> EmailMessage:
-    """The MIME message for a row: plain text first, HTML as the alternative. A new lead's
-    links are signed here, for the row's lead (mail_links)."""
-    headers = list(email.headers.items())
-    texts = [email.body_text, email.body_html, *(value for _, value in headers)]
-    if mail_links.holds_marks(*texts):
-        if email.lead is None:  # (erasing a lead deletes its emails first: not expected)
-            raise UnsignedLinks(f"email {email.id}: links to sign, and no lead to sign them for")
-        lead = email.lead
-        texts = mail_links.filled(texts, lead.id, lead.person_id, email.created_at)
-    body_text, body_html, *values = texts
+    """The MIME message for a row: plain text first, HTML as the alternative."""
     msg = EmailMessage(policy=MAIL_POLICY)
-    for (name, _), value in zip(headers, values, strict=True):
+    for name, value in email.headers.items():
         msg[name] = value
     msg["To"] = email.to_addr
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = email.message_id
-    msg.set_content(body_text)
-    msg.add_alternative(body_html, subtype="html")
+    msg.set_content(email.body_text)
+    msg.add_alternative(email.body_html, subtype="html")
     return msg
 
 
@@ -205,13 +149,7 @@ def claim(email_id: int, now: datetime, lease_seconds: int) -> EmailMessage | No
         .execution_options(synchronize_session=False)
     )
     email = db.session.get(OutboxEmail, email_id) if result.rowcount == 1 else None
-    try:
-        message = build_message(email) if email is not None else None
-    except UnsignedLinks as problem:
-        # Failed for good (a retry would meet the same), so it cannot block the queue's head.
-        assert email is not None
-        email.status, email.last_error, message = EmailStatus.FAILED, str(problem), None
-        log.error("%s", problem)
+    message = build_message(email) if email is not None else None
     return message
 
 
@@ -265,7 +203,7 @@ def deliver_due(transport: Transport | None = None, limit: int = 50) -> int:
 
 
 def _record_outcome(email_id: int, error: Exception | None, config: Mapping[str, Any]) -> bool:
-    """Write what happened to one send, in a new short transaction; True if it was sent.
+    """Write what happened to one send, in a short transaction of its own; True if sent.
 
     If the database is briefly unreachable (a restart), keep trying for a while rather than
     forget: a sent email whose "sent" is lost would be sent again after its lease runs out.
@@ -273,22 +211,21 @@ def _record_outcome(email_id: int, error: Exception | None, config: Mapping[str,
     deadline = time.monotonic() + config["OUTBOX_LEASE_SECONDS"] / 2
     while True:
         try:
-            email = db.session.get(OutboxEmail, email_id)
-            if email is None:  # erased while it was being sent
-                db.session.rollback()
-                return False
-            if error is not None:
-                _record_failure(email, error, config)
-            else:
-                email.status = EmailStatus.SENT
-                email.sent_at = utcnow()
-                email.claimed_until = None
-                email.last_error = None
-                log.info("email %s (%s) sent", email.id, email.kind.value)
-            db.session.commit()
+            with atomic():
+                email = db.session.get(OutboxEmail, email_id)
+                if email is None:  # erased while it was being sent
+                    return False
+                if error is not None:
+                    _record_failure(email, error, config)
+                else:
+                    email.status = EmailStatus.SENT
+                    email.sent_at = utcnow()
+                    email.claimed_until = None
+                    email.last_error = None
+                    log.info("email %s (%s) sent", email.id, email.kind.value)
             return error is None
         except (OperationalError, InterfaceError):
-            db.session.rollback()
+            db.session.rollback()  # (the connection may be gone: start the next try clean)
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)

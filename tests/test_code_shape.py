@@ -190,12 +190,7 @@ def test_engine_listeners_are_bound_to_the_apps_engine():
 
 # Modules whose writes still commit by hand; each moves under transaction.atomic when its
 # own part of issue 24 is rewritten, and leaves this list.
-COMMITS_BY_HAND = {
-    "casework.py",
-    "intake.py",
-    "lead_mail.py",
-    "outbox.py",
-}
+COMMITS_BY_HAND: set[str] = set()
 
 
 @pytest.mark.parametrize(

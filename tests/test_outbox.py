@@ -11,8 +11,9 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import func, select, update
 
-from spine_site import lead_mail, outbox
+from spine_site import outbox
 from spine_site.extensions import db
+from spine_site.mail_transports import FileTransport
 from spine_site.models import EmailKind, EmailStatus, Lead, OutboxEmail
 from tests.factories import make_lead
 from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to, submit_public_form
@@ -90,18 +91,23 @@ def test_guide_email_has_signed_link_and_one_click_unsubscribe(smtp_app, smtp):
     assert response.status_code == 200 and response.mimetype == "application/pdf"
 
 
-# Where queueing can fail after the lead row is written: the staff notice is rendered inside
-# the transaction (it needs the new id), and the emails are inserted after the lead.
-@pytest.mark.parametrize("step", ["staff_email", "insert"])
-def test_lead_and_its_emails_commit_together_or_not_at_all(app, monkeypatch, step):
-    def broken(*args, **kwargs):
-        raise RuntimeError("template exploded")
+# Queueing fails after the lead row is flushed: at the patient's email, or at the desk's
+# notice with the patient's already in the session.
+@pytest.mark.parametrize("failing", [1, 2])
+def test_lead_and_its_emails_commit_together_or_not_at_all(app, monkeypatch, failing):
+    queued: list[object] = []
+    queue = outbox.queue
 
-    where = lead_mail if step == "staff_email" else lead_mail.outbox
-    monkeypatch.setattr(where, step, broken)
+    def breaking(*args, **kwargs):
+        queued.append(args)
+        if len(queued) == failing:
+            raise RuntimeError("template exploded")
+        return queue(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "queue", breaking)
     client = app.test_client()
     response = submit_public_form(client, "schedule", SCHEDULE)
-    assert response.status_code == 500
+    assert response.status_code == 500 and len(queued) == failing
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Lead)) == 0
         assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 0
@@ -309,7 +315,7 @@ def test_spam_gets_no_email(app, smtp):
 
 
 def test_the_file_transport_logs_only_the_sites_own_links(caplog, tmp_path):
-    # Any other link in a mail stays out of the log. (Patient emails no longer echo a "first
+    # Any other link in a mail stays out of the log. (Patient emails never echo a "first
     # name" holding a URL, test_patient_email_text, so the message is made here.)
     caplog.set_level("INFO", logger="spine_site.outbox")
     msg = EmailMessage()
@@ -317,7 +323,7 @@ def test_the_file_transport_logs_only_the_sites_own_links(caplog, tmp_path):
     msg.set_content(
         "Win at https://evil.example/prize now\n\nhttps://clinic.example/guide/download/t"
     )
-    outbox.FileTransport(tmp_path / "mail", "https://clinic.example").send(msg)
+    FileTransport(tmp_path / "mail", "https://clinic.example").send(msg)
     (eml,) = (tmp_path / "mail").glob("*.eml")
     assert b"evil.example" in eml.read_bytes()  # the mail itself is as sent
     logged = [r.getMessage() for r in caplog.records]

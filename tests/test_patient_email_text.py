@@ -163,7 +163,7 @@ def test_a_plain_name_is_still_greeted_in_both_parts(smtp_app, smtp):
 
 @pytest.mark.parametrize("form", ["appointment", "guide"])
 def test_no_template_is_handed_the_lead(app, form):
-    # The patient emails get only the greeting and links (lead_mail.patient_context), so no
+    # The patient emails get only the greeting and links (lead_mail's context), so no
     # later template change can echo the message or the last name by accident.
     make_lead(
         app,

@@ -1,185 +1,73 @@
-"""The submission path's shortcuts keep what it stores the same: emails rendered before their
-lead has an id, plain INSERTs, no savepoint for a new person, no lookup before the insert
-(a repeated post is still one lead: test_forms.test_double_submit_makes_one_lead...)."""
+"""Storing a submission: the lead, its person and its emails in one transaction, with links
+signed for the stored lead; a repeat finds the stored lead; racing first requests from one
+address share one person."""
 
 from __future__ import annotations
 
 import re
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, insert, select
 
-from spine_site import intake, lead_mail, mail_links, outbox, tokens
+from spine_site import casework, intake, outbox, tokens
 from spine_site.extensions import db
-from spine_site.models import EmailStatus, FormKind, Lead, OutboxEmail, Person
-from tests.factories import GUIDE, make_lead
+from spine_site.models import FormKind, Lead, OutboxEmail, Person, User
+from tests.factories import GUIDE, make_lead, make_user
 from tests.html_forms import submit_public_form
-from tests.support import deliver
 
 
-def _fixed_tokens(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    # Tokens carry the second they were made in; fixed ones make the two renderings comparable.
-    monkeypatch.setattr(tokens, "guide_token", lambda lead_id, at=None: f"g-{lead_id}.Sig_x")
-    monkeypatch.setattr(tokens, "newsletter_token", lambda lead_id, at=None: f"n-{lead_id}.Sig_y")
-    monkeypatch.setattr(tokens, "unsubscribe_token", lambda person_id: f"u-{person_id}.Sig_z")
+def _link(text: str, path: str) -> str:
+    return re.search(rf"{path}/([A-Za-z0-9_.\-]+)", text).group(1)
 
 
-# Greetings of every shape: one word, three words, an apostrophe (escaped in HTML), accents,
-# the longest name echoed (30 characters), one never echoed (a plain "Hello,").
-NAMES = ["Ana", "Mary Ann Lee", "O'Brien", "Zoë Anne", "Abcdefghij Klmnopqrst Uvwxyzabc", "x.com"]
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_emails_rendered_before_the_insert_match_ones_rendered_with_the_ids(app, monkeypatch, name):
-    """Placeholders signed when sent (and the per-process skeleton of each wording) give the
-    bytes that rendering with the real links and name gives (as a resend or a lead released
-    from spam still renders them)."""
-    _fixed_tokens(monkeypatch)
-    app.config["STAFF_NOTIFY_EMAIL"] = "desk@clinic.example"
-    leads = [
-        make_lead(app, "guide", first_name=name, opt_in=True),
-        make_lead(app, "guide", first_name=name, email="other@example.org"),
-        make_lead(app, "appointment", first_name=name),
-        make_lead(app, "appointment", first_name=name, contact_method="", best_time="evening"),
-    ]
-    with app.test_request_context():
-        for lead_id in leads:
-            lead = db.session.get(Lead, lead_id)
-            stored = db.session.scalars(
-                select(OutboxEmail).where(OutboxEmail.lead_id == lead_id).order_by(OutboxEmail.id)
-            ).all()
-            links = lead_mail.Links(lead.id, lead.person_id)
-            expected = [lead_mail.patient_email(lead, links)]
-            if lead.form is FormKind.APPOINTMENT:
-                expected.append(lead_mail.staff_email(lead.id))
-            assert len(stored) == len(expected)
-            for row, want in zip(stored, expected, strict=True):
-                assert (row.kind, row.to_addr, row.subject) == (
-                    want.kind,
-                    want.to_addr,
-                    want.subject,
-                )
-                names = list(row.headers)
-                texts = [row.body_text, row.body_html, *row.headers.values()]
-                body_text, body_html, *values = mail_links.filled(
-                    texts, lead.id, lead.person_id, row.created_at
-                )
-                assert body_text == want.body_text
-                assert body_html == want.body_html
-                assert dict(zip(names, values, strict=True)) == want.headers
-                sent = outbox.build_message(row)
-                assert sent.get_body(("plain",)).get_content().rstrip("\n") == body_text
-                assert sent.get_body(("html",)).get_content().rstrip("\n") == body_html
-                assert "/guide/download/g-" in body_text or row.kind.value != "guide"
-    with app.app_context():
-        guide_id = leads[0]
-        guide = db.session.get(Lead, guide_id)
-        (email,) = guide.emails
-        sent = outbox.build_message(email)
-        assert f"/newsletter/confirm/n-{guide_id}.Sig_y" in sent.get_body(("plain",)).get_content()
-        assert f"/unsubscribe/u-{guide.person_id}.Sig_z" in sent["List-Unsubscribe"]
-
-
-def test_a_new_leads_links_are_signed_when_sent_and_nothing_else_is_left(app):
-    """The queue holds a new lead's links as placeholders (no working link in the database)
-    and no other placeholder; the message built to send holds neither."""
-    lead_mail._SKELETONS.clear()
-    make_lead(app, "guide", opt_in=True)
-    make_lead(app, "appointment")
-    # Both wordings came from a skeleton (the comparisons above hold for it), none fell back.
-    assert len(lead_mail._SKELETONS) == 2 and None not in lead_mail._SKELETONS.values()
-    greeting = lead_mail._MARKS["greeting_name"]
-    with app.app_context():
-        guide = db.session.scalars(select(OutboxEmail).where(OutboxEmail.kind == "guide")).one()
-        assert mail_links.MARKS["guide"] in guide.body_text
-        assert mail_links.MARKS["unsubscribe"] in guide.headers["List-Unsubscribe"]
-        assert "/guide/download/" in guide.body_html
-        for email in db.session.scalars(select(OutboxEmail)):
-            texts = [email.subject, email.body_text, email.body_html, *email.headers.values()]
-            assert not any(greeting in text for text in texts), email.kind
-            sent = outbox.build_message(email)
-            # The parts decoded (the HTML part is quoted-printable: a soft line break could
-            # split a placeholder in the serialised message) and every header.
-            parts = [sent.get_body((kind,)).get_content() for kind in ("plain", "html")]
-            parts += [str(value) for value in sent.values()]
-            assert not mail_links.holds_marks(*parts), email.kind
-            assert not any(greeting in part for part in parts), email.kind
-
-
-def test_a_links_age_counts_from_when_its_email_was_queued(app):
-    """Signed at sending, dated at queueing: an email sent late (SMTP down), or the same row
-    resent by staff months later, carries links as old as the request, as before."""
+def test_a_new_leads_emails_carry_links_signed_for_it_when_it_was_stored(app):
+    """The queued row holds working links for its own lead and person, dated at the request:
+    an email sent late (SMTP down), or the same row resent by staff, keeps that age."""
     lead_id = make_lead(app, "guide", opt_in=True)
-    with app.test_request_context():
-        (email,) = db.session.get(Lead, lead_id).emails
-        email.created_at = datetime.now(UTC) - timedelta(days=40)
-        db.session.commit()
-        text = outbox.build_message(email).get_body(("plain",)).get_content()
-        guide = re.search(r"/guide/download/([A-Za-z0-9_.\-]+)", text).group(1)
-        newsletter = re.search(r"/newsletter/confirm/([A-Za-z0-9_.\-]+)", text).group(1)
-        link = tokens.read_guide_token(guide)
-        assert link.lead_id == lead_id and link.expired
-        assert int(link.issued_at.timestamp()) == int(email.created_at.timestamp())
-        assert tokens.read_newsletter_token(newsletter).expired
-
-
-def test_an_email_whose_links_cannot_be_signed_is_failed_and_the_queue_goes_on(app):
-    """Placeholders with no lead to sign them for (erasure deletes a lead's emails first, so
-    this is a guard): the row fails for good, with its reason, and the next email is sent."""
-    make_lead(app, "guide")
-    with app.test_request_context():
-        unsigned = outbox.row(lead_mail.patient_email(_new_guide_lead(), lead_mail.Links()))
-        orphan = OutboxEmail(lead=None, **unsigned)
-        orphan.next_attempt_at = datetime.now(UTC) - timedelta(hours=1)  # first in the queue
-        db.session.add(orphan)
-        db.session.commit()
-        orphan_id = orphan.id
-    assert deliver(app) == 0
-    assert deliver(app) == 1
-    with app.app_context():
-        orphan = db.session.get(OutboxEmail, orphan_id)
-        assert orphan.status is EmailStatus.FAILED
-        assert "no lead to sign them for" in orphan.last_error
-        others = db.session.scalars(select(OutboxEmail).where(OutboxEmail.id != orphan_id))
-        assert [email.status for email in others] == [EmailStatus.SENT]
-
-
-def _new_guide_lead() -> intake.NewLead:
-    fields = {"first_name": "Ana", "email": "orphan@example.org", "opt_in": False}
-    values = intake._lead_values(FormKind.GUIDE, fields, "k" * 64, intake.Attribution(), None)
-    return intake.NewLead(**values)
-
-
-def test_the_one_statement_writes_every_value_of_an_email_row(app):
-    """PostgreSQL's statement binds the columns of the row outbox.row() gives: every one of
-    them is stored on the new lead's email, none left to a default or NULL."""
-    lead_id = make_lead(app, "guide")
     with app.test_request_context():
         lead = db.session.get(Lead, lead_id)
         (email,) = lead.emails
-        given = outbox.row(lead_mail.patient_email(lead, lead_mail.Links()))
-        assert given and all(getattr(email, column) is not None for column in given)
-        assert email.message_id != given["message_id"]  # (each row() makes its own)
-        assert (email.kind, email.to_addr, email.subject) == (
-            given["kind"],
-            given["to_addr"],
-            given["subject"],
-        )
+        texts = [email.body_text, email.body_html, email.headers["List-Unsubscribe"]]
+        for text in texts[:2]:
+            guide = tokens.read_guide_token(_link(text, "/guide/download"))
+            assert guide.lead_id == lead_id and not guide.expired
+            assert abs(guide.issued_at - lead.created_at) < timedelta(seconds=2)
+            newsletter = tokens.read_newsletter_token(_link(text, "/newsletter/confirm"))
+            assert newsletter.lead_id == lead_id and not newsletter.expired
+        for text in (texts[0], texts[2]):
+            unsubscribe = tokens.read_unsubscribe_token(_link(text, "/unsubscribe"))
+            assert unsubscribe == lead.person_id
+        sent = outbox.build_message(email)
+        assert sent.get_body(("plain",)).get_content().rstrip("\n") == email.body_text
+        assert sent.get_body(("html",)).get_content().rstrip("\n") == email.body_html
+        download = _link(email.body_text, "/guide/download")
+    answer = app.test_client().get(f"/guide/download/{download}")
+    assert answer.status_code == 200 and answer.mimetype == "application/pdf"
+
+
+def test_the_desk_notice_names_the_new_leads_id(app):
+    app.config["STAFF_NOTIFY_EMAIL"] = "desk@clinic.example"
+    lead_id = make_lead(app, "appointment")
+    with app.app_context():
+        notice = db.session.scalars(
+            select(OutboxEmail).where(OutboxEmail.to_addr == "desk@clinic.example")
+        ).one()
+        assert notice.lead_id == lead_id
+        assert notice.subject == f"New appointment request #{lead_id}"
+        assert f"https://clinic.example/staff/leads/{lead_id}" in notice.body_text
 
 
 def test_a_lead_and_its_email_are_stored_together_or_not_at_all(app, monkeypatch):
-    """One statement on PostgreSQL (autocommit), one transaction on SQLite: an email row that
-    cannot be written (its Message-ID taken) leaves no lead and no person behind."""
+    """An email row that cannot be written (its Message-ID taken) leaves no lead and no
+    person behind."""
     taken = make_lead(app, "guide", email="first@example.org")
     with app.app_context():
         message_id = db.session.get(Lead, taken).emails[0].message_id
-    made = outbox.row
-    monkeypatch.setattr(
-        outbox, "row", lambda rendered: {**made(rendered), "message_id": message_id}
-    )
+    monkeypatch.setattr(outbox, "make_msgid", lambda **kwargs: message_id)
     client = app.test_client()
     answer = submit_public_form(client, "guide", {**GUIDE, "email": "second@example.org"})
     assert answer.status_code == 500
@@ -189,7 +77,7 @@ def test_a_lead_and_its_email_are_stored_together_or_not_at_all(app, monkeypatch
         assert db.session.scalar(select(func.count()).select_from(Person)) == 1
 
 
-def test_a_lead_row_holds_the_values_the_orm_would_have_given_it(app):
+def test_a_lead_row_holds_the_values_the_model_gives_it(app):
     lead_id = make_lead(app, "appointment")
     with app.app_context():
         lead = db.session.get(Lead, lead_id)
@@ -206,9 +94,58 @@ def test_a_lead_row_holds_the_values_the_orm_would_have_given_it(app):
         assert email.created_at is not None and email.next_attempt_at is not None
 
 
+def _capture_same(app, nonce: str) -> tuple[int, bool]:
+    """One guide request of a rendering with this nonce: the lead's id and whether it was new."""
+    with app.test_request_context():
+        result = intake.capture(
+            FormKind.GUIDE,
+            {**GUIDE, "email": "twice@example.org"},
+            form_nonce=nonce,
+            attribution=intake.Attribution(),
+        )
+        return result.lead.id, result.created
+
+
+def test_a_repeated_submission_returns_the_stored_lead(app):
+    nonce = uuid.uuid4().hex
+    (first, created), (again, created_again) = _capture_same(app, nonce), _capture_same(app, nonce)
+    assert created and not created_again and again == first
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Lead)) == 1
+        assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 1
+
+
+def test_repeats_racing_each_other_store_one_lead(app):
+    """A double click whose two posts arrive at once: the unique submission key lets one in;
+    the other gets the stored lead."""
+    nonce, count = uuid.uuid4().hex, 4
+    start = threading.Barrier(count)
+    results: list[tuple[int, bool]] = []
+    errors: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            start.wait()
+            results.append(_capture_same(app, nonce))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=submit) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert sorted(created for _, created in results) == [False] * (count - 1) + [True]
+    assert len({lead_id for lead_id, _ in results}) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Lead)) == 1
+        assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 1
+
+
 def test_a_second_request_from_a_known_address_joins_its_person(app):
     first = make_lead(app, "guide")
-    second = make_lead(app, "appointment", email=GUIDE["email"])
+    second = make_lead(app, "appointment", email=GUIDE["email"].upper())
     with app.app_context():
         leads = [db.session.get(Lead, first), db.session.get(Lead, second)]
         assert leads[0].person_id == leads[1].person_id
@@ -218,9 +155,8 @@ def test_a_second_request_from_a_known_address_joins_its_person(app):
 @pytest.mark.parametrize("form", ["appointment", "guide"])
 def test_first_requests_racing_from_one_address_make_one_person_and_every_lead(app, form):
     """Several first submissions from one new address at once (a real race on PostgreSQL;
-    SQLite's write lock puts them in a row): one person, and every lead stored, each with
-    its emails (an appointment's in a transaction with the desk's notice; a guide request's
-    in one autocommit statement on PostgreSQL)."""
+    SQLite's write lock puts them in a row): one person, and every lead stored with its
+    emails."""
     count = 4
     start = threading.Barrier(count)
     errors: list[BaseException] = []
@@ -247,49 +183,29 @@ def test_first_requests_racing_from_one_address_make_one_person_and_every_lead(a
         assert emails == (2 if form == "appointment" else 1) * count
 
 
-def test_templates_that_reload_in_development_are_not_kept_as_skeletons(app):
-    app.jinja_env.auto_reload = True
-    lead_mail._SKELETONS.clear()
-    make_lead(app, "guide")
-    assert not lead_mail._SKELETONS
-
-
-def test_an_address_committed_after_the_statement_began_falls_back_to_two_steps(app, monkeypatch):
-    """PostgreSQL: when another transaction inserts the same new address and commits while
-    our one-statement person-and-lead INSERT waits on it, that statement's snapshot cannot
-    see the row and stores nothing; the two-step path then joins the winner's person."""
-    calls: list[str] = []
-    original = intake.person_id_for
-    monkeypatch.setattr(
-        intake, "person_id_for", lambda *a, **k: calls.append("two-step") or original(*a, **k)
-    )
-    address = "late.winner@example.com"
+def test_an_address_another_transaction_is_inserting_joins_that_person(app):
+    """PostgreSQL: another transaction has inserted the same new address and not committed.
+    Our person INSERT waits on it; once it commits, ours fails on the unique address, and
+    the request, tried again, joins the winner's person."""
     with app.app_context():
         engine = db.engine
     if engine.dialect.name != "postgresql":
-        # SQLite has no INSERT inside WITH, and its write lock orders the writers (no such
-        # race): every post takes the two steps, and a known address joins its person.
-        first, second = (make_lead(app, "guide", email=address) for _ in range(2))
-        assert calls == ["two-step", "two-step"]
-        with app.app_context():
-            people = db.session.scalars(select(Person)).all()
-            assert len(people) == 1
-            assert {db.session.get(Lead, i).person_id for i in (first, second)} == {people[0].id}
-        return
+        pytest.skip("SQLite's write lock orders the writers: no such interleaving")
+    address = "late.winner@example.com"
     winner = engine.connect()
     transaction = winner.begin()
     winner.execute(insert(Person).values(email_normalized=address, created_at=func.now()))
     done: list[int] = []
     thread = threading.Thread(target=lambda: done.append(make_lead(app, "guide", email=address)))
     thread.start()
-    # Let the post's INSERT reach the conflict and wait on the open transaction.
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not _waiting_on_a_lock(winner):
+    while time.monotonic() < deadline and not _waiting_on_a_lock(engine):
         time.sleep(0.02)
+    assert _waiting_on_a_lock(engine)
     transaction.commit()
     winner.close()
     thread.join(timeout=30)
-    assert done and calls == ["two-step"]
+    assert done
     with app.app_context():
         people = db.session.scalars(select(Person)).all()
         assert [p.email_normalized for p in people] == [address]
@@ -297,9 +213,25 @@ def test_an_address_committed_after_the_statement_began_falls_back_to_two_steps(
         assert lead.person_id == people[0].id and len(lead.emails) == 1
 
 
-def _waiting_on_a_lock(connection) -> bool:  # type: ignore[no-untyped-def]
+def test_a_released_lead_gets_its_emails_with_links_signed_then(app):
+    """Staff releasing a quarantined lead queue its emails the way capture does."""
+    lead_id = make_lead(app, "guide", spam=True)
+    user_id = make_user(app, "desk@clinic.example", "staff")
+    with app.test_request_context():
+        lead = db.session.get(Lead, lead_id)
+        assert lead.emails == []
+        casework.set_spam(lead, False, by=db.session.get(User, user_id))
+        (email,) = db.session.get(Lead, lead_id).emails
+        link = tokens.read_guide_token(_link(email.body_text, "/guide/download"))
+        assert link.lead_id == lead_id
+        assert datetime.now(UTC) - link.issued_at < timedelta(seconds=5)
+
+
+def _waiting_on_a_lock(engine) -> bool:  # type: ignore[no-untyped-def]
+    # (A connection of its own: inside a transaction, pg_stat_activity stays as first read.)
     query = (
         "SELECT count(*) FROM pg_stat_activity"
         " WHERE wait_event_type = 'Lock' AND datname = current_database()"
     )
-    return bool(connection.exec_driver_sql(query).scalar())
+    with engine.connect() as connection:
+        return bool(connection.exec_driver_sql(query).scalar())

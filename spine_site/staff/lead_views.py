@@ -117,8 +117,8 @@ def _lead_or_404(lead_id: int) -> Lead:
 @bp.get("/leads/<int:lead_id>")
 def lead(lead_id: int):
     found = _lead_or_404(lead_id)
-    if request.method == "GET":  # a HEAD shows nobody anything
-        casework.view_lead(found, by=acting_user())
+    # A HEAD shows nobody anything: only a GET is a view for the audit, and hands a draft back.
+    draft = casework.open_lead(found, by=acting_user()) if request.method == "GET" else None
     others = [other for other in found.person.leads if other.id != found.id]
     return render_template(
         "staff/lead.html",
@@ -126,7 +126,7 @@ def lead(lead_id: int):
         others=others,
         status_labels=STATUS_LABELS,
         status_form=StatusForm(status=found.status.value, seen=found.status.value),
-        note_form=_note_form(lead_id),
+        note_form=_note_form(draft),
         action_form=ActionForm(),
         EmailStatus=EmailStatus,
         **_desk_context(found),
@@ -153,11 +153,9 @@ def _desk_context(found: Lead) -> dict[str, object]:
     }
 
 
-def _note_form(lead_id: int) -> NoteForm:
-    """The note form, holding this person's draft if a timeout kept one for this lead."""
+def _note_form(draft: str | None) -> NoteForm:
+    """The note form, holding the user's draft if a timeout kept one for this lead."""
     form = NoteForm()
-    # Only a GET hands the draft back (a HEAD shows nobody anything).
-    draft = casework.take_draft(acting_user(), lead_id) if request.method == "GET" else None
     if draft is not None:
         form.body.data = draft
         flash("Your unsaved note is below: press Add note to save it.")
