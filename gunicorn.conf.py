@@ -49,7 +49,7 @@ class RedactingLogger(Logger):
     """
 
     def setup(self, cfg):  # type: ignore[no-untyped-def]
-        from spine_site.logs import RedactingFilter
+        from spine_site.ops.logs import RedactingFilter
 
         super().setup(cfg)  # (re)creates the handlers, also on a reload (HUP)
         for log in (self.error_log, self.access_log):
@@ -57,7 +57,7 @@ class RedactingLogger(Logger):
                 handler.addFilter(RedactingFilter())
 
     def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
-        from spine_site.logs import redact, redact_query
+        from spine_site.ops.logs import redact, redact_query
 
         atoms = super().atoms(resp, req, environ, request_time)
         for key in ("r", "U", "f", "{referer}i", "{cookie}i"):
@@ -87,7 +87,7 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
 
     from flask import Flask
 
-    from spine_site.ratelimits import warn_if_counted_per_worker
+    from spine_site.web.ratelimits import warn_if_counted_per_worker
 
     if isinstance(worker.wsgi, Flask):
         warn_if_counted_per_worker(worker.wsgi, worker.cfg.workers)

@@ -6,7 +6,7 @@
 
 Three apps from the product's factory, called in-process through WSGI (no server, no
 network), interleaved round by round:
-  shipped          spine_site.ratelimits: a limit is a decorator on the limited views only
+  shipped          spine_site.web.ratelimits: a limit is a decorator on the limited views only
   flask-limiter+f  Flask-Limiter 4 initialised on the same app, with a request_filter that
                    exempts GET and HEAD (its before, after and teardown hooks still run)
   flask-limiter    Flask-Limiter 4 as it comes: its hooks run in full

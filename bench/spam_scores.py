@@ -29,9 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flask import Flask  # noqa: E402 -- after the path line, so a checkout needs no install
+# (after the path line, so a checkout needs no install)
+from flask import Flask  # noqa: E402
 
-from spine_site import create_app, digest, intake, outbox  # noqa: E402
+from spine_site import create_app  # noqa: E402
+from spine_site.desk import digest  # noqa: E402
+from spine_site.leads import intake  # noqa: E402
+from spine_site.mail import outbox  # noqa: E402
 from spine_site.models import FormKind  # noqa: E402
 
 # A production-length address, as the operator had: long links, long headers.

@@ -39,12 +39,14 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, insert, make_url, text
 
-from spine_site import create_app, queue, users
+from spine_site import create_app
+from spine_site.accounts import users
 from spine_site.clock import clinic_zone
-from spine_site.export import ExportPlan
-from spine_site.export_xlsx import write_workbook
+from spine_site.desk import queue
 from spine_site.extensions import db
-from spine_site.lead_list import LeadFilter, list_leads
+from spine_site.leads.export import ExportPlan
+from spine_site.leads.export_xlsx import write_workbook
+from spine_site.leads.lead_list import LeadFilter, list_leads
 from spine_site.models import PG_TRIGRAM_INDEX, FormKind, Lead, LeadStatus, Person, Role, User
 
 FIRST = ["Ada", "Grace", "Alan", "Mary", "José", "Wei", "Fatima", "Olga", "Liam", "Noor"]

@@ -1,4 +1,7 @@
-"""spine_site: patient-education articles and a lead funnel for a non-surgical spine clinic."""
+"""spine_site: patient-education articles and a lead funnel for a non-surgical spine clinic.
+
+`create_app` is the one place that wires settings, extensions, the domain packages and the
+two blueprints together; docs/architecture.md names every package and module."""
 
 from __future__ import annotations
 
@@ -9,8 +12,8 @@ from typing import Any
 
 from flask import Flask
 
-from .business_hours import BusinessHours, cadence_from_config
-from .config import ConfigError, load_settings
+from spine_site.config import ConfigError, load_settings
+from spine_site.desk.business_hours import BusinessHours, cadence_from_config
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -61,20 +64,20 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_proxies(app: Flask) -> None:
-    from .security import trust_proxies
+    from spine_site.web.security import trust_proxies
 
     trust_proxies(app)
 
 
 def register_assets(app: Flask) -> None:
-    from . import assets
+    from spine_site.web import assets
 
     # Last: WhiteNoise wraps the finished WSGI app, ProxyFix included.
     assets.init_app(app)
 
 
 def register_logging(app: Flask) -> None:
-    from .logs import configure
+    from spine_site.ops.logs import configure
 
     development = app.config["ENV_NAME"] == "development"
     # A developer reads plain lines and clicks the links the file transport logs; production
@@ -83,7 +86,7 @@ def register_logging(app: Flask) -> None:
 
 
 def register_security(app: Flask) -> None:
-    from .security import init_app
+    from spine_site.web.security import init_app
 
     init_app(app)
 
@@ -91,9 +94,10 @@ def register_security(app: Flask) -> None:
 def register_extensions(app: Flask, root: Path) -> None:
     from flask_login import current_user
 
-    from . import database, ratelimits
-    from .extensions import compress, csrf, login_manager, migrate
-    from .signin import load_user
+    from spine_site import database
+    from spine_site.accounts.signin import load_user
+    from spine_site.extensions import compress, csrf, login_manager, migrate
+    from spine_site.web import ratelimits
 
     database.init_app(app)
     compress.init_app(app)
@@ -112,8 +116,8 @@ def register_extensions(app: Flask, root: Path) -> None:
 
 
 def register_content(app: Flask) -> None:
-    from .articles import CONTENT_DIR
-    from .articles_live import LiveArticles
+    from spine_site.articles.live import LiveArticles
+    from spine_site.articles.render import CONTENT_DIR
 
     # The published articles, rendered once per process and followed from the database:
     # requests look them up in memory (articles_live.py).
@@ -127,25 +131,25 @@ def register_content(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .extensions import csrf
-    from .public.views import bp as public_bp
+    from spine_site.extensions import csrf
+    from spine_site.public.views import bp as public_bp
 
     # The public forms check their CSRF token inside the form, so an expired token comes
     # back as a form error with the patient's input kept, not as a bare 400.
     csrf.exempt(public_bp)
     app.register_blueprint(public_bp)
 
-    from .staff import bp as staff_bp
+    from spine_site.staff import bp as staff_bp
 
     app.register_blueprint(staff_bp)
 
-    from . import templating
+    from spine_site.web import templating
 
     templating.init_app(app)
 
 
 def register_errors(app: Flask) -> None:
-    from .errors import init_app
+    from spine_site.web.errors import init_app
 
     init_app(app)
 
@@ -153,12 +157,12 @@ def register_errors(app: Flask) -> None:
 def register_outbox(app: Flask) -> None:
     from flask import request
 
-    from .outbox import BackgroundSender
+    from spine_site.mail.outbox import BackgroundSender
 
     sender = BackgroundSender(app)
     app.extensions["outbox_sender"] = sender
 
-    from .pageviews import ViewCounter
+    from spine_site.analytics.pageviews import ViewCounter
 
     app.extensions["view_counter"] = ViewCounter(app)
 
@@ -171,12 +175,12 @@ def register_outbox(app: Flask) -> None:
 
 
 def register_metrics(app: Flask) -> None:
-    from . import metrics
+    from spine_site.ops import metrics
 
     metrics.init_app(app)
 
 
 def register_cli(app: Flask) -> None:
-    from .cli import init_app
+    from spine_site.cli import init_app
 
     init_app(app)

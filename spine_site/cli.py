@@ -1,4 +1,6 @@
-"""Command-line groups: `flask outbox ...` and `flask guide ...`."""
+"""The command line: `flask outbox ...`, `flask guide ...`, `flask users ...`,
+`flask leads ...` and `flask articles ...`, each command parsing its options and calling
+one domain function."""
 
 from __future__ import annotations
 
@@ -12,10 +14,17 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from . import digest, mfa, outbox, privacy, users
-from .extensions import db
-from .guide import GuideContact, guide_pdf
-from .models import Role, User
+from spine_site import privacy
+from spine_site.accounts import audit, mfa, users
+from spine_site.articles.editorial import EditorialError
+from spine_site.articles.files import export_all, import_path
+from spine_site.articles.render import ArticleError
+from spine_site.desk import digest
+from spine_site.extensions import db
+from spine_site.leads.guide import GuideContact, guide_pdf
+from spine_site.mail import outbox
+from spine_site.models import Role, User
+from spine_site.transaction import atomic
 
 outbox_cli = AppGroup("outbox", help="Deliver queued email.")
 guide_cli = AppGroup("guide", help="The free guide PDF.")
@@ -157,7 +166,37 @@ def leads_digest(open_days_only: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from .articles_cli import articles_cli
+    from spine_site.cli import articles_cli
 
     for group in (outbox_cli, guide_cli, users_cli, leads_cli, articles_cli):
         app.cli.add_command(group)
+
+
+# -- flask articles: Markdown files in and out
+articles_cli = AppGroup("articles", help="Articles: import and export Markdown files.")
+
+
+@articles_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def articles_import(path: Path) -> None:
+    """Take in a .md file or every .md file in a folder (front matter as in
+    spine_site/content/articles/). A file whose slug exists becomes a new revision of that
+    article; one with `state: published` (or no state) is published as its dates say."""
+    try:
+        with atomic():
+            results = import_path(path)
+            new = sum(1 for _, status in results if status == "new")
+            detail = {"files": len(results), "new": new}
+            audit.record("article_import", actor="command line", detail=detail)
+    except (ArticleError, EditorialError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for article, status in results:
+        click.echo(f"{status}: {article.slug}")
+
+
+@articles_cli.command("export")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+def articles_export(path: Path) -> None:
+    """Write every article's newest revision to PATH/<slug>.md (for backup, or review in git)."""
+    for written in export_all(path):
+        click.echo(f"wrote {written}")

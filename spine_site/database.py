@@ -10,8 +10,8 @@ from flask import Flask
 from sqlalchemy import Connection, event
 from sqlalchemy.exc import SQLAlchemyError
 
-from .extensions import db
-from .transaction import WRITE
+from spine_site.extensions import db
+from spine_site.transaction import WRITE
 
 log = logging.getLogger(__name__)
 

@@ -1,27 +1,74 @@
-"""Typed SQLAlchemy models. Passive: rules live in the domain modules (intake, casework,
-privacy, outbox, users ...); see docs/architecture.md."""
+"""The schema: every table as a typed SQLAlchemy model, in one module so that each foreign
+key and its ON DELETE rule sit beside the table they point at.
+
+Passive: rules live in the domain packages (leads, desk, accounts, articles, mail, privacy).
+Every foreign key to a lead or a person is ON DELETE CASCADE, so deleting either removes
+all that hangs off it; a new table that points at them must say the same (its migration
+too), and tests/test_erasure_and_retention.py finds it from this metadata.
+"""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     Date,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
-from .clock import utcnow
-from .columns import UTCDateTime
-from .columns import enum_column as _enum
-from .extensions import db
+from spine_site.clock import utcnow
+from spine_site.extensions import db
+
+# -- Column types
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; SQLite would otherwise hand back naive values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def enum_column(kind: type[enum.Enum], name: str | None = None) -> db.Enum:
+    # Store the readable value, as VARCHAR with a CHECK, so SQLite and PostgreSQL agree and a
+    # new member needs no ALTER TYPE.
+    return db.Enum(
+        kind,
+        native_enum=False,
+        values_callable=lambda members: [m.value for m in members],
+        length=32,
+        validate_strings=True,
+        create_constraint=True,
+        # The name becomes the CHECK constraint's; two columns of one table need two names.
+        name=name or kind.__name__.lower(),
+    )
+
+
+# -- What patients submit, and the mail it brings
 
 # What belongs to a lead or a person is deleted with it, by the schema: every foreign key to a
 # lead or a person is ON DELETE CASCADE. With passive_deletes the ORM leaves that to the
@@ -123,8 +170,8 @@ class Lead(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
-    form: Mapped[FormKind] = mapped_column(_enum(FormKind))
-    status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus), default=LeadStatus.NEW)
+    form: Mapped[FormKind] = mapped_column(enum_column(FormKind))
+    status: Mapped[LeadStatus] = mapped_column(enum_column(LeadStatus), default=LeadStatus.NEW)
     # The per-render form token: unique, so a double click or a resend makes one lead.
     submission_token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -207,8 +254,10 @@ class OutboxEmail(db.Model):
     lead_id: Mapped[int | None] = mapped_column(
         ForeignKey("lead.id", ondelete="CASCADE"), index=True
     )
-    kind: Mapped[EmailKind] = mapped_column(_enum(EmailKind))
-    status: Mapped[EmailStatus] = mapped_column(_enum(EmailStatus), default=EmailStatus.QUEUED)
+    kind: Mapped[EmailKind] = mapped_column(enum_column(EmailKind))
+    status: Mapped[EmailStatus] = mapped_column(
+        enum_column(EmailStatus), default=EmailStatus.QUEUED
+    )
     to_addr: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(200))
     body_text: Mapped[str] = mapped_column(Text)
@@ -262,60 +311,308 @@ class PageViewDay(db.Model):
     views: Mapped[int] = mapped_column(Integer, default=0)
 
 
-# The staff side lives in staff_models.py; its names are here too, so `from .models import`
-# works for every model.
-from .staff_models import (  # noqa: E402
-    AttemptChannel,
-    AttemptOutcome,
-    AuditEvent,
-    ContactAttempt,
-    LeadStatusChange,
-    Note,
-    NoteDraft,
-    Passkey,
-    RecoveryCode,
-    Role,
-    StaffSession,
-    User,
-)
+# -- Staff: accounts, sign-in, casework and the audit log
 
-__all__ = [
-    "ArticleImage",
-    "ArticleImageFile",
-    "ArticleRecord",
-    "ArticleRedirect",
-    "ArticleRevision",
-    "AttemptChannel",
-    "AttemptOutcome",
-    "AuditEvent",
-    "ContactAttempt",
-    "EmailKind",
-    "EmailStatus",
-    "FormKind",
-    "GuideDownload",
-    "Lead",
-    "LeadStatus",
-    "LeadStatusChange",
-    "Note",
-    "NoteDraft",
-    "OutboxEmail",
-    "PageViewDay",
-    "Passkey",
-    "Person",
-    "RecoveryCode",
-    "Role",
-    "StaffSession",
-    "Suppression",
-    "UTCDateTime",
-    "User",
-    "Workflow",
-]
-# Articles as editors keep them (article_models.py).
-from .article_models import (  # noqa: E402
-    ArticleImage,
-    ArticleImageFile,
-    ArticleRecord,
-    ArticleRedirect,
-    ArticleRevision,
-    Workflow,
-)
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    STAFF = "staff"
+    MARKETING = "marketing"
+    # Writes and publishes articles; sees no leads.
+    EDITOR = "editor"
+
+
+class User(db.Model):
+    """A staff account. No account exists until an admin creates one."""
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(enum_column(Role))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the account's password, factors or access last changed (set password, factor reset,
+    # disable/enable): a sign-in begun before it is void, and wrong codes before it no longer
+    # count.
+    failures_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The authenticator app's shared secret, encrypted with a key derived from SECRET_KEY
+    # (mfa.py); the last 30-second step accepted, so a code works once.
+    totp_secret: Mapped[str | None] = mapped_column(String(300))
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    totp_added_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    passkeys: Mapped[list[Passkey]] = relationship(order_by="Passkey.id")
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(order_by="RecoveryCode.id")
+
+    # Set for the request by signin.load_user: which signed-in session this is, and how its
+    # second step was passed.
+    session_key: str = ""
+    session_factor: str = ""
+
+    # Flask-Login's interface.
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_key}"
+
+
+class StaffSession(db.Model):
+    """One signed-in browser. Sign-out deletes the row, so its cookie opens nothing after."""
+
+    __tablename__ = "staff_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    # SHA-256 of the random key the cookie holds: a copy of this table opens no session.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # How the second step was passed: "totp", "passkey", "recovery", or "none" (development,
+    # no factor yet).
+    second_factor: Mapped[str] = mapped_column(String(20))
+
+
+class Passkey(db.Model):
+    """A WebAuthn credential registered to a staff account. Nothing here is secret."""
+
+    __tablename__ = "passkey"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    transports: Mapped[list[str]] = mapped_column(JSON, default=list)
+    name: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RecoveryCode(db.Model):
+    """One of ten one-time codes, kept as SHA-256 of an 80-bit random code."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class NoteDraft(db.Model):
+    """A note a timeout kept from being saved, held on the server for its author only.
+
+    Shown once on the lead's page, then deleted; erasure and retention delete it with the lead.
+    """
+
+    __tablename__ = "note_draft"
+    __table_args__ = (Index("ix_note_draft_user_lead", "user_id", "lead_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LeadStatusChange(db.Model):
+    """One step of a lead's status workflow: who moved it, from what, to what, when."""
+
+    __tablename__ = "lead_status_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    from_status: Mapped[LeadStatus] = mapped_column(enum_column(LeadStatus, "from_status"))
+    to_status: Mapped[LeadStatus] = mapped_column(enum_column(LeadStatus, "to_status"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[User | None] = relationship()
+
+
+class AttemptChannel(enum.StrEnum):
+    CALL = "call"
+    TEXT = "text"
+    EMAIL = "email"
+
+
+class AttemptOutcome(enum.StrEnum):
+    REACHED = "reached"
+    VOICEMAIL = "voicemail"
+    NO_ANSWER = "no_answer"
+    WRONG_NUMBER = "wrong_number"
+    SENT = "sent"
+
+
+class ContactAttempt(db.Model):
+    """One try to reach the patient: how, what came of it, who, when. Append-only."""
+
+    __tablename__ = "contact_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    channel: Mapped[AttemptChannel] = mapped_column(enum_column(AttemptChannel))
+    outcome: Mapped[AttemptOutcome] = mapped_column(enum_column(AttemptOutcome))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[User | None] = relationship()
+
+
+class Note(db.Model):
+    """A staff note on a lead. Append-only: there is no edit or delete, except erasure."""
+
+    __tablename__ = "lead_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    author: Mapped[User | None] = relationship()
+
+
+class AuditEvent(db.Model):
+    """Who did what, when, from where. Names IDs, never a patient's details."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_action_created", "action", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    # The account email as typed, kept for failed logins (where there may be no user).
+    actor: Mapped[str | None] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(80))
+    detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+    user: Mapped[User | None] = relationship()
+
+
+# -- Articles as editors keep them
+
+
+class Workflow(enum.StrEnum):
+    """Where the newest revision stands: being written, or waiting for its medical review."""
+
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+
+
+class ArticleRecord(db.Model):
+    """One article. Readers see `live` once `publish_at` has passed, unless it has been
+    unpublished; editors work on `head`, the newest revision. The state the staff list shows
+    (draft, in review, scheduled, published, unpublished) follows from these (editorial.py)."""
+
+    __tablename__ = "article"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The address: the live revision's slug once published, the head's before that. Earlier
+    # public addresses are in article_redirect.
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    workflow: Mapped[Workflow] = mapped_column(enum_column(Workflow))
+    head_id: Mapped[int | None] = mapped_column(
+        ForeignKey("article_revision.id", use_alter=True, name="fk_article_head")
+    )
+    live_id: Mapped[int | None] = mapped_column(
+        ForeignKey("article_revision.id", use_alter=True, name="fk_article_live")
+    )
+    # When the live revision goes (or went) public: readers see it as "Updated" (a scheduled
+    # article has it in the future); the first one is "Published".
+    publish_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    unpublished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Any change readers or editors can see; every worker's copy of the public articles
+    # follows the newest of these (articles_live.py).
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+    head: Mapped[ArticleRevision | None] = relationship(foreign_keys=[head_id], post_update=True)
+    live: Mapped[ArticleRevision | None] = relationship(foreign_keys=[live_id], post_update=True)
+
+
+class ArticleRevision(db.Model):
+    """One saved version of an article: never changed after it is written."""
+
+    __tablename__ = "article_revision"
+    __table_args__ = (UniqueConstraint("article_id", "number", name="uq_revision_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("article.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(String(400))
+    summary: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    # [{"q": ..., "a": ...}], Markdown answers, as in the files' front matter.
+    faq: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    related: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reviewer: Mapped[str | None] = mapped_column(String(200))
+    reviewed_on: Mapped[date | None] = mapped_column(Date)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    # "import", "restore of 3", or the editor's own words.
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    author: Mapped[User | None] = relationship()
+
+
+class ArticleRedirect(db.Model):
+    """An address an article had before its slug changed: answers 301 to the current one."""
+
+    __tablename__ = "article_redirect"
+
+    old_slug: Mapped[str] = mapped_column(String(120), primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("article.id"), index=True)
+
+
+class ArticleImage(db.Model):
+    """An uploaded image; its cleaned, resized files are ArticleImageFile rows, so every host
+    of the site serves them without shared disks."""
+
+    __tablename__ = "article_image"
+    __table_args__ = (Index("ix_article_image_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # First 16 hex digits of the SHA-256 of the cleaned pixels: the files' name stem.
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    alt: Mapped[str] = mapped_column(String(300))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    # jpeg, png or webp: the fallback format the <img> uses.
+    original_format: Mapped[str] = mapped_column(String(10))
+    # The widths made, e.g. [480, 960, 1600], and the extra formats, e.g. ["webp", "avif"].
+    widths: Mapped[list[int]] = mapped_column(JSON, default=list)
+    formats: Mapped[list[str]] = mapped_column(JSON, default=list)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ArticleImageFile(db.Model):
+    """One file made from an uploaded image (a width in a format), served at /media/<name>
+    under a name that changes with its content, so it can be cached for good."""
+
+    __tablename__ = "article_image_file"
+
+    # e.g. 3f2a9c0d1b7e4a55-960.webp
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("article_image.id"), index=True)
+    mimetype: Mapped[str] = mapped_column(String(40))
+    width: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

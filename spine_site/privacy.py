@@ -20,12 +20,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import audit
-from .clock import utcnow
-from .extensions import db
-from .models import Lead, Person, Suppression, User
-from .people import email_hash
-from .transaction import atomic
+from spine_site.accounts import audit
+from spine_site.clock import utcnow
+from spine_site.extensions import db
+from spine_site.leads.people import email_hash
+from spine_site.models import Lead, Person, Suppression, User
+from spine_site.transaction import atomic
 
 
 class Newsletter(enum.Enum):

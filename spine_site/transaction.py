@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .extensions import db
+from spine_site.extensions import db
 
 # The execution option that marks a write transaction's connection; database.py's SQLite
 # "begin" listener reads it to take the write lock at BEGIN.

@@ -14,8 +14,9 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from spine_site import create_app, signin, users
-from spine_site.articles_io import seed_if_empty
+from spine_site import create_app
+from spine_site.accounts import signin, users
+from spine_site.articles.files import seed_if_empty
 from spine_site.extensions import db
 from tests.support import (
     TEST_DATABASE_URL,

@@ -17,9 +17,10 @@ import pyotp
 from flask import Flask, current_app, has_request_context
 from sqlalchemy import update
 
-from spine_site import intake, mfa, users
+from spine_site.accounts import mfa, users
 from spine_site.clock import utcnow
 from spine_site.extensions import db
+from spine_site.leads import intake
 from spine_site.models import FormKind, Lead, Role, User
 
 STAFF_PASSWORD = "correct horse battery staple"

@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask
 from sqlalchemy import select
 
-from spine_site import casework, editorial, intake_desk, tokens
-from spine_site.article_models import ArticleRecord
+from spine_site import tokens
+from spine_site.articles import editorial
+from spine_site.desk import attempts, casework
 from spine_site.extensions import db
-from spine_site.models import AttemptChannel, AttemptOutcome, Lead, LeadStatus, User
+from spine_site.models import ArticleRecord, AttemptChannel, AttemptOutcome, Lead, LeadStatus, User
 from tests.factories import make_lead, make_user
 
 
@@ -47,7 +48,7 @@ def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
         casework.add_note(appointment, "Called, left a voicemail.", by=admin)
         casework.change_status(appointment, LeadStatus.CONTACTED, seen=LeadStatus.NEW, by=admin)
         # A try that did not reach the patient: the queue's follow-up views have a card.
-        intake_desk.record_attempt(
+        attempts.record_attempt(
             appointment, AttemptChannel.CALL, AttemptOutcome.VOICEMAIL, by=admin
         )
         person_id = db.session.get(Lead, guide_id).person_id

@@ -26,9 +26,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, text
 from werkzeug.test import TestResponse
 
-from spine_site import create_app, outbox
-from spine_site.articles_io import seed_if_empty
+from spine_site import create_app
+from spine_site.articles.files import seed_if_empty
 from spine_site.extensions import db
+from spine_site.mail import outbox
 from spine_site.models import OutboxEmail
 from tests.factories import STAFF_PASSWORD, make_user, totp_code
 from tests.html_forms import form_posting_to

@@ -11,8 +11,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from spine_site import casework, clock, outbox, pageviews, reports, tokens
+from spine_site import clock, tokens
+from spine_site.analytics import pageviews, reports
+from spine_site.desk import casework
 from spine_site.extensions import db
+from spine_site.mail import outbox
 from spine_site.models import (
     AuditEvent,
     FormKind,

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from spine_site import clock
-from spine_site.article_models import ArticleRecord
-from spine_site.audit import AuditEvent
+from spine_site.accounts.audit import AuditEvent
 from spine_site.extensions import db
+from spine_site.models import ArticleRecord
 from tests.html_forms import form_posting_to, forms_in
 from tests.support import signed_in
 
@@ -156,8 +156,8 @@ def test_a_scheduled_article_appears_when_its_time_comes(app, editor, monkeypatc
     assert audited(app, "article_schedule") == 1
 
     later = expected + timedelta(minutes=1)
-    monkeypatch.setattr("spine_site.articles_live.utcnow", lambda: later)
-    monkeypatch.setattr("spine_site.editorial.utcnow", lambda: later)
+    monkeypatch.setattr("spine_site.articles.live.utcnow", lambda: later)
+    monkeypatch.setattr("spine_site.articles.editorial.utcnow", lambda: later)
     assert public(reader).status_code == 200
     assert state_in_list(editor) == "published"
 
@@ -473,7 +473,7 @@ def test_two_editors_taking_one_address_at_once_get_a_plain_answer(app, editor, 
     """The form's check passed for both (neither had saved yet); the database's unique
     address decides, and the second editor gets the form back with the reason, not a 500."""
     create(editor, slug="pain-at-night")
-    monkeypatch.setattr("spine_site.editorial.slug_taken", lambda slug, article: False)
+    monkeypatch.setattr("spine_site.articles.editorial.slug_taken", lambda slug, article: False)
     fields = form_posting_to(page(editor, NEW), NEW)
     response = editor.post(NEW, data={**fields, **TYPED, "slug": "pain-at-night"})
     assert response.status_code == 422

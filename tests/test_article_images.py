@@ -16,11 +16,10 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from spine_site import images
-from spine_site.article_html import sanitize
-from spine_site.article_models import ArticleImage, ArticleImageFile
-from spine_site.articles import ArticleSource, render_article
+from spine_site.articles import images
+from spine_site.articles.render import ArticleSource, render_article, sanitize
 from spine_site.extensions import db
+from spine_site.models import ArticleImage, ArticleImageFile
 from tests.html_forms import form_posting_to
 from tests.support import signed_in
 

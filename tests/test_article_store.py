@@ -11,14 +11,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from spine_site import editorial
-from spine_site.article_models import ArticleRecord, ArticleRedirect, ArticleRevision
-from spine_site.articles import ARTICLES_DIR, split_front_matter
-from spine_site.articles_io import export_article, import_path, seed_if_empty
+from spine_site.articles import editorial
+from spine_site.articles.editorial import Draft, EditorialError, State
+from spine_site.articles.files import export_article, import_path, seed_if_empty
+from spine_site.articles.render import ARTICLES_DIR, split_front_matter
 from spine_site.clock import utcnow
-from spine_site.editorial import Draft, EditorialError, State
 from spine_site.extensions import db
-from spine_site.models import AuditEvent, User
+from spine_site.models import ArticleRecord, ArticleRedirect, ArticleRevision, AuditEvent, User
 from tests.factories import make_user
 
 PHYSIATRIST = "/articles/what-is-a-physiatrist"
@@ -169,7 +168,7 @@ def test_a_scheduled_article_appears_when_its_time_comes(app, editor, monkeypatc
     assert client.get("/articles/sleeping-with-back-pain").status_code == 404
     assert b"sleeping-with-back-pain" not in client.get("/sitemap.xml").data
     later = at + timedelta(minutes=1)
-    monkeypatch.setattr("spine_site.articles_live.utcnow", lambda: later)
+    monkeypatch.setattr("spine_site.articles.live.utcnow", lambda: later)
     assert editorial.state_of(article, later) is State.PUBLISHED
     assert client.get("/articles/sleeping-with-back-pain").status_code == 200
     assert b"/articles/sleeping-with-back-pain" in client.get("/sitemap.xml").data

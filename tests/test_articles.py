@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from spine_site import articles
-from spine_site.articles import ArticleError, Library, parse_article
+from spine_site.articles import render
+from spine_site.articles.render import ArticleError, Library, parse_article
 
 GOOD = """---
 title: "Sitting Well"
@@ -94,9 +94,9 @@ def test_articles_are_rendered_once_not_per_request(app, monkeypatch):
 
     client = app.test_client()
     assert client.get("/articles/what-is-a-physiatrist").status_code == 200
-    monkeypatch.setattr(articles, "parse_article", no_parsing)
-    monkeypatch.setattr(articles.MarkdownIt, "render", no_parsing)
-    monkeypatch.setattr(articles.MarkdownIt, "parse", no_parsing)
+    monkeypatch.setattr(render, "parse_article", no_parsing)
+    monkeypatch.setattr(render.MarkdownIt, "render", no_parsing)
+    monkeypatch.setattr(render.MarkdownIt, "parse", no_parsing)
     for _ in range(3):
         assert client.get("/articles/what-is-a-physiatrist").status_code == 200
 

@@ -31,7 +31,7 @@ def test_audit_log_lists_and_filters_events(app, admin_client):
 
 def test_audit_pages_keep_the_date_filter(app, admin_client):
     with app.app_context():
-        from spine_site import audit
+        from spine_site.accounts import audit
 
         for _ in range(105):
             audit.record("logout", actor="someone@clinic.example")

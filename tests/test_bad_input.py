@@ -258,7 +258,7 @@ def test_script_in_every_field_is_shown_escaped_on_every_staff_page(app, admin_c
         db.session.commit()
     post_form(admin_client, f"/staff/leads/{lead_id}", f"/staff/leads/{lead_id}/notes", body=XSS)
     with app.app_context():
-        from spine_site import audit
+        from spine_site.accounts import audit
 
         audit.record("login_failed", actor=XSS, detail={"x": XSS})
         db.session.commit()

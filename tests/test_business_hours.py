@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spine_site.business_hours import (
+from spine_site.desk.business_hours import (
     DEFAULT_CADENCE,
     HORIZON_DAYS,
     BusinessHours,

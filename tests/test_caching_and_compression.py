@@ -9,7 +9,7 @@ import time
 import brotli
 import pytest
 
-from spine_site import assets
+from spine_site.web import assets
 from tests.html_forms import form_posting_to
 
 ARTICLE = "/articles/what-is-a-physiatrist"

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from spine_site.extensions import db
-from spine_site.intake import BEST_TIMES, CONTACT_METHODS
+from spine_site.leads.intake import BEST_TIMES, CONTACT_METHODS
 from spine_site.models import EmailKind, OutboxEmail
 from tests.factories import make_lead
 from tests.html_forms import SCHEDULE, submit_public_form

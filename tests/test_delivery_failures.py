@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import event, select, update
 
 from spine_site.extensions import db
-from spine_site.mail_transports import permanent_refusal
+from spine_site.mail.transports import permanent_refusal
 from spine_site.models import EmailStatus, OutboxEmail
 from tests.factories import make_lead, make_user
 from tests.support import Inbox, deliver, free_port, login, the_email

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from spine_site import outbox
+from spine_site.mail import outbox
 from tests.factories import make_lead
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ def test_a_site_url_in_the_env_file_is_noticed(tmp_path):
 
 
 def test_a_written_mail_is_logged_with_its_guide_link_ready_to_open(app_factory, caplog):
-    caplog.set_level("INFO", logger="spine_site.outbox")
+    caplog.set_level("INFO", logger="spine_site.mail.outbox")
     app = app_factory(SITE_URL=dev.site_url({"PORT": "5099"}))
     make_lead(app, "guide")
     with app.app_context():

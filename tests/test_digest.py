@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 
-from spine_site import digest
 from spine_site.clock import clinic_today, day_start, utcnow
+from spine_site.desk import digest
 from spine_site.extensions import db
 from spine_site.models import Lead, LeadStatus, OutboxEmail
 from tests.factories import make_lead

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from spine_site import digest, outbox
+from spine_site.desk import digest
 from spine_site.extensions import db
+from spine_site.mail import outbox
 from tests.html_forms import GUIDE, SCHEDULE, submit_public_form
 from tests.support import make_app, start_smtp
 

@@ -10,9 +10,9 @@ import time
 
 from sqlalchemy import select
 
-from spine_site.export import COLUMNS, MEDICAL_COLUMNS, neutralize
 from spine_site.extensions import db
-from spine_site.intake import BEST_TIMES, CONTACT_METHODS
+from spine_site.leads.export import COLUMNS, MEDICAL_COLUMNS, neutralize
+from spine_site.leads.intake import BEST_TIMES, CONTACT_METHODS
 from spine_site.models import AuditEvent, Lead
 from tests.factories import make_lead
 from tests.html_forms import GUIDE, fill, form_posting_to
@@ -239,8 +239,8 @@ def test_each_export_is_audited_with_its_filters_and_row_count(app, staff_client
 
 def test_export_streams_in_batches(app):
     from spine_site.clock import clinic_zone
-    from spine_site.export import ExportPlan
-    from spine_site.lead_list import LeadFilter
+    from spine_site.leads.export import ExportPlan
+    from spine_site.leads.lead_list import LeadFilter
     from spine_site.models import Role
 
     for n in range(5):
@@ -307,8 +307,8 @@ def _opt_in_column(staff_client) -> dict[str, str]:
 
 def test_export_shows_no_opt_in_for_an_address_that_opted_out_since(app, staff_client):
     from spine_site import privacy
+    from spine_site.leads.people import email_hash
     from spine_site.models import Suppression
-    from spine_site.people import email_hash
 
     asked = _confirmed_guide_lead(app, email="grace@example.org", days_ago=2)
     _confirmed_guide_lead(app, email="alan@example.org", days_ago=2)
@@ -342,7 +342,7 @@ def test_a_new_request_with_the_box_ticked_is_new_consent_after_erasure(app, sta
 
 
 def test_status_reads_as_a_label_and_the_desk_columns_are_filled(app, staff_client):
-    from spine_site import intake_desk
+    from spine_site.desk import attempts
     from spine_site.extensions import db
     from spine_site.models import AttemptChannel, AttemptOutcome, Lead, LeadStatus, User
 
@@ -350,7 +350,7 @@ def test_status_reads_as_a_label_and_the_desk_columns_are_filled(app, staff_clie
     with app.test_request_context():
         lead = db.session.get(Lead, lead_id)
         me = db.session.scalar(select(User).where(User.email == "intake@clinic.example"))
-        intake_desk.record_attempt(lead, AttemptChannel.CALL, AttemptOutcome.NO_ANSWER, by=me)
+        attempts.record_attempt(lead, AttemptChannel.CALL, AttemptOutcome.NO_ANSWER, by=me)
         lead.status = LeadStatus.NOT_A_FIT
         db.session.commit()
     (row,) = read_csv(staff_client.get("/staff/leads/export.csv"))

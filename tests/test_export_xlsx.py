@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import openpyxl
 from sqlalchemy import select
 
-from spine_site.export import COLUMNS, MEDICAL_COLUMNS
-from spine_site.export_xlsx import MIMETYPE, _text
 from spine_site.extensions import db
+from spine_site.leads.export import COLUMNS, MEDICAL_COLUMNS
+from spine_site.leads.export_xlsx import MIMETYPE, _text
 from spine_site.models import AuditEvent, Lead
 from tests.factories import make_lead
 

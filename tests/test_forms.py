@@ -8,8 +8,9 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from spine_site import intake, tokens
+from spine_site import tokens
 from spine_site.extensions import db
+from spine_site.leads import intake
 from spine_site.models import EmailKind, FormKind, Lead, OutboxEmail, Person
 from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
 

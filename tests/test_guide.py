@@ -18,9 +18,10 @@ from flask import url_for
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from spine_site import guide, tokens
+from spine_site import tokens
 from spine_site.extensions import db
-from spine_site.guide import GUIDE_SOURCE, GuideContact, build_pdf, guide_html
+from spine_site.leads import guide
+from spine_site.leads.guide import GUIDE_SOURCE, GuideContact, build_pdf, guide_html
 from spine_site.models import EmailKind, GuideDownload, OutboxEmail
 from tests.factories import make_lead
 from tests.html_forms import form_posting_to
@@ -274,7 +275,7 @@ def test_without_pango_the_guide_still_downloads_as_the_plain_pdf(
     monkeypatch.delitem(sys.modules, "weasyprint", raising=False)
     monkeypatch.setattr(sys, "meta_path", [_NoPango(), *sys.meta_path])
     lead_id = guide_lead(app)
-    with caplog.at_level(logging.WARNING, logger="spine_site.guide"):
+    with caplog.at_level(logging.WARNING, logger="spine_site.leads.guide"):
         response = app.test_client().get(link_for(app, lead_id))
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
@@ -283,6 +284,6 @@ def test_without_pango_the_guide_still_downloads_as_the_plain_pdf(
     assert "WeasyPrint" not in (reader.metadata.producer or "")
     text = " ".join(page.extract_text() for page in reader.pages)
     assert "Red-flag symptoms" in text and "Springfield, IL 62701" in text
-    warnings = [r.getMessage() for r in caplog.records if r.name == "spine_site.guide"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "spine_site.leads.guide"]
     assert len(warnings) == 1
     assert "apt-get install libpango-1.0-0 libpangoft2-1.0-0" in warnings[0]

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import update
 
-from spine_site import intake_report
+from spine_site.analytics import intake_report
 from spine_site.extensions import db
 from spine_site.models import (
     AttemptChannel,

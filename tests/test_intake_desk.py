@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from spine_site import intake_desk, queue
+from spine_site.desk import attempts as intake_desk
+from spine_site.desk import queue
 from spine_site.extensions import db
 from spine_site.models import (
     AttemptChannel,

@@ -6,7 +6,7 @@ import html as htmllib
 
 from sqlalchemy import func, select
 
-from spine_site import casework
+from spine_site.desk import casework
 from spine_site.extensions import db
 from spine_site.models import (
     AuditEvent,

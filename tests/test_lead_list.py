@@ -7,8 +7,8 @@ from functools import partial
 
 import pytest
 
-from spine_site import lead_list
 from spine_site.extensions import db
+from spine_site.leads import lead_list
 from spine_site.models import Lead, LeadStatus
 from tests.factories import make_lead, make_user
 from tests.support import login

@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
-from spine_site import lead_list
 from spine_site.clock import utcnow
 from spine_site.extensions import db
-from spine_site.lead_list import LeadFilter
+from spine_site.leads import lead_list
+from spine_site.leads.lead_list import LeadFilter
 from spine_site.models import PG_TRIGRAM_INDEX, FormKind, Lead, LeadStatus, Person
 
 FIRST = ["Ada", "Grace", "José", "Zoë", "李明", "李明华", "İrem", "Σοφία", "Siân", "O'Neil", "Ana"]

@@ -7,8 +7,8 @@ import json
 import logging
 import re
 
-from spine_site import outbox
-from spine_site.logs import JsonFormatter, RedactingFilter, redact
+from spine_site.mail import outbox
+from spine_site.ops.logs import JsonFormatter, RedactingFilter, redact
 from tests.factories import STAFF_PASSWORD, make_user
 from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
 from tests.support import login

@@ -12,8 +12,9 @@ from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from spine_site import digest, outbox
-from spine_site.mail_policy import reply_to
+from spine_site.desk import digest
+from spine_site.mail import outbox
+from spine_site.mail.policy import reply_to
 from tests.factories import make_lead
 
 # A production-length address: links under it are far longer than a header line's 78.

@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from spine_site import lead_mail, outbox, privacy, tokens
+from spine_site import privacy, tokens
 from spine_site.extensions import db
+from spine_site.leads import emails
+from spine_site.leads.people import email_hash
+from spine_site.mail import outbox
 from spine_site.models import EmailKind, Lead, OutboxEmail, Person, Suppression, User
-from spine_site.people import email_hash
 from tests.factories import make_lead
 from tests.html_forms import GUIDE, submit_public_form
 
@@ -73,11 +75,11 @@ def test_a_fresh_guide_link_carries_a_fresh_confirmation_until_confirmed(app):
     lead_id = make_lead(app, "guide", opt_in=True)
     with app.test_request_context():
         lead = db.session.get(Lead, lead_id)
-        lead_mail.queue_guide_email(lead)  # what a resend (patient's or staff's) queues
+        emails.queue_guide_email(lead)  # what a resend (patient's or staff's) queues
         db.session.commit()
     assert press_confirm(app, confirm_path(app, lead_id)).status_code == 200
     with app.test_request_context():
-        lead_mail.queue_guide_email(db.session.get(Lead, lead_id))
+        emails.queue_guide_email(db.session.get(Lead, lead_id))
         db.session.commit()
         bodies = [
             e.body_text

@@ -11,9 +11,9 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import func, select, update
 
-from spine_site import outbox
 from spine_site.extensions import db
-from spine_site.mail_transports import FileTransport
+from spine_site.mail import outbox
+from spine_site.mail.transports import FileTransport
 from spine_site.models import EmailKind, EmailStatus, Lead, OutboxEmail
 from tests.factories import make_lead
 from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to, submit_public_form
@@ -301,7 +301,7 @@ def test_outbox_work_loop_stops_cleanly(app_factory, smtp):
 
 
 def test_without_mail_server_mail_is_written_as_eml_and_links_logged(app, caplog, tmp_path):
-    caplog.set_level("INFO", logger="spine_site.outbox")
+    caplog.set_level("INFO", logger="spine_site.mail.outbox")
     make_lead(app, "guide")
     assert deliver(app) == 1
     (eml,) = (tmp_path / "mail").glob("*.eml")
@@ -317,7 +317,7 @@ def test_spam_gets_no_email(app, smtp):
 def test_the_file_transport_logs_only_the_sites_own_links(caplog, tmp_path):
     # Any other link in a mail stays out of the log. (Patient emails never echo a "first
     # name" holding a URL, test_patient_email_text, so the message is made here.)
-    caplog.set_level("INFO", logger="spine_site.outbox")
+    caplog.set_level("INFO", logger="spine_site.mail.outbox")
     msg = EmailMessage()
     msg["Subject"], msg["Message-ID"] = "Your guide", "<1.2@clinic.example>"
     msg.set_content(

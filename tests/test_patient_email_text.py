@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from spine_site import outbox
 from spine_site.extensions import db
-from spine_site.lead_mail import greeting_name
+from spine_site.leads.emails import greeting_name
+from spine_site.mail import outbox
 from spine_site.models import OutboxEmail
 from tests.factories import make_lead
 from tests.html_forms import SCHEDULE, submit_public_form

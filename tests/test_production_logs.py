@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from spine_site.ratelimits import warn_if_counted_per_worker
+from spine_site.web.ratelimits import warn_if_counted_per_worker
 from tests.production_server import (
     ROOT,
     check_nginx_config,
@@ -232,6 +232,6 @@ def test_the_warning_is_for_several_workers_counting_in_memory(
     app = app_factory(
         **{"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "memory://", **settings}
     )
-    caplog.set_level("WARNING", logger="spine_site.ratelimits")
+    caplog.set_level("WARNING", logger="spine_site.web.ratelimits")
     assert warn_if_counted_per_worker(app, workers) is warned
     assert (PER_WORKER_WARNING in caplog.text) is warned

@@ -17,9 +17,8 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from spine_site.article_models import ArticleRecord
 from spine_site.extensions import db
-from spine_site.models import EmailKind, Lead, OutboxEmail
+from spine_site.models import ArticleRecord, EmailKind, Lead, OutboxEmail
 from tests.factories import make_lead, make_user
 from tests.html_forms import forms_in
 from tests.support import signed_in

@@ -12,7 +12,7 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from spine_site import mfa
+from spine_site.accounts import mfa
 from spine_site.extensions import db
 from spine_site.models import AuditEvent, RecoveryCode, StaffSession, User
 from tests.factories import STAFF_PASSWORD, TOTP_SECRET, make_user, totp_code
@@ -356,7 +356,7 @@ def test_a_factor_reset_voids_a_sign_in_already_under_way(app, admin_client):
 
 @pytest.mark.parametrize("change", ["password reset", "disable and enable"])
 def test_an_account_change_voids_a_sign_in_under_way(app, change):
-    from spine_site import users
+    from spine_site.accounts import users
 
     make_user(app, NEW, "staff")
     admin_id = make_user(app, "admin@clinic.example", "admin")
@@ -415,7 +415,7 @@ def test_a_right_password_is_in_the_audit_log_before_the_second_step(app):
 
 
 def test_a_webauthn_challenge_can_be_answered_once_whatever_the_cookie(app):
-    from spine_site import passkeys
+    from spine_site.accounts import passkeys
 
     with app.test_request_context():
         assert passkeys.spend_challenge(b"a challenge", 300) is True

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from spine_site import users
+from spine_site.accounts import users
 from spine_site.extensions import db
 from spine_site.models import AuditEvent, Role, User
 from spine_site.staff.access import ACCESS, ENROLMENT, PUBLIC, SECOND_STEP, is_safe_next

@@ -13,8 +13,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, insert, select
 
-from spine_site import casework, intake, outbox, tokens
+from spine_site import tokens
+from spine_site.desk import casework
 from spine_site.extensions import db
+from spine_site.leads import intake
+from spine_site.mail import outbox
 from spine_site.models import FormKind, Lead, OutboxEmail, Person, User
 from tests.factories import GUIDE, make_lead, make_user
 from tests.html_forms import submit_public_form

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 from sqlalchemy import event, func, insert, select
 
-from spine_site import audit
+from spine_site.accounts import audit
 from spine_site.extensions import db
 from spine_site.models import AuditEvent
 from spine_site.transaction import atomic

@@ -19,8 +19,8 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.http import http_date
 from werkzeug.utils import get_content_type
 
-from .. import tokens
-from ..articles import Library
+from spine_site import tokens
+from spine_site.articles.render import Library
 
 # A form token as it appears in a page: not part of what the page says.
 _FORM_TOKEN = re.compile(tokens.FORM_TOKEN_PATTERN.encode())

@@ -1,4 +1,4 @@
-"""The two public forms. They check shape; rules across records live in spine_site.intake."""
+"""The two public forms. They check shape; rules across records live in spine_site.leads.intake."""
 
 from __future__ import annotations
 
@@ -17,9 +17,14 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from ..formbase import PostForm
-from ..intake import APPOINTMENT_FIELDS, BEST_TIMES, CONTACT_METHODS, GUIDE_FIELDS, REASONS
-from ..text_checks import multi_line, one_line, unix_newlines, visible_only
+from spine_site.leads.intake import (
+    APPOINTMENT_FIELDS,
+    BEST_TIMES,
+    CONTACT_METHODS,
+    GUIDE_FIELDS,
+    REASONS,
+)
+from spine_site.web.forms import PostForm, multi_line, one_line, unix_newlines, visible_only
 
 MESSAGE_MAX = 2000
 

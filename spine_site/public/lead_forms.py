@@ -8,12 +8,13 @@ import re
 
 from flask import Response, current_app, redirect, render_template, request, url_for
 
-from .. import intake, tokens
-from ..articles import Article, Library
-from ..models import FormKind
-from ..security import is_cross_site
-from . import visits
-from .forms import GuideForm, LeadForm, ScheduleForm
+from spine_site import tokens
+from spine_site.articles.render import Article, Library
+from spine_site.leads import intake
+from spine_site.models import FormKind
+from spine_site.public import visits
+from spine_site.public.forms import GuideForm, LeadForm, ScheduleForm
+from spine_site.web.security import is_cross_site
 
 # name in URLs -> (kind stored, form class, field prefix so both forms fit on one page)
 FORMS: dict[str, tuple[FormKind, type[LeadForm], str]] = {

@@ -11,8 +11,8 @@ import re
 from flask import Response, abort, request
 from sqlalchemy import select
 
-from ..article_models import ArticleImageFile
-from ..extensions import db
+from spine_site.extensions import db
+from spine_site.models import ArticleImageFile
 
 NAME = re.compile(r"^[0-9a-f]{16}-\d{1,4}\.(webp|avif|jpg|png)$")
 YEAR = 365 * 24 * 3600

@@ -22,17 +22,17 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from .. import errors, health, intake, lead_mail, privacy, tokens
-from ..articles import Article
-from ..contact_promise import contact_promise
-from ..extensions import db
-from ..guide import DOWNLOAD_NAME, GuideContact, guide_pdf
-from ..models import Lead, Person
-from ..ratelimits import limited
-from ..security import is_cross_site
-from . import caching, media, visits
-from .forms import ResendGuideForm
-from .lead_forms import (
+from spine_site import privacy, tokens
+from spine_site.articles.render import Article
+from spine_site.extensions import db
+from spine_site.leads import emails, intake
+from spine_site.leads.contact_promise import contact_promise
+from spine_site.leads.guide import DOWNLOAD_NAME, GuideContact, guide_pdf
+from spine_site.models import Lead, Person
+from spine_site.ops import health
+from spine_site.public import caching, media, visits
+from spine_site.public.forms import ResendGuideForm
+from spine_site.public.lead_forms import (
     DATABASE_DOWN,
     FORMS,
     PageResult,
@@ -44,6 +44,9 @@ from .lead_forms import (
     render_form_page,
     rerender_after_failure,
 )
+from spine_site.web import errors
+from spine_site.web.ratelimits import limited
+from spine_site.web.security import is_cross_site
 
 bp = Blueprint("public", __name__)
 # The staff preview of an article shows the same forms; blueprints never import each other,
@@ -198,7 +201,7 @@ def guide_resend(token: str):
         return render_template(
             "public/guide_expired.html", form=form, token=token, timed_out=True
         ), 400
-    if not lead_mail.resend_guide(lead):
+    if not emails.resend_guide(lead):
         return render_template(
             "public/guide_expired.html", form=form, token=token, too_many=True
         ), 429

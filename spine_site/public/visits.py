@@ -13,9 +13,9 @@ from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 from flask import Blueprint, Response, after_this_request, current_app, request
 from werkzeug.http import dump_cookie
 
-from .. import pageviews
-from ..intake import UTM_KEYS, Attribution
-from ..text_checks import visible_only
+from spine_site.analytics import pageviews
+from spine_site.leads.intake import UTM_KEYS, Attribution
+from spine_site.web.forms import visible_only
 
 # The pages a reader lands on and reads: their views are counted (GET answered 200 or 304),
 # and the visit cookie is set on them. Not the emailed links (a signed token is no landing

@@ -1,6 +1,7 @@
-"""The staff area: one blueprint (access.py), its views in modules by job."""
+"""The staff area: one blueprint guarded once at its door (`access`: sign-in, the role table,
+deny by default), its views in modules by job, and their forms."""
 
-from . import (
+from spine_site.staff import (
     admin_views,
     article_history_views,
     article_views,
@@ -11,7 +12,7 @@ from . import (
     report_views,
     security_views,
 )
-from .access import bp
+from spine_site.staff.access import bp
 
 __all__ = [
     "admin_views",

@@ -27,10 +27,11 @@ from flask import (
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 
-from .. import casework, signin
-from ..extensions import db
-from ..models import Role, User
-from .forms import LoginForm
+from spine_site.accounts import signin
+from spine_site.desk import casework
+from spine_site.extensions import db
+from spine_site.models import Role, User
+from spine_site.staff.forms import LoginForm
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from .. import audit, mfa, users
-from ..extensions import db
-from ..models import Role, User
-from ..text_checks import visible_only
-from .access import acting_user, bp, get_or_404, page_number, parse_date
-from .forms import ActionForm, RoleForm, UserCreateForm
+from spine_site.accounts import audit, mfa, users
+from spine_site.extensions import db
+from spine_site.models import Role, User
+from spine_site.staff.access import acting_user, bp, get_or_404, page_number, parse_date
+from spine_site.staff.forms import ActionForm, RoleForm, UserCreateForm
+from spine_site.web.forms import visible_only
 
 
 @bp.route("/users", methods=["GET", "POST"], endpoint="users")

@@ -11,8 +11,8 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
-from ..models import FormKind
-from ..reports import Report
+from spine_site.analytics.reports import Report
+from spine_site.models import FormKind
 
 WIDTH, HEIGHT = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 36, 8, 12, 28

@@ -10,8 +10,8 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from ..article_models import ArticleRevision
-from .article_forms import format_faq
+from spine_site.models import ArticleRevision
+from spine_site.staff.article_forms import format_faq
 
 FIELDS = {
     "title": "Title",

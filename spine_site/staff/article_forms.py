@@ -19,9 +19,8 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional, ValidationError
 
-from ..editorial import SLUG, Draft
-from ..formbase import PostForm
-from ..text_checks import multi_line, one_line, unix_newlines
+from spine_site.articles.editorial import SLUG, Draft
+from spine_site.web.forms import PostForm, multi_line, one_line, unix_newlines
 
 FAQ_HELP = (
     'One block per question: a line starting "Q:", then a line starting "A:" with the '

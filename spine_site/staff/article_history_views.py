@@ -7,14 +7,14 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import article_desk
-from ..article_models import ArticleRecord, ArticleRevision
-from ..editorial import EditorialError
-from ..extensions import db
-from .access import EDITORS, acting_user, bp, get_or_404
-from .article_diff import compare
-from .article_views import revision_or_404, state_label
-from .forms import ActionForm
+from spine_site.articles import article_desk
+from spine_site.articles.editorial import EditorialError
+from spine_site.extensions import db
+from spine_site.models import ArticleRecord, ArticleRevision
+from spine_site.staff.access import EDITORS, acting_user, bp, get_or_404
+from spine_site.staff.article_diff import compare
+from spine_site.staff.article_views import revision_or_404, state_label
+from spine_site.staff.forms import ActionForm
 
 
 def _revisions(article: ArticleRecord) -> list[ArticleRevision]:

@@ -11,16 +11,16 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import article_desk, editorial
-from ..article_models import ArticleRecord, ArticleRevision, Workflow
-from ..article_preview import preview_of
-from ..clock import clinic_zone, utcnow
-from ..editorial import Draft, EditorialError, State
-from ..extensions import db
-from ..templating import clinic_time
-from .access import EDITORS, acting_user, bp, get_or_404
-from .article_forms import ArticleForm, PublishForm
-from .forms import ActionForm
+from spine_site.articles import article_desk, editorial
+from spine_site.articles.editorial import Draft, EditorialError, State
+from spine_site.articles.preview import preview_of
+from spine_site.clock import clinic_zone, utcnow
+from spine_site.extensions import db
+from spine_site.models import ArticleRecord, ArticleRevision, Workflow
+from spine_site.staff.access import EDITORS, acting_user, bp, get_or_404
+from spine_site.staff.article_forms import ArticleForm, PublishForm
+from spine_site.staff.forms import ActionForm
+from spine_site.web.templating import clinic_time
 
 
 def state_label(article: ArticleRecord) -> str:

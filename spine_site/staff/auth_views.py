@@ -23,12 +23,12 @@ from flask import (
 )
 from flask_login import login_user, logout_user
 
-from .. import mfa, passkeys, signin, users
-from ..models import User
-from ..ratelimits import limited
-from .access import TIMED_OUT, acting_user, bp, is_safe_next, page_to_return_to
-from .factor_pages import keep_challenge, passkey_page, take_challenge
-from .forms import ActionForm, CodeForm, LoginForm, PasswordChangeForm
+from spine_site.accounts import mfa, passkeys, signin, users
+from spine_site.models import User
+from spine_site.staff.access import TIMED_OUT, acting_user, bp, is_safe_next, page_to_return_to
+from spine_site.staff.factor_pages import keep_challenge, passkey_page, take_challenge
+from spine_site.staff.forms import ActionForm, CodeForm, LoginForm, PasswordChangeForm
+from spine_site.web.ratelimits import limited
 
 SIGNIN = "signin"
 PENDING_SECONDS = 600

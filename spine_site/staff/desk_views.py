@@ -1,5 +1,5 @@
 """The intake desk's actions on a request (attempts, follow-ups, ownership) and a person's
-timeline. Each view parses the form and calls one function of intake_desk.py."""
+timeline. Each view parses the form and calls one function of attempts.py."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from .. import casework, intake_desk
-from ..clock import clinic_zone
-from ..extensions import db
-from ..models import AttemptChannel, AttemptOutcome, Lead, Person, Role, User
-from .access import acting_user, bp, get_or_404, is_safe_next
-from .forms import STATUS_LABELS, AttemptForm, FollowUpForm, OwnerForm
+from spine_site.clock import clinic_zone
+from spine_site.desk import attempts, casework
+from spine_site.extensions import db
+from spine_site.models import AttemptChannel, AttemptOutcome, Lead, Person, Role, User
+from spine_site.staff.access import acting_user, bp, get_or_404, is_safe_next
+from spine_site.staff.forms import STATUS_LABELS, AttemptForm, FollowUpForm, OwnerForm
 
 
 def _back(lead: Lead) -> Any:
@@ -35,10 +35,10 @@ def lead_attempt(lead_id: int):
         flash("Choose how you tried (call, text or email) and what came of it.", "error")
         return _back(lead)
     try:
-        intake_desk.record_attempt(
+        attempts.record_attempt(
             lead, AttemptChannel(channel), AttemptOutcome(outcome), by=acting_user()
         )
-    except intake_desk.DeskError as exc:
+    except attempts.DeskError as exc:
         flash(str(exc), "error")
         return _back(lead)
     flash(_attempt_message(lead, AttemptOutcome(outcome)))
@@ -46,7 +46,7 @@ def lead_attempt(lead_id: int):
 
 
 def _attempt_message(lead: Lead, outcome: AttemptOutcome) -> str:
-    said = f"{intake_desk.OUTCOME_LABELS[outcome]}: recorded for {lead.full_name}."
+    said = f"{attempts.OUTCOME_LABELS[outcome]}: recorded for {lead.full_name}."
     if outcome is AttemptOutcome.REACHED:
         return f"{said} Status: {STATUS_LABELS[lead.status]}."
     if lead.next_follow_up_at is not None:
@@ -66,7 +66,7 @@ def lead_follow_up(lead_id: int):
         return _back(lead)
     when: datetime | None = form.when.data
     local = when.replace(tzinfo=clinic_zone()) if when is not None else None
-    intake_desk.set_follow_up(lead, local, by=acting_user())
+    attempts.set_follow_up(lead, local, by=acting_user())
     flash("Next try saved." if local else "No follow-up planned.")
     return _back(lead)
 
@@ -82,8 +82,8 @@ def lead_owner(lead_id: int):
     value = form.owner.data
     owner = db.session.get(User, int(value)) if value and value.isdigit() else None
     try:
-        intake_desk.set_owner(lead, owner, by=acting_user())
-    except intake_desk.DeskError as exc:
+        attempts.set_owner(lead, owner, by=acting_user())
+    except attempts.DeskError as exc:
         flash(str(exc), "error")
     else:
         flash(f"Owner: {owner.email}." if owner else "Nobody owns this request now.")
@@ -111,6 +111,6 @@ def person(person_id: int):
         person=found,
         events=casework.timeline(found),
         status_labels=STATUS_LABELS,
-        outcome_labels=intake_desk.OUTCOME_LABELS,
-        channel_labels=intake_desk.CHANNEL_LABELS,
+        outcome_labels=attempts.OUTCOME_LABELS,
+        channel_labels=attempts.CHANNEL_LABELS,
     )

@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import render_template, session
 
-from .. import passkeys
-from ..security import CONTENT_SECURITY_POLICY
+from spine_site.accounts import passkeys
+from spine_site.web.security import CONTENT_SECURITY_POLICY
 
 # Only the pages that offer passkeys run a script, and only our own file: everywhere else
 # the policy still allows none.

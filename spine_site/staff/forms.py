@@ -15,10 +15,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from ..formbase import PostForm
-from ..intake_desk import CHANNEL_LABELS
-from ..models import LeadStatus, Role
-from ..text_checks import multi_line, unix_newlines
+from spine_site.desk.attempts import CHANNEL_LABELS
+from spine_site.models import LeadStatus, Role
+from spine_site.web.forms import PostForm, multi_line, unix_newlines
 
 STATUS_LABELS = {
     LeadStatus.NEW: "New",

@@ -9,9 +9,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from .. import errors, images
-from ..formbase import PostForm
-from .access import ACCESS, acting_user, bp
+from spine_site.articles import images
+from spine_site.staff.access import ACCESS, acting_user, bp
+from spine_site.web import errors
+from spine_site.web.forms import PostForm
 
 # Room for the form's other fields and the multipart framing around the file.
 _FORM_OVERHEAD = 64 * 1024

@@ -20,13 +20,14 @@ from flask import (
 )
 from flask_login import current_user
 
-from .. import casework, export, export_xlsx, intake_desk, lead_list, privacy, queue
-from ..clock import clinic_zone, utcnow
-from ..models import EmailStatus, FormKind, Lead, LeadStatus, OutboxEmail, Role
-from ..text_checks import visible_only
-from . import desk_views
-from .access import INTAKE, acting_user, bp, get_or_404, page_number, parse_date
-from .forms import (
+from spine_site import privacy
+from spine_site.clock import clinic_zone, utcnow
+from spine_site.desk import attempts, casework, queue
+from spine_site.leads import export, export_xlsx, lead_list
+from spine_site.models import EmailStatus, FormKind, Lead, LeadStatus, OutboxEmail, Role
+from spine_site.staff import desk_views
+from spine_site.staff.access import INTAKE, acting_user, bp, get_or_404, page_number, parse_date
+from spine_site.staff.forms import (
     STATUS_LABELS,
     ActionForm,
     AttemptForm,
@@ -35,6 +36,7 @@ from .forms import (
     OwnerForm,
     StatusForm,
 )
+from spine_site.web.forms import visible_only
 
 
 def filter_from_request() -> lead_list.LeadFilter:
@@ -92,7 +94,7 @@ def _queue(view: str):
         page_number(request.args.get("page")),
         current_app.config["STAFF_PAGE_SIZE"],
     )
-    hours = intake_desk.business_hours()
+    hours = attempts.business_hours()
     return render_template(
         "staff/queue.html",
         q=found,
@@ -103,10 +105,10 @@ def _queue(view: str):
         target=current_app.config["FIRST_CONTACT_TARGET_MINUTES"],
         status_labels=STATUS_LABELS,
         attempt_form=AttemptForm(),
-        channel_for=intake_desk.CHANNEL_FOR_METHOD,
-        outcomes_for=intake_desk.OUTCOMES_FOR,
-        outcome_labels=intake_desk.OUTCOME_LABELS,
-        channel_labels=intake_desk.CHANNEL_LABELS,
+        channel_for=attempts.CHANNEL_FOR_METHOD,
+        outcomes_for=attempts.OUTCOMES_FOR,
+        outcome_labels=attempts.OUTCOME_LABELS,
+        channel_labels=attempts.CHANNEL_LABELS,
     )
 
 
@@ -141,14 +143,14 @@ def _desk_context(found: Lead) -> dict[str, object]:
         follow_up.when.data = found.next_follow_up_at.astimezone(clinic_zone()).replace(tzinfo=None)
     owner = OwnerForm(formdata=None, owner=str(found.owner_id or ""))
     owner.owner.choices = desk_views.owner_choices()
-    channel = intake_desk.CHANNEL_FOR_METHOD.get(found.contact_method or "", None)
+    channel = attempts.CHANNEL_FOR_METHOD.get(found.contact_method or "", None)
     return {
         "attempt_form": AttemptForm(formdata=None, channel=(channel or "call")),
         "follow_up_form": follow_up,
         "owner_form": owner,
-        "outcomes_for": intake_desk.OUTCOMES_FOR,
-        "outcome_labels": intake_desk.OUTCOME_LABELS,
-        "channel_labels": intake_desk.CHANNEL_LABELS,
+        "outcomes_for": attempts.OUTCOMES_FOR,
+        "outcome_labels": attempts.OUTCOME_LABELS,
+        "channel_labels": attempts.CHANNEL_LABELS,
         "cadence_done": found.unreached_attempts > 0 and found.next_follow_up_at is None,
     }
 

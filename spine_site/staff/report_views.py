@@ -8,14 +8,14 @@ from datetime import date, timedelta
 
 from flask import abort, render_template, request
 
-from .. import report_format, reports
-from ..clock import clinic_today
-from ..export import csv_document
-from ..models import FormKind
-from ..text_checks import visible_only
-from . import analytics_chart
-from .access import acting_user, bp, parse_date
-from .lead_views import csv_download
+from spine_site.analytics import report_format, reports
+from spine_site.clock import clinic_today
+from spine_site.leads.export import csv_document
+from spine_site.models import FormKind
+from spine_site.staff import analytics_chart
+from spine_site.staff.access import acting_user, bp, parse_date
+from spine_site.staff.lead_views import csv_download
+from spine_site.web.forms import visible_only
 
 MAX_REPORT_DAYS = 366
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

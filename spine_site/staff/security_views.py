@@ -24,12 +24,12 @@ from flask import (
 )
 from flask_login import current_user, logout_user
 
-from .. import mfa, passkeys, signin
-from ..models import User
-from .access import JSON_ENDPOINTS, acting_user, bp
-from .auth_views import AGAIN, finish_sign_in, pending_sign_in
-from .factor_pages import keep_challenge, passkey_page, take_challenge
-from .forms import ActionForm, CodeForm
+from spine_site.accounts import mfa, passkeys, signin
+from spine_site.models import User
+from spine_site.staff.access import JSON_ENDPOINTS, acting_user, bp
+from spine_site.staff.auth_views import AGAIN, finish_sign_in, pending_sign_in
+from spine_site.staff.factor_pages import keep_challenge, passkey_page, take_challenge
+from spine_site.staff.forms import ActionForm, CodeForm
 
 TOTP_NEW = "totp_new"
 # Changing one's second factors needs a sign-in this recent (ASVS 5.0 V7.5: re-authenticate

@@ -11,7 +11,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from spine_site import casework, clock, pageviews
+from spine_site import clock
+from spine_site.analytics import pageviews
+from spine_site.desk import casework
 from spine_site.extensions import db
 from spine_site.models import Lead, LeadStatus, User
 from tests.factories import STAFF_PASSWORD, make_lead, make_user, totp_code

@@ -1,0 +1,187 @@
+"""First contact, by week: how fast the intake desk tries and reaches appointment requests.
+
+Part of the analytics report (reports.py puts it in `Report.intake`). Over the period's
+appointment requests (spam left out), grouped by the clinic week they came in (weeks start
+on Monday in CLINIC_TIMEZONE; the period's first and last weeks may be partial), and over
+the whole period:
+
+- tried within the target: the share of requests whose first attempt came within
+  FIRST_CONTACT_TARGET_MINUTES (default 60) business minutes of the request (at most the
+  target: within). A request not tried yet counts as missed once more than its target has
+  passed, and is left out of the share until then, so a week still under way is neither
+  flattered by requests nobody has tried yet nor penalised for ones still inside their
+  target. (The queue already marks it overdue at the target itself, while a try made that
+  instant would still count as within.) A request closed without any attempt counts as
+  missed too: the figure measures recorded attempts.
+- median time to first attempt and to first reach: in business minutes (CLINIC_HOURS,
+  CLINIC_HOLIDAYS), over the requests that have one. A request made on Friday evening and
+  called at 08:30 on Monday waited 30 business minutes, not 60 hours.
+- attempts per scheduled appointment: the attempts recorded on the requests that ever
+  reached "scheduled" (now or in their status history), divided by how many those are.
+
+Each figure comes from small column-only queries. Cost: one business-hours walk per tried
+request (a few days each), one comparison per untried one.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Row, func, select
+
+from spine_site.clock import clinic_zone, day_start, utcnow
+from spine_site.desk.attempts import business_hours
+from spine_site.extensions import db
+from spine_site.models import ContactAttempt, FormKind, Lead, LeadStatus, LeadStatusChange
+
+
+@dataclass(frozen=True)
+class IntakeWeek:
+    """The figures of one clinic week (or of the whole period) of appointment requests."""
+
+    first_day: date
+    last_day: date
+    requests: int
+    within_target: int
+    measured: int  # first tried, or past their target untried: the share's whole
+    median_to_attempt: float | None  # business minutes
+    attempted: int
+    median_to_reach: float | None  # business minutes
+    reached: int
+    scheduled: int
+    scheduled_attempts: int
+
+    @property
+    def share_within_target(self) -> float | None:
+        return self.within_target / self.measured if self.measured else None
+
+    @property
+    def attempts_per_scheduled(self) -> float | None:
+        return self.scheduled_attempts / self.scheduled if self.scheduled else None
+
+
+@dataclass(frozen=True)
+class IntakeReport:
+    target_minutes: int
+    weeks: list[IntakeWeek]
+    total: IntakeWeek
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One request's part in the figures."""
+
+    monday: date
+    within: bool | None  # None: not tried and still inside its target
+    to_attempt: int | None
+    to_reach: int | None
+    scheduled_attempts: int | None  # None: never scheduled
+
+
+def _requests(start: datetime, end: datetime) -> Sequence[Row[Any]]:
+    return db.session.execute(
+        select(Lead.id, Lead.created_at, Lead.status, Lead.first_attempt_at, Lead.first_reached_at)
+        .where(
+            Lead.created_at >= start,
+            Lead.created_at < end,
+            Lead.form == FormKind.APPOINTMENT,
+            Lead.is_spam.is_(False),
+        )
+        .order_by(Lead.id)
+    ).all()
+
+
+def _chunks(items: list[int], size: int = 500) -> Iterator[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _scheduled_attempts(rows: Sequence[Row[Any]]) -> dict[int, int]:
+    """Attempts per request, for the requests that ever reached "scheduled"."""
+    scheduled = {row.id for row in rows if row.status is LeadStatus.SCHEDULED}
+    ids = [row.id for row in rows]
+    for chunk in _chunks(ids):
+        scheduled.update(
+            db.session.scalars(
+                select(LeadStatusChange.lead_id).where(
+                    LeadStatusChange.lead_id.in_(chunk),
+                    LeadStatusChange.to_status == LeadStatus.SCHEDULED,
+                )
+            )
+        )
+    attempts = dict.fromkeys(scheduled, 0)
+    for chunk in _chunks(sorted(scheduled)):
+        counted = db.session.execute(
+            select(ContactAttempt.lead_id, func.count())
+            .where(ContactAttempt.lead_id.in_(chunk))
+            .group_by(ContactAttempt.lead_id)
+        )
+        attempts.update((lead_id, count) for lead_id, count in counted)
+    return attempts
+
+
+def _median(values: list[int]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def _figures(first_day: date, last_day: date, group: Iterable[_Request]) -> IntakeWeek:
+    requests = list(group)
+    to_attempt = [r.to_attempt for r in requests if r.to_attempt is not None]
+    to_reach = [r.to_reach for r in requests if r.to_reach is not None]
+    scheduled = [r.scheduled_attempts for r in requests if r.scheduled_attempts is not None]
+    return IntakeWeek(
+        first_day=first_day,
+        last_day=last_day,
+        requests=len(requests),
+        within_target=sum(1 for r in requests if r.within),
+        measured=sum(1 for r in requests if r.within is not None),
+        median_to_attempt=_median(to_attempt),
+        attempted=len(to_attempt),
+        median_to_reach=_median(to_reach),
+        reached=len(to_reach),
+        scheduled=len(scheduled),
+        scheduled_attempts=sum(scheduled),
+    )
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def build(day_from: date, day_to: date, now: datetime | None = None) -> IntakeReport:
+    """The first-contact figures for the clinic days day_from..day_to, by week, as of now."""
+    target = int(current_app.config["FIRST_CONTACT_TARGET_MINUTES"])
+    hours = business_hours()
+    zone = clinic_zone()
+    # An untried request is past its target when made before this (the queue's "overdue").
+    past_target_before = hours.subtract(now or utcnow(), target)
+    rows = _requests(day_start(day_from), day_start(day_to + timedelta(days=1)))
+    attempts = _scheduled_attempts(rows)
+    by_week: dict[date, list[_Request]] = defaultdict(list)
+    everything: list[_Request] = []
+    for row in rows:
+        to_attempt = to_reach = None
+        if row.first_attempt_at is not None:
+            to_attempt = hours.minutes_between(row.created_at, row.first_attempt_at)
+            within: bool | None = to_attempt <= target
+        else:
+            within = False if row.created_at < past_target_before else None
+        if row.first_reached_at is not None:
+            to_reach = hours.minutes_between(row.created_at, row.first_reached_at)
+        monday = _monday(row.created_at.astimezone(zone).date())
+        request = _Request(monday, within, to_attempt, to_reach, attempts.get(row.id))
+        by_week[monday].append(request)
+        everything.append(request)
+    weeks = []
+    monday = _monday(day_from)
+    while monday <= day_to:
+        first, last = max(monday, day_from), min(monday + timedelta(days=6), day_to)
+        weeks.append(_figures(first, last, by_week[monday]))
+        monday += timedelta(days=7)
+    return IntakeReport(target, weeks, _figures(day_from, day_to, everything))

@@ -1,0 +1,65 @@
+"""The editor's steps as the staff pages take them: each one editorial step in one
+transaction.
+
+editorial.py only flushes, so the import command can take in many articles in one
+transaction; a button press in the staff area is one step, committed here (views never
+commit), or rolled back with its plain reason when the step is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import ParamSpec, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+
+from spine_site.articles import editorial
+from spine_site.articles.editorial import Draft, EditorialError
+from spine_site.models import ArticleRecord, ArticleRevision, User
+from spine_site.transaction import atomic
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _committed(step: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    try:
+        with atomic():
+            return step(*args, **kwargs)
+    except IntegrityError:
+        # Two editors claiming one address at the same moment: the slug is unique, and the
+        # second gets the same plain answer the form check gives.
+        raise EditorialError(
+            "Another article took this address a moment ago; choose another."
+        ) from None
+
+
+def create(draft: Draft, by: User, note: str | None = None) -> ArticleRecord:
+    """A new article as a draft (revision 1)."""
+    return _committed(editorial.create, draft, by, note)
+
+
+def save(
+    article: ArticleRecord, draft: Draft, by: User, note: str | None = None
+) -> ArticleRevision | None:
+    """A new revision; None when nothing changed."""
+    return _committed(editorial.save, article, draft, by, note)
+
+
+def submit(article: ArticleRecord, by: User) -> None:
+    _committed(editorial.submit_for_review, article, by)
+
+
+def publish(article: ArticleRecord, by: User, at: datetime | None = None) -> None:
+    """Publish the newest revision now, or at `at` (aware UTC)."""
+    _committed(editorial.publish, article, by, at)
+
+
+def unpublish(article: ArticleRecord, by: User) -> None:
+    _committed(editorial.unpublish, article, by)
+
+
+def restore(article: ArticleRecord, revision: ArticleRevision, by: User) -> ArticleRevision:
+    """An old revision's content as the newest draft (a new revision)."""
+    return _committed(editorial.restore, article, revision, by)

@@ -1,0 +1,265 @@
+"""What editors do to articles: write (every save a revision), submit for review, publish now
+or at a set time, unpublish, restore an old revision. Each step is checked, audited where it
+changes what readers see; the functions flush only, in the caller's transaction (one step
+of article_desk, or a whole import).
+
+States, as the staff list shows them (`state_of`):
+- draft / in review: never published (or unpublished and being reworked), by `workflow`;
+- scheduled: a live revision whose time has not come;
+- published: readers see the live revision (the head may be a newer draft);
+- unpublished: readers get 410 Gone.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+
+from spine_site.accounts import audit
+from spine_site.clock import utcnow
+from spine_site.extensions import db
+from spine_site.models import ArticleRecord, ArticleRedirect, ArticleRevision, User, Workflow
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Addresses the site itself uses under /articles/ could never be an article's.
+_RESERVED_SLUGS = {"new", "feed", "index"}
+
+
+class State(enum.StrEnum):
+    DRAFT = "draft"
+    IN_REVIEW = "in review"
+    SCHEDULED = "scheduled"
+    PUBLISHED = "published"
+    UNPUBLISHED = "unpublished"
+
+
+class EditorialError(ValueError):
+    """A step that cannot be taken now; the message says why, in plain words."""
+
+
+@dataclass
+class Draft:
+    """An article's content as an editor writes it: one revision's worth."""
+
+    title: str = ""
+    slug: str = ""
+    description: str = ""
+    summary: str = ""
+    body: str = ""
+    faq: list[dict[str, str]] = field(default_factory=list)
+    related: list[str] = field(default_factory=list)
+    reviewer: str = ""
+    reviewed_on: date | None = None
+
+    @classmethod
+    def of(cls, revision: ArticleRevision) -> Draft:
+        return cls(
+            title=revision.title,
+            slug=revision.slug,
+            description=revision.description,
+            summary=revision.summary,
+            body=revision.body,
+            faq=[dict(item) for item in revision.faq or []],
+            related=list(revision.related or []),
+            reviewer=revision.reviewer or "",
+            reviewed_on=revision.reviewed_on,
+        )
+
+    def same_as(self, revision: ArticleRevision) -> bool:
+        return self == Draft.of(revision)
+
+
+def problems(draft: Draft, article: ArticleRecord | None = None) -> dict[str, str]:
+    """What must be fixed before the draft can be saved, by field, in plain words."""
+    found: dict[str, str] = {}
+    for name, limit in (("title", 200), ("description", 400)):
+        value = getattr(draft, name).strip()
+        if not value:
+            found[name] = f"Enter the {name}."
+        elif len(value) > limit:
+            found[name] = f"Keep the {name} under {limit} characters."
+    if not draft.body.strip():
+        found["body"] = "Write the article's text."
+    if not SLUG.match(draft.slug) or len(draft.slug) > 120:
+        found["slug"] = (
+            "Use lowercase letters, digits and single hyphens, like what-is-a-physiatrist."
+        )
+    elif draft.slug in _RESERVED_SLUGS or slug_taken(draft.slug, article):
+        found["slug"] = "Another article uses this address; choose another."
+    for item in draft.faq:
+        if not item.get("q", "").strip() or not item.get("a", "").strip():
+            found["faq"] = "Each question needs an answer (and each answer a question)."
+    if draft.reviewer and len(draft.reviewer) > 200:
+        found["reviewer"] = "Keep the reviewer's name under 200 characters."
+    return found
+
+
+def slug_taken(slug: str, article: ArticleRecord | None) -> bool:
+    """Whether another article has this address now or had it before (its old links must
+    keep going to it)."""
+    own = article.id if article is not None else -1
+    other = db.session.scalar(
+        select(ArticleRecord.id).where(ArticleRecord.slug == slug, ArticleRecord.id != own)
+    )
+    moved = db.session.scalar(
+        select(ArticleRedirect.article_id).where(
+            ArticleRedirect.old_slug == slug, ArticleRedirect.article_id != own
+        )
+    )
+    return other is not None or moved is not None
+
+
+def state_of(article: ArticleRecord, now: datetime | None = None) -> State:
+    now = now or utcnow()
+    if article.live_id is None:
+        return State.IN_REVIEW if article.workflow is Workflow.IN_REVIEW else State.DRAFT
+    if article.unpublished_at is not None:
+        return State.UNPUBLISHED
+    if article.publish_at is not None and article.publish_at > now:
+        return State.SCHEDULED
+    return State.PUBLISHED
+
+
+def has_unpublished_changes(article: ArticleRecord) -> bool:
+    return article.live_id is not None and article.head_id != article.live_id
+
+
+def _new_revision(
+    article: ArticleRecord, draft: Draft, by: User | None, note: str | None
+) -> ArticleRevision:
+    number = (
+        db.session.scalar(
+            select(func.max(ArticleRevision.number)).where(ArticleRevision.article_id == article.id)
+        )
+        or 0
+    ) + 1
+    values = {f.name: getattr(draft, f.name) for f in fields(Draft)}
+    values["reviewer"] = draft.reviewer.strip() or None
+    revision = ArticleRevision(article_id=article.id, number=number, author=by, note=note, **values)
+    db.session.add(revision)
+    db.session.flush()
+    article.head = revision
+    article.updated_at = utcnow()
+    if article.live_id is None:
+        article.slug = draft.slug
+    return revision
+
+
+def create(draft: Draft, by: User | None, note: str | None = None) -> ArticleRecord:
+    """A new article, as a draft (revision 1)."""
+    found = problems(draft)
+    if found:
+        raise EditorialError(" ".join(found.values()))
+    article = ArticleRecord(slug=draft.slug, workflow=Workflow.DRAFT)
+    db.session.add(article)
+    db.session.flush()
+    _new_revision(article, draft, by, note)
+    audit.record("article_create", user=by, target=f"article:{article.id}")
+    return article
+
+
+def save(
+    article: ArticleRecord, draft: Draft, by: User | None, note: str | None = None
+) -> ArticleRevision | None:
+    """Save the editor's text as a new revision; None when nothing changed (no empty
+    revisions). Readers see nothing of it until it is published."""
+    found = problems(draft, article)
+    if found:
+        raise EditorialError(" ".join(found.values()))
+    if article.head is not None and draft.same_as(article.head):
+        return None
+    return _new_revision(article, draft, by, note)
+
+
+def submit_for_review(article: ArticleRecord, by: User) -> None:
+    if article.workflow is Workflow.IN_REVIEW:
+        raise EditorialError("This article is already waiting for review.")
+    if article.live_id is not None and not has_unpublished_changes(article):
+        raise EditorialError("Nothing to review: the published version is the newest.")
+    article.workflow = Workflow.IN_REVIEW
+    article.updated_at = utcnow()
+    audit.record("article_submit", user=by, target=f"article:{article.id}")
+
+
+def review_missing(revision: ArticleRevision) -> str | None:
+    """Why this revision may not be published yet, or None."""
+    if not revision.reviewer or revision.reviewed_on is None:
+        return (
+            "Add the medical reviewer's name and the review date before publishing: "
+            "every health article names who checked it and when."
+        )
+    return None
+
+
+def publish(article: ArticleRecord, by: User, at: datetime | None = None) -> None:
+    """Make the newest revision the one readers see: now, or at `at` (scheduled)."""
+    head = article.head
+    if head is None:
+        raise EditorialError("There is nothing to publish yet.")
+    reason = review_missing(head)
+    if reason:
+        raise EditorialError(reason)
+    now = utcnow()
+    if at is not None and at <= now:
+        at = None  # a time already past means now
+    previous_slug = article.slug if article.live_id is not None else None
+    article.live = head
+    article.publish_at = at or now
+    article.first_published_at = article.first_published_at or article.publish_at
+    article.unpublished_at = None
+    article.workflow = Workflow.DRAFT
+    article.updated_at = now
+    move_address(article, previous_slug, head.slug)
+    audit.record(
+        "article_schedule" if at else "article_publish",
+        user=by,
+        target=f"article:{article.id}",
+        detail={"revision": head.number, "slug": head.slug}
+        | ({"at": at.isoformat(timespec="minutes")} if at else {}),
+    )
+
+
+def move_address(article: ArticleRecord, old: str | None, new: str) -> None:
+    """A published article that changes its slug leaves a 301 at the old address."""
+    if old is not None and old != new:
+        db.session.merge(ArticleRedirect(old_slug=old, article_id=article.id))
+    # Taking an address back removes its redirect.
+    reclaimed = db.session.get(ArticleRedirect, new)
+    if reclaimed is not None:
+        db.session.delete(reclaimed)
+    article.slug = new
+
+
+def unpublish(article: ArticleRecord, by: User) -> None:
+    """Take the article off the site: its address answers 410 Gone, with other articles."""
+    if article.live_id is None or article.unpublished_at is not None:
+        raise EditorialError("This article is not published.")
+    article.unpublished_at = utcnow()
+    article.updated_at = article.unpublished_at
+    audit.record("article_unpublish", user=by, target=f"article:{article.id}")
+
+
+def restore(article: ArticleRecord, revision: ArticleRevision, by: User) -> ArticleRevision:
+    """Make an old revision's content the newest draft again (a new revision: history is
+    never rewritten). Readers see it only once it is published."""
+    if revision.article_id != article.id:
+        raise EditorialError("That revision belongs to another article.")
+    draft = Draft.of(revision)
+    if slug_taken(draft.slug, article):
+        raise EditorialError(
+            "Another article now uses that revision's address; change its slug first."
+        )
+    if article.head is not None and draft.same_as(article.head):
+        raise EditorialError("The newest revision already reads like that.")
+    restored = _new_revision(article, draft, by, f"restored from revision {revision.number}")
+    audit.record(
+        "article_restore",
+        user=by,
+        target=f"article:{article.id}",
+        detail={"from": revision.number, "to": restored.number},
+    )
+    return restored

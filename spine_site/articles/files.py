@@ -1,0 +1,131 @@
+"""Articles in and out as Markdown files with YAML front matter: the first import (the files
+under content/articles/, which a fresh database takes in by itself), and an export of every
+article for backup and for review in git.
+
+The file format is the one the site began with (title, description, published, updated,
+reviewer, summary, faq, related), plus `reviewed` (the review date; `updated` when absent)
+and, on export, `state`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time
+from pathlib import Path
+
+import yaml
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from spine_site.articles import editorial
+from spine_site.articles.editorial import Draft
+from spine_site.articles.render import ARTICLES_DIR, ArticleError, parse_article, split_front_matter
+from spine_site.clock import clinic_zone, utcnow
+from spine_site.extensions import db
+from spine_site.models import ArticleRecord, User, Workflow
+from spine_site.transaction import atomic
+
+log = logging.getLogger(__name__)
+
+
+def _moment(day: date) -> datetime:
+    """A file's date as a stored instant: 9 am that day, clinic time."""
+    return datetime.combine(day, time(9), tzinfo=clinic_zone())
+
+
+def import_file(path: Path, by: User | None = None) -> tuple[ArticleRecord, str]:
+    """Take in one file: a new article (published as the file says, if it names its reviewer
+    and dates), or a new revision of the article with that slug. Returns the article and
+    "new", "updated" or "unchanged".
+    Raises ArticleError for a malformed file, EditorialError for content the editor rules
+    refuse."""
+    rendered = parse_article(path)  # every check the site has always made of a file
+    meta, body = split_front_matter(path.read_text(encoding="utf-8"), path.name)
+    draft = Draft(
+        title=rendered.title,
+        slug=rendered.slug,
+        description=rendered.description,
+        summary=rendered.summary,
+        body=body.strip() + "\n",
+        faq=[{"q": str(i["q"]).strip(), "a": str(i["a"]).strip()} for i in meta.get("faq") or []],
+        related=list(rendered.related),
+        reviewer=rendered.reviewer,
+        reviewed_on=rendered.reviewed,
+    )
+    article = db.session.scalar(select(ArticleRecord).where(ArticleRecord.slug == draft.slug))
+    status = "new" if article is None else "updated"
+    if article is None:
+        article = editorial.create(draft, by, note=f"imported from {path.name}")
+    elif editorial.save(article, draft, by, note=f"imported from {path.name}") is None:
+        return article, "unchanged"
+    if str(meta.get("state", "published")) == "published":
+        assert article.head is not None
+        article.live = article.head
+        article.workflow = Workflow.DRAFT
+        article.unpublished_at = None
+        article.first_published_at = article.first_published_at or _moment(rendered.published)
+        article.publish_at = _moment(rendered.updated)
+        editorial.move_address(article, article.slug, draft.slug)
+    return article, status
+
+
+def import_path(path: Path, by: User | None = None) -> list[tuple[ArticleRecord, str]]:
+    files = sorted(path.glob("*.md")) if path.is_dir() else [path]
+    if not files:
+        raise ArticleError(f"{path}: no .md files")
+    return [import_file(f, by) for f in files]
+
+
+def seed_if_empty() -> int:
+    """A database with no articles at all takes in the bundled files: a fresh clone (or a
+    new deploy) shows the physiatrist article with no manual step. Two workers racing here
+    are fine: the slug is unique, and the loser's attempt rolls back."""
+    if db.session.scalar(select(func.count()).select_from(ArticleRecord)):
+        return 0
+    try:
+        with atomic():
+            imported = import_path(ARTICLES_DIR)
+    except IntegrityError:
+        return 0
+    log.info("Imported %d bundled article(s) into an empty database", len(imported))
+    return len(imported)
+
+
+def export_article(article: ArticleRecord) -> str:
+    """The article as a Markdown file: its newest revision, with its state."""
+    revision = article.head
+    assert revision is not None
+    zone = clinic_zone()
+    first = (article.first_published_at or revision.created_at).astimezone(zone).date()
+    latest = (article.publish_at or revision.created_at).astimezone(zone).date()
+    meta: dict[str, object] = {
+        "title": revision.title,
+        "description": revision.description,
+        "published": first,
+        "updated": latest,
+        "reviewer": revision.reviewer or "",
+        "reviewed": revision.reviewed_on,
+        "summary": revision.summary,
+        "state": str(editorial.state_of(article, utcnow())),
+    }
+    if revision.faq:
+        meta["faq"] = [{"q": i["q"], "a": i["a"]} for i in revision.faq]
+    if revision.related:
+        meta["related"] = list(revision.related)
+    front = yaml.safe_dump(
+        {k: v for k, v in meta.items() if v not in (None, "")},
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+    )
+    return f"---\n{front}---\n\n{revision.body.strip()}\n"
+
+
+def export_all(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for article in db.session.scalars(select(ArticleRecord).order_by(ArticleRecord.slug)):
+        target = directory / f"{article.slug}.md"
+        target.write_text(export_article(article), encoding="utf-8")
+        written.append(target)
+    return written

@@ -1,0 +1,150 @@
+"""Each worker's copy of the published articles, rendered once and followed from the database.
+
+Pages look articles up in memory. At most every ARTICLES_CHECK_SECONDS a request asks the
+database one small question (how many articles, and the newest change); when the answer
+moves, or a scheduled article's time has come, the worker renders the published set again
+as a new `Library` (pages kept as bytes are made from one copy and so are made again). A
+publish on one host so reaches every worker on every host within a few seconds, without a
+restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from flask import Flask, has_app_context
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from spine_site.articles.preview import source_of
+from spine_site.articles.render import Article, Library, markdown_parser, render_article
+from spine_site.clock import utcnow
+from spine_site.extensions import db
+from spine_site.models import ArticleRecord, ArticleRedirect
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Snapshot:
+    library: Library = field(default_factory=lambda: Library([]))
+    # Addresses that answer 301 (old slug -> current) and 410 (unpublished).
+    moved: dict[str, str] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)
+    next_publish: datetime | None = None
+    newest_change: datetime | None = None
+
+
+def _load(now: datetime) -> Snapshot:
+    md = markdown_parser()
+    rendered: list[Article] = []
+    gone: set[str] = set()
+    next_publish = None
+    articles = db.session.scalars(select(ArticleRecord).where(ArticleRecord.live_id.is_not(None)))
+    for record in articles:
+        live = record.live
+        assert live is not None and record.publish_at is not None
+        if record.unpublished_at is not None:
+            gone.add(record.slug)
+            continue
+        if record.publish_at > now:
+            next_publish = min(next_publish or record.publish_at, record.publish_at)
+            continue
+        # The same source the staff preview renders (dated as the live page is).
+        source = source_of(record, live)
+        rendered.append(render_article(source, md))
+    public = {a.slug for a in rendered}
+    # A related article that is not public (yet, or any more) is left out, not an error.
+    rendered = [replace(a, related=[s for s in a.related if s in public]) for a in rendered]
+    moved = {
+        old: slug
+        for old, slug in db.session.execute(
+            select(ArticleRedirect.old_slug, ArticleRecord.slug).join(
+                ArticleRecord, ArticleRecord.id == ArticleRedirect.article_id
+            )
+        )
+    }
+    return Snapshot(Library(rendered), moved, gone, next_publish)
+
+
+class LiveArticles:
+    """The public articles as `Library` offered them (`all`, `get`, `related`), kept current."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.check_seconds = float(app.config.get("ARTICLES_CHECK_SECONDS", 2))
+        self.snapshot = Snapshot()
+        self._stamp: tuple[int, datetime | None] | None = None
+        self._checked = float("-inf")
+        self._lock = threading.Lock()
+
+    # Library's interface, each read first making sure the copy is current.
+    @property
+    def all(self) -> list[Article]:
+        return self.current().all
+
+    def get(self, slug: str) -> Article | None:
+        return self.current().get(slug)
+
+    def related(self, article: Article) -> list[Article]:
+        return self.current().related(article)
+
+    def moved_to(self, slug: str) -> str | None:
+        self.current()
+        return self.snapshot.moved.get(slug)
+
+    def is_gone(self, slug: str) -> bool:
+        self.current()
+        return slug in self.snapshot.gone
+
+    def current(self) -> Library:
+        if time.monotonic() - self._checked >= self.check_seconds:
+            with self._lock:
+                if time.monotonic() - self._checked >= self.check_seconds:
+                    if has_app_context():
+                        self._refresh()
+                    else:  # a command or a test reading the articles
+                        with self.app.app_context():
+                            self._refresh()
+                    self._checked = time.monotonic()
+        return self.snapshot.library
+
+    def _refresh(self) -> None:
+        from spine_site.articles.files import seed_if_empty
+
+        try:
+            count, newest = db.session.execute(
+                select(func.count(), func.max(ArticleRecord.updated_at))
+            ).one()
+            if count == 0 and seed_if_empty():
+                count, newest = db.session.execute(
+                    select(func.count(), func.max(ArticleRecord.updated_at))
+                ).one()
+            now = utcnow()
+            due = self.snapshot.next_publish is not None and self.snapshot.next_publish <= now
+            if (count, newest) != self._stamp or due:
+                self.snapshot = _load(now)
+                self.snapshot.newest_change = newest
+                self._stamp = (count, newest)
+                self._changed(newest)
+        except (OperationalError, ProgrammingError) as exc:
+            if self._stamp is None:
+                # Nothing to show yet: the page answers 503 (public/views.py), not 404.
+                raise
+            # The database is away for a moment: keep serving the copy this worker has.
+            log.warning("Articles could not be checked (%s); serving the last copy", type(exc))
+        finally:
+            # End the read: a cached page must not hold a transaction open.
+            db.session.rollback()
+
+    def _changed(self, newest: datetime | None) -> None:
+        """Move the public pages' Last-Modified on to the articles' newest change."""
+        extensions = self.app.extensions
+        if newest is not None:
+            files = extensions.get("content_changed_files", extensions.get("content_changed", 0))
+            extensions["content_changed_files"] = files
+            extensions["content_changed"] = max(int(files), int(newest.timestamp()))

@@ -1,0 +1,164 @@
+"""Casework: what intake staff do to a lead. Each function takes the acting user, writes the
+audit entry, and runs as one transaction (transaction.atomic).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+
+from spine_site.accounts import audit
+from spine_site.clock import utcnow
+from spine_site.extensions import db
+from spine_site.leads import emails
+from spine_site.mail import outbox
+from spine_site.models import (
+    EmailKind,
+    Lead,
+    LeadStatus,
+    LeadStatusChange,
+    Note,
+    NoteDraft,
+    OutboxEmail,
+    Person,
+    User,
+)
+from spine_site.transaction import atomic
+
+
+@atomic()
+def open_lead(lead: Lead, *, by: User) -> str | None:
+    """Record that a person's request was opened (who saw which patient, for the audit), and
+    hand back the user's note draft for it, if a timeout kept one."""
+    audit.record("lead_view", user=by, target=f"lead:{lead.id}")
+    return _take_draft(by, lead.id)
+
+
+@atomic()
+def change_status(lead: Lead, status: LeadStatus, *, seen: LeadStatus, by: User) -> bool:
+    """Move a lead from the status the user saw to a new one, recording who and when.
+
+    False when nothing changed, or when someone else moved the lead first (the UPDATE only
+    matches the status the user saw), so the history never records a step that did not
+    happen.
+    """
+    if seen is status:
+        return False
+    moved = db.session.execute(
+        update(Lead)
+        .where(Lead.id == lead.id, Lead.status == seen)
+        .values(status=status)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        return False
+    db.session.add(LeadStatusChange(lead_id=lead.id, user=by, from_status=seen, to_status=status))
+    audit.record(
+        "lead_status",
+        user=by,
+        target=f"lead:{lead.id}",
+        detail={"from": seen.value, "to": status.value},
+    )
+    return True
+
+
+@atomic()
+def add_note(lead: Lead, body: str, *, by: User) -> Note:
+    note = Note(lead_id=lead.id, author=by, body=body.strip())
+    db.session.add(note)
+    audit.record("lead_note", user=by, target=f"lead:{lead.id}")
+    return note
+
+
+def set_spam(lead: Lead, spam: bool, *, by: User) -> None:
+    """Quarantine a lead, or release it: a released lead gets the emails it never had."""
+    with atomic():
+        if lead.is_spam == spam:
+            return
+        lead.is_spam = spam
+        lead.spam_reason = "staff" if spam else None
+        queued = not spam and not lead.emails
+        if queued:
+            emails.queue_emails(lead)
+        audit.record("lead_spam" if spam else "lead_not_spam", user=by, target=f"lead:{lead.id}")
+    if queued:
+        outbox.wake_sender()
+
+
+def resend_email(email: OutboxEmail, *, by: User) -> None:
+    """Queue a lead's email again; a guide email gets a fresh link, since the old one may
+    have expired."""
+    with atomic():
+        if email.kind is EmailKind.GUIDE and email.lead is not None:
+            emails.queue_guide_email(email.lead)
+        else:
+            outbox.resend(email)
+        audit.record("email_resend", user=by, target=f"email:{email.id}")
+    outbox.wake_sender()
+
+
+# A draft is offered back for this long; after that it is dropped unseen.
+DRAFT_HOURS = 24
+
+
+@atomic()
+def keep_draft(user: User, lead_id: int, body: str) -> None:
+    """Hold a note a timeout kept from being saved, for its author only (one per lead)."""
+    if db.session.get(Lead, lead_id) is None:
+        return
+    draft = db.session.scalar(
+        select(NoteDraft).where(NoteDraft.user_id == user.id, NoteDraft.lead_id == lead_id)
+    )
+    if draft is None:
+        db.session.add(NoteDraft(user_id=user.id, lead_id=lead_id, body=body))
+    else:
+        draft.body, draft.saved_at = body, utcnow()
+
+
+def _take_draft(user: User, lead_id: int) -> str | None:
+    """The author's kept draft for this lead, removed as it is handed back (shown once).
+
+    Old drafts of theirs go at the same time, so none lingers past DRAFT_HOURS for long.
+    """
+    draft = db.session.scalar(
+        select(NoteDraft).where(NoteDraft.user_id == user.id, NoteDraft.lead_id == lead_id)
+    )
+    oldest = utcnow() - timedelta(hours=DRAFT_HOURS)
+    body = draft.body if draft is not None and draft.saved_at > oldest else None
+    db.session.execute(
+        delete(NoteDraft).where(
+            NoteDraft.user_id == user.id,
+            (NoteDraft.lead_id == lead_id) | (NoteDraft.saved_at <= oldest),
+        )
+    )
+    return body
+
+
+@atomic()
+def view_person(person: Person, *, by: User) -> None:
+    """Record that a person's whole history was opened."""
+    audit.record("person_view", user=by, target=f"person:{person.id}")
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: datetime
+    kind: str  # request, attempt, note, status, email
+    lead: Lead
+    item: object  # the Lead, ContactAttempt, Note, LeadStatusChange or OutboxEmail
+
+
+def timeline(person: Person) -> list[TimelineEvent]:
+    """Every request, try, note, status change and email of one person, newest first."""
+    events: list[TimelineEvent] = []
+    for lead in person.leads:
+        events.append(TimelineEvent(lead.created_at, "request", lead, lead))
+        events.extend(TimelineEvent(a.created_at, "attempt", lead, a) for a in lead.attempts)
+        events.extend(TimelineEvent(n.created_at, "note", lead, n) for n in lead.notes)
+        events.extend(TimelineEvent(c.created_at, "status", lead, c) for c in lead.status_changes)
+        events.extend(
+            TimelineEvent(e.sent_at or e.created_at, "email", lead, e) for e in lead.emails
+        )
+    return sorted(events, key=lambda e: e.at, reverse=True)

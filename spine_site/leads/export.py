@@ -1,0 +1,271 @@
+"""The leads export: a fixed, documented column list, read in keyset batches as typed values
+(`ExportPlan.records`), written as a streamed CSV here and as a workbook in export_xlsx.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
+
+from spine_site import privacy
+from spine_site.accounts import audit
+from spine_site.extensions import db
+from spine_site.leads.intake import BEST_TIMES, CONTACT_METHODS, REASONS
+from spine_site.leads.lead_list import LeadFilter, filter_clauses
+from spine_site.models import ContactAttempt, GuideDownload, Lead, Role, User
+from spine_site.transaction import atomic
+
+# (column id, value). The ids are stable: add new columns at the end, never rename.
+COLUMNS: list[tuple[str, str]] = [
+    ("lead_id", "Lead number"),
+    ("created_at", "Received (clinic time, 2026-11-28 20:18:00)"),
+    ("form", "Appointment or Guide"),
+    ("status", "New, Contacted, Scheduled, Closed, Not a fit"),
+    ("is_spam", "yes when quarantined"),
+    ("person_id", "Same number = same person (by email)"),
+    ("first_name", "First name, as typed"),
+    ("last_name", "Last name, as typed (appointment requests)"),
+    ("email", "Email address; the same address is the same person"),
+    ("phone", "As the clinic dials it: (312) 867-5309; abroad 011 44 20 7946 0958"),
+    ("contact_method", "How to reach them, as the form showed it, e.g. Text message"),
+    ("best_time", "Best time to call, as the form showed it, e.g. Morning"),
+    ("reason", "Reason for visit, as the form showed it (medical: not in marketing exports)"),
+    ("message", "Patient's message (medical: not in marketing exports)"),
+    ("consent_contact", "yes/no: agreed to be contacted about the request"),
+    ("consent_version", "Wording version agreed to"),
+    ("consent_at", "When (clinic time)"),
+    (
+        "marketing_opt_in",
+        "yes/no: asked for further emails, confirmed through the emailed link, and has not "
+        "opted out since",
+    ),
+    ("marketing_consent_version", "Newsletter sign-up wording version agreed to"),
+    ("utm_source", "Campaign tag utm_source of the link the visit came in on"),
+    ("utm_medium", "Campaign tag utm_medium of the link the visit came in on"),
+    ("utm_campaign", "Campaign tag utm_campaign of the link the visit came in on"),
+    ("utm_term", "Campaign tag utm_term of the link the visit came in on"),
+    ("utm_content", "Campaign tag utm_content of the link the visit came in on"),
+    ("referrer", "Outside page that linked to the site"),
+    ("landing_page", "First page of the visit"),
+    ("source_page", "Page the form was on"),
+    ("placement", "embedded (in an article) or page"),
+    ("guide_downloads", "How often the guide link was used"),
+    ("marketing_confirmed_at", "When the sign-up was confirmed by email (clinic time)"),
+    ("contact_method_code", "phone, text or email: the code behind contact_method"),
+    ("best_time_code", "morning, afternoon or evening: the code behind best_time"),
+    ("reason_code", "The code behind reason (medical: not in marketing exports)"),
+    ("form_code", "appointment or guide: the code behind form"),
+    ("status_code", "new, contacted, scheduled, closed, not_a_fit: the code behind status"),
+    ("owner", "Who on the desk owns the request (email), if anyone"),
+    ("first_attempt_at", "First try to reach them (clinic time)"),
+    ("first_reached_at", "First time they were reached (clinic time)"),
+    ("attempts", "How many tries so far"),
+    ("next_follow_up_at", "When the next try is due (clinic time)"),
+    ("phone_digits", "Country code and number, digits only (E.164 without +): 13128675309"),
+]
+MEDICAL_COLUMNS = {"reason", "message", "reason_code"}
+# Columns whose model attribute has another name.
+_ATTRIBUTE = {
+    "lead_id": "id",
+    "contact_method_code": "contact_method",
+    "best_time_code": "best_time",
+    "reason_code": "reason",
+    "form_code": "form",
+    "status_code": "status",
+}
+# Filled from the query, not from a Lead attribute.
+_COMPUTED = {"guide_downloads", "attempts", "owner", "phone_digits"}
+# Choices staff read as the words the patient picked, not the stored codes. The codes stay
+# in the *_code columns at the end: a formula or an import keyed on them keeps working when
+# a label's wording changes. A value the form no longer offers is shown as stored.
+_LABELS: dict[str, dict[str, str]] = {
+    "contact_method": dict(CONTACT_METHODS),
+    "best_time": dict(BEST_TIMES),
+    "reason": dict(REASONS),
+    "form": {"appointment": "Appointment", "guide": "Guide"},
+    "status": {
+        "new": "New",
+        "contacted": "Contacted",
+        "scheduled": "Scheduled",
+        "closed": "Closed",
+        "not_a_fit": "Not a fit",
+    },
+}
+# OWASP CSV injection: a cell starting with one of these could run as a formula. A cell that
+# already starts with ' gets one more, so "strip one leading '" always restores the value.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0", "'")
+
+
+def columns_for(role: Role) -> list[str]:
+    return [c for c, _ in COLUMNS if role is not Role.MARKETING or c not in MEDICAL_COLUMNS]
+
+
+def neutralize(value: str) -> str:
+    """Prefix a formula-looking cell with ' so a spreadsheet shows it as text."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def csv_document(rows: Iterable[Sequence[str]]) -> str:
+    """A small CSV file in one piece: a BOM (for Excel), every cell neutralised."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow([neutralize(cell) for cell in row])
+    return "\ufeff" + buffer.getvalue()
+
+
+def phone_cells(e164: str | None) -> tuple[str | None, str | None]:
+    """(as the clinic dials it, digits only). Neither starts with + or any other formula
+    mark, so no spreadsheet needs an apostrophe to keep it: (312) 867-5309 at home, the
+    US exit code 011 for a number abroad; 13128675309 for tools that want E.164's digits."""
+    if not e164:
+        return None, None
+    digits = "".join(ch for ch in e164 if ch.isdigit())
+    if len(digits) == 11 and e164.startswith("+1"):
+        # North American numbers (nearly all here), formatted without phonenumbers' parse,
+        # which costs as much as the rest of the row.
+        return f"({digits[1:4]}) {digits[4:7]}-{digits[7:]}", digits
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164, digits or None
+    return phonenumbers.format_out_of_country_calling_number(number, "US").removeprefix(
+        "1 "
+    ), digits
+
+
+def _cell(value: object, zone: ZoneInfo) -> str:
+    """One CSV cell: yes/no, clinic time as 2026-11-28 20:18:00 (which LibreOffice and
+    Excel both read as a date and time), text neutralised."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+    if hasattr(value, "value"):  # enums
+        return str(value.value)
+    return neutralize(str(value))
+
+
+@atomic()
+def start_export(f: LeadFilter, user: User, file_format: str = "csv") -> ExportPlan:
+    """Fix the rows of a leads export and record it in the audit log (committed) before a
+    byte is sent."""
+    plan = ExportPlan(f, user.role)
+    filters = f.as_dict()
+    if "q" in filters:
+        # The search words are often a patient's name or number: the log says only that
+        # there was a search, so an erasure leaves nothing of the person behind.
+        filters["q"] = "(search)"
+    audit.record(
+        "export",
+        user=user,
+        detail={
+            "filters": filters,
+            "rows": plan.row_count,
+            "role": user.role.value,
+            "format": file_format,
+        },
+    )
+    return plan
+
+
+class ExportPlan:
+    """The rows an export will contain, fixed before streaming starts (for the audit)."""
+
+    def __init__(self, f: LeadFilter, role: Role) -> None:
+        self.filter = f
+        self.columns = columns_for(role)
+        clauses = filter_clauses(f)
+        # Leads that arrive while the file streams are left for the next export, so the
+        # row count recorded in the audit log is the count delivered.
+        self.max_id = db.session.scalar(select(func.max(Lead.id)).where(*clauses)) or 0
+        self.clauses = [*clauses, Lead.id <= self.max_id]
+        self.row_count = (
+            db.session.scalar(select(func.count()).select_from(Lead).where(*self.clauses)) or 0
+        )
+
+    def _values(
+        self, lead: Lead, computed: list[object], suppressed_at: datetime | None
+    ) -> dict[str, object]:
+        """One lead's cells, before formatting: labels for choices, the computed columns."""
+        values = {
+            c: getattr(lead, _ATTRIBUTE.get(c, c), None) for c in self.columns if c not in _COMPUTED
+        }
+        values["guide_downloads"], values["attempts"], values["owner"] = computed
+        values["phone"], values["phone_digits"] = phone_cells(lead.phone)
+        for column, labels in _LABELS.items():
+            code = values.get(column)
+            if code is not None:
+                values[column] = labels.get(code, code)
+        # Yes only for a confirmed sign-up (double opt-in) that no unsubscribe or erasure
+        # has overtaken since: the suppression list wins.
+        state = privacy.newsletter_state_given(lead, suppressed_at)
+        values["marketing_opt_in"] = state is privacy.Newsletter.CONFIRMED
+        return values
+
+    def records(self, batch: int = 1000) -> Iterator[list[list[object]]]:
+        """Batches of rows, newest first, as typed values in `self.columns` order: labels
+        for choices, bools, ints, UTC datetimes, None for empty. Each batch is read in its
+        own short transaction."""
+        db.session.rollback()
+        downloads = (
+            select(func.count())
+            .select_from(GuideDownload)
+            .where(GuideDownload.lead_id == Lead.id)
+            .scalar_subquery()
+        )
+        tries = (
+            select(func.count())
+            .select_from(ContactAttempt)
+            .where(ContactAttempt.lead_id == Lead.id)
+            .scalar_subquery()
+        )
+        owner = aliased(User)
+        # Keyset pages (id < last) keep memory flat however many leads there are.
+        last_id = self.max_id + 1
+        while True:
+            chunk = db.session.execute(
+                select(Lead, downloads, tries, owner.email)
+                .outerjoin(owner, owner.id == Lead.owner_id)
+                .where(*self.clauses, Lead.id < last_id)
+                .order_by(Lead.id.desc())
+                .limit(batch)
+            ).all()
+            if not chunk:
+                break
+            opted_out = privacy.suppressed_since({row[0].email for row in chunk})
+            rows = []
+            for lead, *computed in chunk:
+                values = self._values(lead, computed, opted_out.get(lead.email))
+                rows.append([values[c] for c in self.columns])
+            last_id = chunk[-1][0].id
+            db.session.expunge_all()
+            # End the read before handing the batch over: a slow download must not keep a
+            # transaction (on SQLite, the write lock) open while the client reads.
+            db.session.rollback()
+            yield rows
+
+    def rows(self, zone: ZoneInfo, batch: int = 1000) -> Iterator[str]:
+        """CSV text: a BOM (for Excel), the header, then one line per lead, newest first."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+
+        def flush() -> str:
+            text = buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            return text
+
+        writer.writerow(self.columns)
+        yield "\ufeff" + flush()
+        for rows in self.records(batch):
+            writer.writerows([_cell(value, zone) for value in row] for row in rows)
+            yield flush()

@@ -1,0 +1,212 @@
+"""Intake: what a patient may submit, and storing one submission with its emails at once.
+
+No Flask request objects here: the public views pass plain values in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from spine_site.clock import utcnow
+from spine_site.extensions import db
+from spine_site.leads import emails
+from spine_site.leads.people import person_for
+from spine_site.mail import outbox
+from spine_site.models import FormKind, GuideDownload, Lead
+from spine_site.ops import metrics
+from spine_site.tokens import FormToken
+from spine_site.transaction import atomic
+
+log = logging.getLogger(__name__)
+
+# The reasons a patient can pick: the conditions the physiatrist article covers, plus other.
+REASONS: list[tuple[str, str]] = [
+    ("herniated_disc", "Herniated or bulging disc"),
+    ("degenerative_disc", "Degenerative disc disease"),
+    ("annular_tear", "Annular tear"),
+    ("disc_back_pain", "Disc-related back pain"),
+    ("radiculopathy", "Radiculopathy (radiating arm or leg pain)"),
+    ("sciatica", "Sciatica"),
+    ("neuropathy", "Peripheral neuropathy"),
+    ("stenosis", "Spinal stenosis"),
+    ("spondylolisthesis", "Spondylolisthesis"),
+    ("facet", "Facet joint arthritis"),
+    ("failed_surgery", "Pain after back surgery"),
+    ("chronic_pain", "Long-lasting (chronic) back or neck pain"),
+    ("injury", "Spine pain after an injury"),
+    ("other", "Something else"),
+]
+UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+CONTACT_METHODS = [("phone", "Phone call"), ("text", "Text message"), ("email", "Email")]
+BEST_TIMES = [("morning", "Morning"), ("afternoon", "Afternoon"), ("evening", "Early evening")]
+
+# What a patient types into each form, in the order the form shows it. The forms take their
+# field order from here, and the submission key (below) covers exactly these fields.
+APPOINTMENT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "contact_method",
+    "best_time",
+    "reason",
+    "message",
+    "consent",
+)
+GUIDE_FIELDS = ("first_name", "email", "opt_in")
+SUBMITTED_FIELDS = tuple(dict.fromkeys(APPOINTMENT_FIELDS + GUIDE_FIELDS))
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Where the visit came from and where the form was; all optional."""
+
+    utm: Mapping[str, str] = field(default_factory=dict)
+    referrer: str | None = None
+    landing_page: str | None = None
+    source_page: str | None = None
+    placement: str | None = None
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    lead: Lead
+    created: bool  # False when this was a repeat of a submission already stored
+
+
+def submission_key(form_nonce: str, fields: Mapping[str, object]) -> str:
+    """The form rendering's nonce plus a digest of the content.
+
+    A double click or a browser resend repeats both, so it finds the stored lead. A patient who
+    goes Back, corrects the phone number and sends the same form again gets a new key: the
+    correction is a new submission, not silently dropped.
+    """
+    content = "\x1f".join(f"{name}={fields.get(name) or ''}" for name in SUBMITTED_FIELDS)
+    return hashlib.sha256(f"{form_nonce}\x1e{content}".encode()).hexdigest()
+
+
+def spam_reason(honeypot: str | None, token: FormToken, now: float | None = None) -> str | None:
+    """Why a submission looks automated, or None: the honeypot, or a form filled too fast.
+
+    A token reissued to a form sent back for resubmission is exempt from the fill time: the
+    patient has been typing all along.
+    """
+    if honeypot:
+        return "honeypot"
+    now = time.time() if now is None else now
+    minimum = current_app.config["FORM_MIN_FILL_SECONDS"]
+    if not token.reissued and now - token.issued_at < minimum:
+        return "too_fast"
+    return None
+
+
+def capture(
+    form: FormKind,
+    fields: Mapping[str, object],
+    *,
+    form_nonce: str,
+    attribution: Attribution,
+    spam_reason: str | None = None,
+) -> CaptureResult:
+    """Store one submission and queue its emails in a single commit.
+
+    `fields` are already validated and normalised (email, E.164 phone). A repeat of a stored
+    submission (same rendered form, same content) returns the stored lead: one lead, one set
+    of emails.
+    """
+    key = submission_key(form_nonce, fields)
+    try:
+        return _store(_new_lead(form, fields, key, attribution, spam_reason))
+    except IntegrityError:
+        pass  # (rolled back by transaction.atomic)
+    # A unique value was taken while we wrote. The submission key: a repeat (a double click,
+    # a resend), so the stored lead is the answer; no lookup before the insert, since a repeat
+    # is rare and the unique index is the check that holds. Otherwise the address: a first
+    # request from the same new address committed its person first, and now finds it.
+    existing = db.session.scalar(select(Lead).where(Lead.submission_token == key))
+    if existing is not None:
+        return CaptureResult(existing, created=False)
+    return _store(_new_lead(form, fields, key, attribution, spam_reason))
+
+
+def _store(lead: Lead) -> CaptureResult:
+    """Add the lead with its person, flush for the ids its emails name, queue the emails;
+    one transaction."""
+    with atomic():
+        lead.person = person_for(lead.email)
+        db.session.add(lead)
+        db.session.flush()
+        if not lead.is_spam:
+            emails.queue_emails(lead)
+        # (Read before the commit expires the lead: logging them needs no reload.)
+        lead_id, form, spam = lead.id, lead.form, lead.is_spam
+    log.info("lead %s stored (%s%s)", lead_id, form.value, ", quarantined" if spam else "")
+    metrics.lead_stored(form, spam=spam)
+    if not spam:
+        outbox.wake_sender()
+    return CaptureResult(lead, created=True)
+
+
+def _new_lead(
+    form: FormKind,
+    fields: Mapping[str, object],
+    key: str,
+    attribution: Attribution,
+    spam: str | None,
+) -> Lead:
+    """The Lead for a submission, not yet in the session (the model fills its defaults)."""
+    config = current_app.config
+    now = utcnow()
+    lead = Lead(
+        form=form,
+        submission_token=key,
+        created_at=now,
+        first_name=str(fields["first_name"]),
+        last_name=_opt(fields.get("last_name")),
+        email=str(fields["email"]),
+        phone=_opt(fields.get("phone")),
+        contact_method=_opt(fields.get("contact_method")),
+        best_time=_opt(fields.get("best_time")),
+        reason=_opt(fields.get("reason")),
+        message=_opt(fields.get("message")),
+        is_spam=spam is not None,
+        spam_reason=spam,
+        referrer=attribution.referrer,
+        landing_page=attribution.landing_page,
+        source_page=attribution.source_page,
+        placement=attribution.placement,
+        **{f"utm_{name}": attribution.utm.get(name) for name in UTM_KEYS},
+    )
+    lead.search_text = search_words(lead.first_name, lead.last_name, lead.email, lead.phone)
+    if fields.get("consent"):
+        lead.consent_contact = True
+        lead.consent_version, lead.consent_at = config["CONSENT_VERSION"], now
+    if fields.get("opt_in"):
+        lead.marketing_opt_in = True
+        lead.marketing_consent_version = config["MARKETING_CONSENT_VERSION"]
+    return lead
+
+
+def search_words(first: str, last: str | None, email: str, phone: str | None) -> str:
+    """What the staff search looks in: names, email, phone digits, lower-cased."""
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    return " ".join(p for p in (first, last, email, digits) if p).lower()
+
+
+def _opt(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+@atomic()
+def record_download(lead: Lead) -> None:
+    """Note one guide download on its lead."""
+    db.session.add(GuideDownload(lead=lead, downloaded_at=utcnow()))

@@ -1,0 +1,90 @@
+"""Error pages in plain words, for the whole app. Each blueprint adds its own handlers where
+it can do better (the public forms come back filled in; staff pages keep a note's draft).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flask import Flask, Response, make_response, render_template, request
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from werkzeug.exceptions import HTTPException
+
+from spine_site.extensions import db
+
+log = logging.getLogger(__name__)
+
+# The database is restarting or unreachable: these mean "try again soon", not a bug.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, SQLAlchemyTimeoutError)
+
+MESSAGES = {
+    400: (
+        "Something in that request didn't look right",
+        "Please go back, check what you entered and try again.",
+    ),
+    404: (
+        "We couldn't find that page",
+        "The link may be old or mistyped. Try the home page or one of our articles.",
+    ),
+    405: ("That page can't be used that way", "Please go back and try again."),
+    413: (
+        "That was more than we can accept",
+        "What you sent was too large. Please shorten your message and try again, "
+        "or call us instead.",
+    ),
+    429: (
+        "Too many requests",
+        "You've sent several requests in a short time. Please wait a minute and try again, "
+        "or call us instead.",
+    ),
+    500: (
+        "Something went wrong on our side",
+        "We're sorry. Nothing you did caused this. Please try again in a few minutes, or call us.",
+    ),
+    503: ("We're briefly unavailable", "Please try again in a minute, or call us."),
+}
+
+
+def render_error(code: int) -> tuple[str, int]:
+    title, detail = MESSAGES.get(code, MESSAGES[400] if code < 500 else MESSAGES[500])
+    return render_template("errors/error.html", code=code, title=title, detail=detail), code
+
+
+def http_error(exc: HTTPException, page: object = None) -> Response:
+    """The plain page for an HTTP error (or `page`, made by a blueprint that can do better),
+    keeping the error's Retry-After (a rate limit says when to try again)."""
+    response = make_response(page if page is not None else render_error(exc.code or 500))
+    for name, value in exc.get_headers():
+        if name == "Retry-After":
+            response.headers[name] = value
+    return response
+
+
+def database_unavailable(exc: Exception, page: Callable[[], object] | None = None) -> Response:
+    """A clear 503 with Retry-After (pool_pre_ping reconnects once the database is back).
+
+    `page` makes what a blueprint would rather show (e.g. the form with what was typed), or
+    None for the plain error page; it runs after the failed transaction is rolled back.
+    """
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__
+    )
+    db.session.rollback()
+    shown = page() if page is not None else None
+    response = make_response(shown if shown is not None else render_error(503))
+    response.headers["Retry-After"] = "10"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, http_error)
+
+    for error in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error, database_unavailable)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(500)
