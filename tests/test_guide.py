@@ -48,11 +48,9 @@ def built_guide(app) -> bytes:
 @pytest.fixture
 def fresh_guide_caches():
     """Forget the built guide and the WeasyPrint import, before and after the test."""
-    guide._weasyprint.cache_clear()
-    guide._cached.cache_clear()
+    guide.forget_built()
     yield
-    guide._weasyprint.cache_clear()
-    guide._cached.cache_clear()
+    guide.forget_built()
 
 
 @pytest.fixture

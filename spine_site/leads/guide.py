@@ -109,6 +109,13 @@ def build_pdf(source: Path, contact: GuideContact) -> bytes:
     return html.write_pdf(pdf_variant="pdf/ua-1", pdf_tags=True)
 
 
+def forget_built() -> None:
+    """Forget the built guide and whether WeasyPrint loaded: the next request builds again
+    (after the fonts or Pango were installed into a running process, and between tests)."""
+    _weasyprint.cache_clear()
+    _cached.cache_clear()
+
+
 @functools.cache
 def _weasyprint() -> ModuleType | None:
     # Imported on first use, so a machine without Pango still starts the site.
