@@ -117,10 +117,9 @@ def test_search_finds_what_a_substring_test_finds(leads):
         assert _assert_same_as_substring_search() >= len(TERMS) * 2 // 3
 
 
+@pytest.mark.postgresql_only
 def test_on_postgresql_the_trigram_index_serves_the_search(leads):
     with leads.app_context():
-        if db.engine.dialect.name != "postgresql":
-            pytest.skip("the trigram index is PostgreSQL's")
         # A few hundred rows fit in a few pages, where a scan is cheaper and the planner
         # rightly takes it: with scans off, the search alone shows whether the index can
         # serve it, and that it then finds exactly the substring search's leads.

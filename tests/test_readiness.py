@@ -103,11 +103,10 @@ def test_ready_with_a_real_redis(app_factory):
     assert response.status_code == 200, response.get_data(as_text=True)
 
 
+@pytest.mark.sqlite_only
 def test_ready_while_a_writer_holds_sqlite(app, client):
     # The checks are reads: on SQLite they neither take nor wait for the write lock.
     with app.app_context():
-        if db.engine.dialect.name != "sqlite":
-            pytest.skip("SQLite's write lock")
         writer = sqlite3.connect(str(db.engine.url.database), isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")
     try:

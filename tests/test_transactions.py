@@ -85,8 +85,6 @@ def test_a_write_starts_on_current_rows_after_an_older_read(app):
 
 def _sqlite_path(app) -> str:
     with app.app_context():
-        if db.engine.dialect.name != "sqlite":
-            pytest.skip("SQLite's write lock")
         return str(db.engine.url.database)
 
 
@@ -104,6 +102,7 @@ def _other_writer_can_begin(path: str) -> bool:
         other.close()
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_write_holds_the_lock_from_its_start(app):
     path = _sqlite_path(app)
     with app.app_context():
@@ -115,6 +114,7 @@ def test_sqlite_write_holds_the_lock_from_its_start(app):
         assert events("login") == 1
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_read_takes_no_write_lock(app):
     path = _sqlite_path(app)
     with app.app_context():
