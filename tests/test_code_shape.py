@@ -182,6 +182,18 @@ def test_no_private_library_api(path):
     assert _private_library_names(_tree(path)) == []
 
 
+SCRIPTS = sorted(
+    [*(PACKAGE.parent / "tests").rglob("*.py"), *(PACKAGE.parent / "bench").glob("*.py")]
+)
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_tests_and_benches_use_no_private_names_either(path):
+    # Of a library or of the product: a test that reaches private state tests a mechanism,
+    # not what users see. (This file's own examples are strings, not code.)
+    assert _private_library_names(_tree(path)) == []
+
+
 def test_engine_listeners_are_bound_to_the_apps_engine():
     # A listener on the Engine class would apply to every engine in the process.
     for path in MODULES:

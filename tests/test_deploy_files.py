@@ -229,7 +229,8 @@ _GIVE_AUTHENTICATOR = """
 import sys
 import pyotp
 from sqlalchemy import select, update
-from spine_site import create_app, mfa
+from spine_site import create_app
+from spine_site.accounts import mfa
 from spine_site.extensions import db
 from spine_site.models import User
 
