@@ -6,7 +6,6 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
-from itsdangerous import URLSafeTimedSerializer
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Nothing runs but what we serve, and we serve no script: forms and pages work without it.
@@ -62,18 +61,7 @@ def add_security_headers(response: Response) -> Response:
 
 
 class SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, with the signing serializer built once, not per request.
-
-    Every staff request reads the session and most write it (the idle timeout moves on).
-    """
-
-    _cached: tuple[tuple[object, ...], URLSafeTimedSerializer | None] | None = None
-
-    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
-        key = (app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or ()))
-        if self._cached is None or self._cached[0] != key:
-            self._cached = (key, super().get_signing_serializer(app))
-        return self._cached[1]
+    """Flask's signed-cookie sessions, saved only where something uses them."""
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         # Outside the staff area nothing reads the session, but Flask-Login's after-request
