@@ -212,7 +212,7 @@ def load_settings(
         "FOLLOW_UP_CADENCE": env_str(
             "FOLLOW_UP_CADENCE", "same day; next business morning; 2 business days"
         ),
-        # How often each worker asks the database whether articles changed (articles_live.py):
+        # How often each worker asks the database whether articles changed (articles/live.py):
         # a publish reaches every worker and host within this many seconds.
         "ARTICLES_CHECK_SECONDS": env_int("ARTICLES_CHECK_SECONDS", 2),
         # Page-view counts are held in each process and added to the database this often.

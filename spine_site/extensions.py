@@ -1,6 +1,6 @@
 """Extension objects, created unbound; the app factory binds them with init_app.
 
-(Rate limits are spine_site/ratelimits.py, on the limits library.)
+(Rate limits are spine_site/web/ratelimits.py, on the limits library.)
 """
 
 from flask_compress import Compress

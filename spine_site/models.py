@@ -539,7 +539,7 @@ class ArticleRecord(db.Model):
     unpublished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Any change readers or editors can see; every worker's copy of the public articles
-    # follows the newest of these (articles_live.py).
+    # follows the newest of these (articles/live.py).
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
     head: Mapped[ArticleRevision | None] = relationship(foreign_keys=[head_id], post_update=True)

@@ -1,5 +1,5 @@
 """An article as readers would see it, from any revision: what the staff preview renders,
-and (from the live revision) what articles_live.py publishes. The dates a revision does not
+and (from the live revision) what articles/live.py publishes. The dates a revision does not
 have yet (first published, updated) are today's, as they would be if it were published now.
 """
 

@@ -1,4 +1,4 @@
-"""The intake queue: who to call next. Read-only; intake_desk.py changes things.
+"""The intake queue: who to call next. Read-only; attempts.py changes things.
 
 Views (each with its count):
 - first_contact: new appointment requests nobody has tried yet, oldest first;

@@ -3,7 +3,7 @@
 Any number of senders may run at once (the thread inside each web process, and
 `flask outbox work`): each row is claimed with one conditional UPDATE, so only one sender
 holds it. A sender that dies mid-send leaves a lease that expires, and the row is retried.
-How a message leaves (SMTP, or files in development) is mail_transports.py.
+How a message leaves (SMTP, or files in development) is mail/transports.py.
 """
 
 from __future__ import annotations
