@@ -71,7 +71,6 @@ def confirm_newsletter(lead: Lead) -> Newsletter:
         )
         .values(marketing_confirmed_at=utcnow())
     )
-    db.session.refresh(lead)
     return newsletter_state(lead)
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from flask import current_app
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from spine_site.clock import utcnow
@@ -28,21 +27,6 @@ def database_reachable() -> bool:
         db.session.execute(select(1))
     except SQLAlchemyError:
         return False
-    return True
-
-
-def _failures(engine: Engine) -> tuple[type[Exception], ...]:
-    # (A driver connection raises the driver's errors, not SQLAlchemy's, connecting too.)
-    return (SQLAlchemyError, engine.dialect.loaded_dbapi.Error)
-
-
-def _select_one(connection: Any) -> bool:
-    cursor = connection.cursor()
-    try:
-        cursor.execute("SELECT 1")
-        cursor.fetchall()
-    finally:
-        cursor.close()
     return True
 
 
