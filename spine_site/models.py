@@ -180,6 +180,9 @@ class Lead(db.Model):
     last_name: Mapped[str | None] = mapped_column(String(100))
     email: Mapped[str] = mapped_column(String(320), index=True)
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    # Digits dialled after `phone` connects ("4" of "312-555-0123 ext. 4"); E.164 has no room
+    # for them. As wide as intake.EXTENSION_MAX_DIGITS.
+    phone_extension: Mapped[str | None] = mapped_column(String(8))
     contact_method: Mapped[str | None] = mapped_column(String(20))
     best_time: Mapped[str | None] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(String(40))

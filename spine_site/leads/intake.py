@@ -62,7 +62,11 @@ APPOINTMENT_FIELDS = (
     "consent",
 )
 GUIDE_FIELDS = ("first_name", "email", "opt_in")
-SUBMITTED_FIELDS = tuple(dict.fromkeys(APPOINTMENT_FIELDS + GUIDE_FIELDS))
+# What intake stores besides: the phone's extension, which the patient types in the phone field.
+SUBMITTED_FIELDS = (*dict.fromkeys(APPOINTMENT_FIELDS + GUIDE_FIELDS), "phone_extension")
+# An office extension is a few digits; 8 leaves room for the longest dial plans
+# (models.Lead.phone_extension is as wide).
+EXTENSION_MAX_DIGITS = 8
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,8 @@ def capture(
 ) -> CaptureResult:
     """Store one submission and queue its emails in a single commit.
 
-    `fields` are already validated and normalised (email, E.164 phone). A repeat of a stored
+    `fields` are already validated and normalised (email, E.164 phone, the phone's extension
+    in digits as `phone_extension`). A repeat of a stored
     submission (same rendered form, same content) returns the stored lead: one lead, one set
     of emails.
     """
@@ -173,6 +178,7 @@ def _new_lead(
         last_name=_opt(fields.get("last_name")),
         email=str(fields["email"]),
         phone=_opt(fields.get("phone")),
+        phone_extension=_opt(fields.get("phone_extension")),
         contact_method=_opt(fields.get("contact_method")),
         best_time=_opt(fields.get("best_time")),
         reason=_opt(fields.get("reason")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -21,6 +23,7 @@ from spine_site.leads.intake import (
     APPOINTMENT_FIELDS,
     BEST_TIMES,
     CONTACT_METHODS,
+    EXTENSION_MAX_DIGITS,
     GUIDE_FIELDS,
     REASONS,
 )
@@ -54,17 +57,68 @@ def email_address(form: PostForm, field: EmailField) -> None:
     field.data = checked.ascii_email
 
 
-def us_phone(form: PostForm, field: TelField) -> None:
-    """Parse with a US default and store in E.164, e.g. +12175550134."""
+# A mark between a number and its extension: "ext. 4", "extension 4", "x4", "#4", ",4",
+# ";ext=4". phonenumbers reads an extension after any of these when it is digits; this finds
+# the mark when it is not, to say what is wrong with the extension.
+_EXTENSION_MARK = re.compile(r"\s*(?:ext(?:ension)?\.?|x|#|,|;\s*ext=)\s*", re.IGNORECASE)
+PHONE_HELP = "Enter a phone number we can call, like (217) 555-0134."
+
+
+class PhoneField(TelField):
+    """A phone number, with an extension if it has one, as the patient typed it.
+
+    `data` stays what was typed, so a form sent back shows it unchanged. The `phone_number`
+    validator reads it into `number` (E.164, e.g. +13125550123) and `extension` ("4").
+    """
+
+    number: str | None = None
+    extension: str | None = None
+
+
+def _valid_number(text: str) -> phonenumbers.PhoneNumber | None:
+    """The number in `text` read with a US default, or None when it is not one we can call.
+
+    `00` before a country code is how most of the world dials abroad (0044 20 7946 0958), and
+    a US number never starts with 0, so it reads as `+`; `011`, the US way, phonenumbers
+    reads itself.
+    """
+    text = text.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def _extension_problem(text: str) -> str | None:
+    """What is wrong with the extension of a number that did not read, if it is the
+    extension: a good number, a mark, then something that is not a short run of digits."""
+    for mark in _EXTENSION_MARK.finditer(text):
+        number = _valid_number(text[: mark.start()])
+        if number is None or number.extension:
+            continue
+        rest = text[mark.end() :].strip()
+        if rest.isdigit() and len(rest) > EXTENSION_MAX_DIGITS:
+            return f"An extension has at most {EXTENSION_MAX_DIGITS} digits."
+        return "Write the extension in digits after the number, like (217) 555-0134 ext. 4."
+    return None
+
+
+def phone_number(form: PostForm, field: PhoneField) -> None:
+    """Read the number (US by default) into E.164 and its extension, if any, into digits."""
     if not field.data:
         return
-    try:
-        number = phonenumbers.parse(field.data, "US")
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise ValidationError("Enter a phone number we can call, like (217) 555-0134.")
-    field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    number = _valid_number(field.data)
+    if number is None:
+        raise ValidationError(_extension_problem(field.data) or PHONE_HELP)
+    extension = phonenumbers.normalize_digits_only(number.extension or "")
+    if len(extension) > EXTENSION_MAX_DIGITS:
+        raise ValidationError(f"An extension has at most {EXTENSION_MAX_DIGITS} digits.")
+    # E.164 has no extension: it is kept apart, and dialled after the number.
+    field.number = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    field.extension = extension or None
 
 
 def _choices(blank: str, options: list[tuple[str, str]]) -> list[SelectChoice]:
@@ -105,6 +159,10 @@ class LeadForm(PostForm):
         render_kw={"autocomplete": "email", "spellcheck": "false"},
     )
 
+    def submitted(self) -> dict[str, object]:
+        """The values intake stores, once the form is valid."""
+        return dict(self.data)
+
 
 class ScheduleForm(LeadForm):
     last_name = StringField(
@@ -113,10 +171,10 @@ class ScheduleForm(LeadForm):
         validators=[_required("last name"), Length(max=100), one_line],
         render_kw={"autocomplete": "family-name"},
     )
-    phone = TelField(
+    phone = PhoneField(
         "Phone",
         filters=[_strip],
-        validators=[_required("phone number"), Length(max=40), one_line, us_phone],
+        validators=[_required("phone number"), Length(max=40), one_line, phone_number],
         render_kw={"autocomplete": "tel"},
     )
     contact_method = SelectField(
@@ -150,6 +208,14 @@ class ScheduleForm(LeadForm):
     )
 
     field_order = APPOINTMENT_FIELDS
+
+    def submitted(self) -> dict[str, object]:
+        """The values intake stores: the phone as E.164, its extension apart."""
+        return {
+            **super().submitted(),
+            "phone": self.phone.number,
+            "phone_extension": self.phone.extension,
+        }
 
 
 class GuideForm(LeadForm):

@@ -116,7 +116,7 @@ def handle_form(name: str) -> PageResult | Response:
         return render_form_page(name, form, [], 422)
     intake.capture(
         kind,
-        form.data,
+        form.submitted(),
         form_nonce=token.nonce,
         attribution=visits.attribution(form.source_page.data, form.placement.data),
         spam_reason=intake.spam_reason(form.website.data, token),
