@@ -37,7 +37,10 @@ def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
     on the first lead, accounts of every role; links as the emails carry them."""
     appointment_id = make_lead(app)
     guide_id = make_lead(app, "guide", opt_in=True)
-    make_lead(app, first_name="Alan", last_name="Turing", email="alan@example.net")
+    # With an extension: the desk's links dial it (tel:+13128675309,12).
+    make_lead(
+        app, first_name="Alan", last_name="Turing", email="alan@example.net", phone_extension="12"
+    )
     admin_id = make_user(app, admin_email, "admin")
     make_user(app, "intake@clinic.example", "staff")
     make_user(app, "marketing@clinic.example", "marketing")

@@ -27,14 +27,22 @@ def absolute(path: str) -> str:
     return current_app.config["SITE_URL"] + path
 
 
-def tel(number: str) -> str:
-    """A tel: target in E.164, so a tap on a phone dials the clinic."""
+def tel(number: str, extension: str | None = None) -> str:
+    """A tel: target in E.164, so a tap on a phone dials it; an extension follows a comma.
+
+    The comma is the dialers' pause: Android's and iOS's dial the number, wait about two
+    seconds and send the extension's tones. RFC 3966's `;ext=4` is the standard, but Android
+    dials its letters as keypad digits (`398` before the 4) and iOS asks for another tap
+    after the call connects (docs/staff.md, "Phone numbers"). Text links (sms:) take the
+    number alone.
+    """
     try:
-        return phonenumbers.format_number(
+        target = phonenumbers.format_number(
             phonenumbers.parse(number, "US"), phonenumbers.PhoneNumberFormat.E164
         )
     except phonenumbers.NumberParseException:
-        return "".join(ch for ch in number if ch.isdigit() or ch == "+")
+        target = "".join(ch for ch in number if ch.isdigit() or ch == "+")
+    return f"{target},{extension}" if extension else target
 
 
 def json_ld(data: Any) -> Markup:
@@ -144,17 +152,20 @@ def clinic_time(value: datetime | None) -> str:
     return local.strftime("%Y-%m-%d %H:%M %Z")
 
 
-def phone_display(e164: str) -> str:
+def phone_display(e164: str, extension: str | None = None) -> str:
+    """As the clinic reads it: (312) 555-0123 ext. 4; abroad +44 20 7946 0958."""
     try:
         number = phonenumbers.parse(e164, "US")
     except phonenumbers.NumberParseException:
-        return e164
-    style = (
-        phonenumbers.PhoneNumberFormat.NATIONAL
-        if number.country_code == 1
-        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
-    )
-    return phonenumbers.format_number(number, style)
+        shown = e164
+    else:
+        style = (
+            phonenumbers.PhoneNumberFormat.NATIONAL
+            if number.country_code == 1
+            else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        )
+        shown = phonenumbers.format_number(number, style)
+    return f"{shown} ext. {extension}" if extension else shown
 
 
 def reason_label(value: str | None) -> str:
