@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from spine_site import privacy
 from spine_site.desk import attempts as intake_desk
 from spine_site.desk import queue
 from spine_site.extensions import db
@@ -398,6 +399,22 @@ def test_a_persons_timeline_names_her_in_full_and_shows_what_she_did(desk):
     with app.app_context():
         at = db.session.get(Lead, guide).marketing_confirmed_at
     assert f'<time datetime="{at.isoformat(timespec="seconds")}">' in page
+
+
+def test_a_returning_person_is_not_shown_an_erased_records_unsubscribe(desk):
+    """The suppression list outlives erasure; a person who comes back after it starts a
+    fresh timeline, which shows no unsubscribe from before their first new request."""
+    app, client = desk
+    first = make_lead(app, "guide", first_name="Siân", email="sian@example.org", opt_in=True)
+    assert app.test_client().post(links_sent_to(app, first)["unsubscribe"]).status_code == 200
+    with app.app_context():
+        privacy.erase_person(db.session.get(Lead, first).person, by=None)
+    again = make_lead(app, first_name="Siân", last_name="O'Neil", email="sian@example.org")
+    with app.app_context():
+        person = db.session.get(Lead, again).person_id
+    page = client.get(f"/staff/people/{person}").get_data(as_text=True)
+    assert "Appointment request" in page and "Unsubscribed" not in page
+    assert 'class="timeline-item timeline-unsubscribe"' not in page
 
 
 def test_every_desk_change_is_audited(desk):
