@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from spine_site import privacy
 from spine_site.desk import attempts as intake_desk
 from spine_site.desk import queue
 from spine_site.extensions import db
@@ -22,9 +23,11 @@ from spine_site.models import (
     AttemptOutcome,
     AuditEvent,
     ContactAttempt,
+    EmailKind,
     Lead,
     LeadStatus,
     LeadStatusChange,
+    OutboxEmail,
     User,
 )
 from tests.factories import make_lead, make_user
@@ -345,6 +348,73 @@ def test_a_persons_timeline_has_everything_newest_first_and_is_audited(desk):
             db.session.scalar(select(AuditEvent).where(AuditEvent.action == "person_view")).target
             == f"person:{person}"
         )
+
+
+def links_sent_to(app, lead_id: int) -> dict[str, str]:
+    """The guide, newsletter-confirmation and unsubscribe links in the guide email the
+    patient got for this request, as paths."""
+    with app.app_context():
+        email = db.session.scalar(
+            select(OutboxEmail).where(
+                OutboxEmail.lead_id == lead_id, OutboxEmail.kind == EmailKind.GUIDE
+            )
+        )
+        text = email.body_text + email.headers["List-Unsubscribe"]
+    found = re.findall(
+        r"https://clinic\.example(/(guide/download|newsletter/confirm|unsubscribe)/[\w.-]+)", text
+    )
+    return {kind: path for path, kind in found}
+
+
+def test_a_persons_timeline_names_her_in_full_and_shows_what_she_did(desk):
+    """The heading takes the full name her requests gave, even when her newest request (a
+    guide request) asks only a first name; and the guide she downloaded, the further emails
+    she confirmed and her unsubscribe are on it, each at its time (issue 25, item 9)."""
+    app, client = desk
+    email = "sian@example.org"
+    guide = make_lead(app, "guide", first_name="Siân", email=email, opt_in=True)
+    make_lead(app, first_name="Siân", last_name="O'Neil", email=email)
+    make_lead(app, "guide", first_name="Siân", email=email)
+    with app.app_context():
+        person = db.session.get(Lead, guide).person_id
+    patient = app.test_client()
+    links = links_sent_to(app, guide)
+    assert patient.get(links["guide/download"]).status_code == 200
+    same_site = {"Sec-Fetch-Site": "same-origin"}
+    assert patient.post(links["newsletter/confirm"], headers=same_site).status_code == 200
+    assert patient.post(links["unsubscribe"]).status_code == 200
+
+    page = client.get(f"/staff/people/{person}").get_data(as_text=True)
+    assert re.search(r"<h1>\s*Siân O&#39;Neil\s*</h1>", page), page
+    assert "<title>Siân O&#39;Neil |" in page
+    entries = re.findall(r'<li class="timeline-item timeline-(\w+)">', page)
+    assert entries[:3] == ["unsubscribe", "newsletter", "download"]
+    assert entries.count("request") == 3
+    assert (
+        page.index("Unsubscribed from further emails")
+        < page.index("Confirmed further emails")
+        < page.index("Downloaded the guide")
+        < page.index("Guide request")
+    )
+    with app.app_context():
+        at = db.session.get(Lead, guide).marketing_confirmed_at
+    assert f'<time datetime="{at.isoformat(timespec="seconds")}">' in page
+
+
+def test_a_returning_person_is_not_shown_an_erased_records_unsubscribe(desk):
+    """The suppression list outlives erasure; a person who comes back after it starts a
+    fresh timeline, which shows no unsubscribe from before their first new request."""
+    app, client = desk
+    first = make_lead(app, "guide", first_name="Siân", email="sian@example.org", opt_in=True)
+    assert app.test_client().post(links_sent_to(app, first)["unsubscribe"]).status_code == 200
+    with app.app_context():
+        privacy.erase_person(db.session.get(Lead, first).person, by=None)
+    again = make_lead(app, first_name="Siân", last_name="O'Neil", email="sian@example.org")
+    with app.app_context():
+        person = db.session.get(Lead, again).person_id
+    page = client.get(f"/staff/people/{person}").get_data(as_text=True)
+    assert "Appointment request" in page and "Unsubscribed" not in page
+    assert 'class="timeline-item timeline-unsubscribe"' not in page
 
 
 def test_every_desk_change_is_audited(desk):

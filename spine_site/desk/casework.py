@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
+from spine_site import privacy
 from spine_site.accounts import audit
 from spine_site.clock import utcnow
 from spine_site.extensions import db
@@ -142,23 +143,44 @@ def view_person(person: Person, *, by: User) -> None:
     audit.record("person_view", user=by, target=f"person:{person.id}")
 
 
+def person_name(person: Person) -> str:
+    """The name staff know the person by: the full name of their latest request that gave a
+    last name (the guide form asks only a first name), else their latest first name; empty
+    for a person with no request."""
+    named = [lead for lead in person.leads if lead.last_name] or person.leads
+    return named[-1].full_name if named else ""
+
+
 @dataclass(frozen=True)
 class TimelineEvent:
     at: datetime
-    kind: str  # request, attempt, note, status, email
-    lead: Lead
-    item: object  # the Lead, ContactAttempt, Note, LeadStatusChange or OutboxEmail
+    # What the person did: request, download (of the guide), newsletter (confirmed further
+    # emails), unsubscribe; what was done for them: attempt, note, status, email.
+    kind: str
+    lead: Lead | None  # None for an unsubscribe: it covers the person, not one request
+    item: object  # the Lead, GuideDownload, ContactAttempt, Note, LeadStatusChange or OutboxEmail
 
 
 def timeline(person: Person) -> list[TimelineEvent]:
-    """Every request, try, note, status change and email of one person, newest first."""
+    """Everything that happened to one person's requests, newest first: what they did
+    (requests, guide downloads, newsletter confirmations, unsubscribing) and what the desk
+    and the mail did (tries, notes, status changes, emails)."""
     events: list[TimelineEvent] = []
     for lead in person.leads:
         events.append(TimelineEvent(lead.created_at, "request", lead, lead))
+        events.extend(TimelineEvent(d.downloaded_at, "download", lead, d) for d in lead.downloads)
+        if lead.marketing_confirmed_at is not None:
+            events.append(TimelineEvent(lead.marketing_confirmed_at, "newsletter", lead, lead))
         events.extend(TimelineEvent(a.created_at, "attempt", lead, a) for a in lead.attempts)
         events.extend(TimelineEvent(n.created_at, "note", lead, n) for n in lead.notes)
         events.extend(TimelineEvent(c.created_at, "status", lead, c) for c in lead.status_changes)
         events.extend(
             TimelineEvent(e.sent_at or e.created_at, "email", lead, e) for e in lead.emails
         )
+    since = privacy.suppressed_since([person.email_normalized]).get(person.email_normalized)
+    # The suppression list outlives erasure: an entry older than this person's first request
+    # is an earlier, erased record's, which this timeline does not reveal.
+    first = min((lead.created_at for lead in person.leads), default=None)
+    if since is not None and first is not None and since >= first:
+        events.append(TimelineEvent(since, "unsubscribe", None, None))
     return sorted(events, key=lambda e: e.at, reverse=True)

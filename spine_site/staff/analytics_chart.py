@@ -14,10 +14,19 @@ from markupsafe import Markup, escape
 from spine_site.analytics.reports import Report
 from spine_site.models import FormKind
 
-WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 36, 8, 12, 28
+# No viewBox: one SVG unit is one CSS pixel, so text is drawn at its own size on every screen
+# (a viewBox scaled to a 350 px phone would shrink 11-unit labels to 5 px). Positions are
+# percentages of the chart's box, whose size the stylesheet sets (.chart), so the bars
+# stretch to any width while the labels keep FONT_PX.
+FONT_PX = 13
+# The plot's margins, in percent of the chart's width and height: room for the y axis'
+# numbers on the left and the day labels under the bars.
+LEFT, RIGHT, TOP, BOTTOM = 9.0, 1.0, 5.0, 14.0
 COLOURS = {FormKind.APPOINTMENT: "#124a6e", FormKind.GUIDE: "#5b9bc4"}
 NAMES = {FormKind.APPOINTMENT: "appointment requests", FormKind.GUIDE: "guide requests"}
+# At most this many day labels; every other one is marked "minor", for the stylesheet to
+# hide on a narrow screen.
+DAY_LABELS = 8
 
 
 def nice_top(value: int) -> int:
@@ -40,12 +49,13 @@ def leads_chart(report: Report) -> Markup:
     days = report.days
     totals = [sum(report.leads_per_day[d].values()) for d in days]
     top = nice_top(max(totals, default=0))
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = 100 - LEFT - RIGHT, 100 - TOP - BOTTOM
     slot = plot_w / max(len(days), 1)
-    bar = max(slot * 0.7, 1)
+    bar = slot * 0.7
+    text = f'font-size="{FONT_PX}" fill="#3d4c57"'
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-labelledby="chart-title chart-desc" xmlns="http://www.w3.org/2000/svg">',
+        '<svg class="chart" role="img" aria-labelledby="chart-title chart-desc" '
+        'xmlns="http://www.w3.org/2000/svg">',
         '<title id="chart-title">Leads per day</title>',
         f'<desc id="chart-desc">Requests per day from {_label(days[0])} to {_label(days[-1])}, '
         f"{report.leads_total} in all; the table below gives each day's numbers.</desc>",
@@ -53,12 +63,12 @@ def leads_chart(report: Report) -> Markup:
     for tick in sorted({0, top // 2, top}):
         y = TOP + plot_h - plot_h * tick / top
         parts.append(
-            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'<line x1="{LEFT}%" x2="{100 - RIGHT}%" y1="{y:.2f}%" y2="{y:.2f}%" '
             f'stroke="#d5dde3" stroke-width="1"/>'
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" '
-            f'fill="#3d4c57">{tick}</text>'
+            f'<text x="{LEFT}%" dx="-6" y="{y:.2f}%" dy="0.35em" text-anchor="end" {text}>'
+            f"{tick}</text>"
         )
-    label_every = max(1, math.ceil(len(days) / 8))
+    label_every = max(1, math.ceil(len(days) / DAY_LABELS))
     for i, day in enumerate(days):
         x = LEFT + i * slot + (slot - bar) / 2
         base = TOP + plot_h
@@ -70,15 +80,17 @@ def leads_chart(report: Report) -> Markup:
             if height:
                 base -= height
                 parts.append(
-                    f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar:.1f}" height="{height:.1f}" '
-                    f'fill="{COLOURS[kind]}" data-day="{day.isoformat()}" '
-                    f'data-form="{kind.value}" data-count="{counts[kind]}"/>'
+                    f'<rect x="{x:.2f}%" y="{base:.2f}%" width="{bar:.2f}%" '
+                    f'height="{height:.2f}%" fill="{COLOURS[kind]}" '
+                    f'data-day="{day.isoformat()}" data-form="{kind.value}" '
+                    f'data-count="{counts[kind]}"/>'
                 )
         parts.append("</g>")
         if i % label_every == 0:
+            minor = ' class="minor"' if (i // label_every) % 2 else ""
             parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle" '
-                f'font-size="11" fill="#3d4c57">{escape(_label(day))}</text>'
+                f'<text{minor} x="{x + bar / 2:.2f}%" y="100%" dy="-0.6em" '
+                f'text-anchor="middle" {text}>{escape(_label(day))}</text>'
             )
     parts.append("</svg>")
     return Markup("".join(parts))

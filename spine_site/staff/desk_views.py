@@ -102,13 +102,14 @@ def owner_choices() -> list[tuple[str, str]]:
 
 @bp.get("/people/<int:person_id>")
 def person(person_id: int):
-    """Everything about one person, newest first: requests, tries, notes, statuses, emails."""
+    """Everything about one person, newest first: what they did and what was done for them."""
     found = get_or_404(Person, person_id)
     if request.method == "GET":
         casework.view_person(found, by=acting_user())
     return render_template(
         "staff/person.html",
         person=found,
+        name=casework.person_name(found),
         events=casework.timeline(found),
         status_labels=STATUS_LABELS,
         outcome_labels=attempts.OUTCOME_LABELS,

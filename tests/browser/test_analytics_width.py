@@ -123,3 +123,55 @@ def test_the_analytics_page_fits_the_screen(browser, live_server, screen):
         else:
             # A phone may scroll a wide table, inside its own labelled, focusable box.
             assert fits or (table["scrolls"] and table["labelled"]), table
+
+
+# The chart's text as drawn: its font size times the scale the SVG is drawn at (a viewBox
+# shrunk to a phone's width shrinks its text with it), and each table caption's box against
+# the box its table scrolls in.
+MEASURE_TEXT = """() => ({
+  labels: [...document.querySelectorAll('svg.chart text')].map((t) => ({
+    text: t.textContent,
+    px: parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().d,
+    shown: getComputedStyle(t).display !== 'none' && t.getBoundingClientRect().width > 0,
+  })),
+  captions: [...document.querySelectorAll('main table caption')].map((c) => {
+    const box = c.closest('.table-scroll') || c.closest('table').parentElement;
+    const inner = box.getBoundingClientRect();
+    const outer = c.getBoundingClientRect();
+    return {
+      text: c.textContent.trim(), width: outer.width, boxWidth: box.clientWidth,
+      left: outer.left - inner.left, right: inner.left + box.clientWidth - outer.right,
+      cut: c.scrollWidth > c.clientWidth + 1,
+    };
+  }),
+})"""
+
+
+@pytest.mark.parametrize("screen", ["laptop", "phone"])
+def test_chart_labels_are_readable_and_captions_wrap(browser, live_server, screen):
+    """Axis labels are drawn at 12 CSS px or more, at 390 px as on a laptop; a long table
+    caption wraps inside the box its table scrolls in (issue 25, item 10)."""
+    app = live_server.app
+    seed_analytics(app)
+    context = browser.new_context(**(LAPTOP if screen == "laptop" else PHONE))
+    page = context.new_page()
+    try:
+        sign_in(page, live_server.url, app)
+        page.goto(f"{live_server.url}/staff/analytics")
+        found = page.evaluate(MEASURE_TEXT)
+        page_width = page.evaluate("document.scrollingElement.scrollWidth")
+        inner = page.evaluate("window.innerWidth")
+    finally:
+        context.close()
+
+    shown = [label for label in found["labels"] if label["shown"]]
+    assert len(shown) >= 5, found["labels"]  # the y axis' ticks and some days
+    assert {label["text"] for label in shown} >= {"0"}
+    small = [(label["text"], round(label["px"], 1)) for label in shown if label["px"] < 12]
+    assert small == [], f"axis labels under 12 px: {small}"
+    assert any("First contact" in caption["text"] for caption in found["captions"])
+    for caption in found["captions"]:
+        assert caption["width"] <= caption["boxWidth"] + 0.5, caption
+        assert caption["left"] >= -0.5 and caption["right"] >= -0.5, caption
+        assert not caption["cut"], caption
+    assert page_width <= inner

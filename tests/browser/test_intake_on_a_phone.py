@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from spine_site.extensions import db
 from spine_site.models import ContactAttempt, Lead, LeadStatus
-from tests.factories import STAFF_PASSWORD, make_lead, totp_code
+from tests.factories import STAFF_PASSWORD, make_lead, make_user, totp_code
 from tests.site_pages import seed_site, staff_pages
 
 pytestmark = pytest.mark.browser
@@ -122,3 +122,74 @@ def test_no_staff_page_scrolls_sideways_at_390_px(browser, live_server):
             wide.append(f"{name} ({path}): {overflow}px wider; {culprits}")
     context.close()
     assert wide == [], "\n".join(wide)
+
+
+# Every one-tap control on the page as it opens, by what it does, with its box in the
+# viewport's coordinates: the contact links and each channel and outcome of "record a try".
+ONE_TAP_BOXES = """() => {
+  const kinds = {
+    'a[href^="tel:"]': 'call', 'a[href^="sms:"]': 'text', 'a[href^="mailto:"]': 'email',
+  };
+  const controls = [];
+  for (const [selector, kind] of Object.entries(kinds)) {
+    document.querySelectorAll('main ' + selector).forEach((c) => controls.push([kind, c]));
+  }
+  document.querySelectorAll('main form.attempt-form input[type=radio]')
+    .forEach((c) => controls.push(['channel ' + c.value, c]));
+  document.querySelectorAll('main form.attempt-form button[type=submit]')
+    .forEach((c) => controls.push(['outcome ' + c.value, c]));
+  return controls.map(([kind, c]) => {
+    const box = c.getBoundingClientRect();
+    return {kind, top: box.top, bottom: box.bottom, left: box.left, right: box.right};
+  });
+}"""
+FIRST_SCREEN = {
+    "call", "text", "email",
+    "channel call", "channel text", "channel email",
+    "outcome reached", "outcome voicemail", "outcome no_answer", "outcome wrong_number",
+    "outcome sent",
+}  # fmt: skip
+
+
+def test_a_try_on_a_long_message_is_one_tap_without_scrolling(browser, live_server):
+    """A 2,000-character, many-line message sits below the call/text/email links and the try
+    buttons, which all fit the first screen of a 390x844 phone (issue 25, item 8)."""
+    app, base = live_server.app, live_server.url
+    make_user(app, ADMIN, "admin")
+    line = "The pain starts in my lower back and runs down the left leg when I sit."
+    message = "\n".join(f"{n}. {line}" for n in range(1, 28))[:2000]
+    assert len(message) == 2000 and message.count("\n") >= 25
+    lead_id = make_lead(app, first_name="Siân", last_name="O'Neil", message=message)
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    sign_in_by_keyboard(page, base, app)
+    page.goto(f"{base}/staff/leads/{lead_id}")
+    assert page.evaluate("window.scrollY") == 0
+    assert page.evaluate(SIDEWAYS) <= 0
+    controls = page.evaluate(ONE_TAP_BOXES)
+    seen = {c["kind"] for c in controls}
+    assert seen == FIRST_SCREEN, seen
+    on_screen = [c for c in controls if c["top"] >= 0 and c["bottom"] <= 844 and c["right"] <= 390]
+    tops = {c["kind"]: round(c["top"]) for c in controls}
+    assert {c["kind"] for c in on_screen} == FIRST_SCREEN, f"not all on screen: {tops}"
+    # The message is on the page, whole, below the one-tap controls.
+    message_box = page.locator("main .message", has_text="27. The pain").first.bounding_box()
+    assert message_box["y"] >= max(c["bottom"] for c in on_screen)
+
+    button = page.get_by_role("button", name="No answer")
+    box = button.bounding_box()
+    assert page.evaluate("window.scrollY") == 0 and box["y"] + box["height"] <= 844
+    with page.expect_navigation():
+        button.tap()
+    assert page.url.endswith(f"/staff/leads/{lead_id}#attempts")
+    assert page.locator(".flash").inner_text().startswith("No answer: recorded for Siân O'Neil")
+    assert (
+        page.locator("#attempts ~ ol.attempts li").first.inner_text().startswith("Call: No answer")
+    )
+    assert page.evaluate(SIDEWAYS) <= 0
+    context.close()
+    with app.app_context():
+        outcomes = db.session.scalars(
+            select(ContactAttempt.outcome).where(ContactAttempt.lead_id == lead_id)
+        ).all()
+        assert [o.value for o in outcomes] == ["no_answer"]
