@@ -96,9 +96,11 @@ def test_staff_dial_the_extension_and_text_the_number_alone(client, app, staff_c
     for html in (card, page):
         # The dialer's pause: the number rings, then the 4 is sent (templating.tel says why
         # not RFC 3966's ;ext=4).
-        assert re.findall(r'href="(tel:[^"]*)"', html) == ["tel:+13125550123,4"]
+        links = re.findall(r'href="(tel:[^"]*)"', html)
+        assert links and set(links) == {"tel:+13125550123,4"}
         # A text goes to the number: an extension means nothing to SMS.
-        assert re.findall(r'href="(sms:[^"]*)"', html) == ["sms:+13125550123"]
+        texts = re.findall(r'href="(sms:[^"]*)"', html)
+        assert texts and set(texts) == {"sms:+13125550123"}
         assert "(312) 555-0123 ext. 4" in html
     assert "Call (312) 555-0123 ext. 4" in card
     assert "(312) 555-0123 ext. 4" in listing
