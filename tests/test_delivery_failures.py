@@ -71,9 +71,7 @@ def make_due_now(app) -> None:
 # What a remote server says is text anyone who runs a mail server chooses: a refusal can
 # read like a message from the clinic. Staff see its code and a fixed explanation; the
 # server's own words go to the log only.
-HOSTILE_REFUSAL = (
-    "550 5.1.1 Mailbox disabled: call billing at 555-0100 or https://evil.example/verify"
-)
+HOSTILE_REFUSAL = "550 5.1.1 <grace@example.org> disabled: call billing at 555-0100 or https://evil.example/verify"
 ADDRESS_REFUSED = "SMTP 550: the receiving mail server refused the address"
 
 
@@ -90,6 +88,7 @@ def test_no_such_mailbox_fails_the_email_at_once_with_a_fixed_explanation(
     assert email.last_error == f"Refused by the mail server, not retried: {ADDRESS_REFUSED}"
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "call billing at 555-0100 or https://evil.example/verify" in logged
+    assert "grace@example.org" not in logged, "the patient's address stays out of the log"
     make_due_now(app)
     assert deliver(app) == 0
     assert inbox.rcpt_tries == 1, "a refused address is not asked again"
@@ -108,7 +107,7 @@ def test_staff_see_the_refusals_code_and_explanation_not_the_servers_words(
     page = client.get(f"/staff/leads/{lead_id}").get_data(as_text=True)
     assert f"Refused by the mail server, not retried: {ADDRESS_REFUSED}" in page
     assert "failed" in page and "Resend" in page
-    for echoed in ("billing", "555-0100", "evil.example", "Mailbox disabled"):
+    for echoed in ("billing", "555-0100", "evil.example", "5.1.1"):
         assert echoed not in page, echoed
 
 

@@ -43,6 +43,7 @@ class Transport(Protocol):
 # 530 asks for STARTTLS or AUTH first (RFC 3207, RFC 4954): the setup is wrong, not this
 # message, and the next try may have it right.
 _SETUP_REPLIES = {530}
+_SETUP_EXPLANATION = "the mail server asks for STARTTLS or a sign-in first (the MAIL_ settings)"
 
 
 # A reply's words in the log: one line, not much of it, and no mail address (a refusal
@@ -91,9 +92,6 @@ def failure_summary(exc: Exception) -> str:
         code = exc.smtp_code
         return _explained([code], _explanation(exc, for_now=400 <= code < 500))
     return f"{type(exc).__name__}: {exc}"
-
-
-_SETUP_EXPLANATION = "the mail server asks for STARTTLS or a sign-in first (the MAIL_ settings)"
 
 
 def _explanation(exc: smtplib.SMTPResponseException, *, for_now: bool) -> str:
