@@ -403,6 +403,23 @@ class Passkey(db.Model):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class WebAuthnChallenge(db.Model):
+    """A passkey challenge sent to one account's browser and not yet answered. Answering
+    deletes the row (a conditional DELETE whose row count decides), so an answer counts
+    once in whichever worker it reaches; expired rows are deleted as new ones are made."""
+
+    __tablename__ = "webauthn_challenge"
+
+    # SHA-256 of the challenge (the browser's cookie holds the challenge itself).
+    challenge_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    # What it may answer: "login" (the second step) or "register" (adding a passkey).
+    purpose: Mapped[str] = mapped_column(String(20))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class RecoveryCode(db.Model):
     """One of ten one-time codes, kept as SHA-256 of an 80-bit random code."""
 

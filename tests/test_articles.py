@@ -108,3 +108,32 @@ def test_table_cells_carry_their_column_heading_for_phones(tmp_path):
     assert '<td data-label="Focus">Function</td>' in article.body_html
     assert '<th scope="col">Who</th>' in article.body_html
     assert 'class="table-wrap" role="region" tabindex="0"' in article.body_html
+
+
+# The allow-list itself, not through Markdown: markdown-it drops a `javascript:` link before
+# the HTML reaches nh3, so a scheme wrongly allowed there would go unseen by the Markdown tests.
+SCRIPT_URLS = [
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "JAVASCRIPT:alert(1)",
+    "   javascript:alert(1)",
+    "\tjavascript:alert(1)",
+    " \n JavaScript:alert(1)",
+    "&#x20;javascript:alert(1)",
+    "java\tscript:alert(1)",
+]
+
+
+@pytest.mark.parametrize("url", SCRIPT_URLS, ids=repr)
+def test_the_allow_list_strips_script_urls_from_links_and_images(url):
+    html = f'<p><a href="{url}">tap</a> <img src="{url}" alt="pic"></p>'
+    assert render.sanitize(html) == '<p><a>tap</a> <img alt="pic"></p>'
+
+
+def test_the_allow_list_keeps_the_schemes_it_allows():
+    html = (
+        '<p><a href="https://example.org/a">web</a> <a href="tel:+12175550134">call</a> '
+        '<a href="mailto:care@clinic.example">mail</a> <a href="/schedule">book</a> '
+        '<img src="/media/spine-480.webp" alt="pic"></p>'
+    )
+    assert render.sanitize(html) == html

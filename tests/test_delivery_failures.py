@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import event, select, update
 
 from spine_site.extensions import db
-from spine_site.mail.transports import permanent_refusal
+from spine_site.mail.transports import Rejected, failure_summary, permanent_refusal
 from spine_site.models import EmailStatus, OutboxEmail
 from tests.factories import make_lead, make_user
 from tests.support import Inbox, deliver, free_port, login, the_email
@@ -68,23 +68,36 @@ def make_due_now(app) -> None:
 # -- The mail server refuses ---------------------------------------------------------------
 
 
-def test_no_such_mailbox_fails_the_email_at_once_with_the_servers_reason(
-    app_factory, refusing_server
+# What a remote server says is text anyone who runs a mail server chooses: a refusal can
+# read like a message from the clinic. Staff see its code and a fixed explanation; the
+# server's own words go to the log only.
+HOSTILE_REFUSAL = "550 5.1.1 <grace@example.org> disabled: call billing at 555-0100 or https://evil.example/verify"
+ADDRESS_REFUSED = "SMTP 550: the receiving mail server refused the address"
+
+
+def test_no_such_mailbox_fails_the_email_at_once_with_a_fixed_explanation(
+    app_factory, refusing_server, caplog
 ):
-    settings, inbox = refusing_server(rcpt_reply="550 5.1.1 No such user")
+    caplog.set_level("WARNING", logger="spine_site.mail.outbox")
+    settings, inbox = refusing_server(rcpt_reply=HOSTILE_REFUSAL)
     app = app_factory(**settings)
     make_lead(app, "guide")
     assert deliver(app) == 0
     email = the_email(app)
     assert email.status is EmailStatus.FAILED and email.attempts == 1
-    assert email.last_error == "Refused by the mail server, not retried: 550 5.1.1 No such user"
+    assert email.last_error == f"Refused by the mail server, not retried: {ADDRESS_REFUSED}"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "call billing at 555-0100 or https://evil.example/verify" in logged
+    assert "grace@example.org" not in logged, "the patient's address stays out of the log"
     make_due_now(app)
     assert deliver(app) == 0
     assert inbox.rcpt_tries == 1, "a refused address is not asked again"
 
 
-def test_staff_see_the_refusal_on_the_lead_page(app_factory, refusing_server):
-    settings, _ = refusing_server(rcpt_reply="550 5.1.1 No such user")
+def test_staff_see_the_refusals_code_and_explanation_not_the_servers_words(
+    app_factory, refusing_server
+):
+    settings, _ = refusing_server(rcpt_reply=HOSTILE_REFUSAL)
     app = app_factory(**settings)
     lead_id = make_lead(app, "guide")
     deliver(app)
@@ -92,28 +105,35 @@ def test_staff_see_the_refusal_on_the_lead_page(app_factory, refusing_server):
     client = app.test_client()
     assert login(client, "intake@clinic.example").status_code == 303
     page = client.get(f"/staff/leads/{lead_id}").get_data(as_text=True)
-    assert "Refused by the mail server, not retried: 550 5.1.1 No such user" in page
+    assert f"Refused by the mail server, not retried: {ADDRESS_REFUSED}" in page
     assert "failed" in page and "Resend" in page
+    for echoed in ("billing", "555-0100", "evil.example", "5.1.1"):
+        assert echoed not in page, echoed
 
 
 def test_refused_content_fails_at_once(app_factory, refusing_server):
-    settings, _ = refusing_server(data_reply="554 5.6.0 Message content rejected")
+    settings, _ = refusing_server(data_reply="554 5.6.0 Message content rejected, see evil.example")
     app = app_factory(**settings)
     make_lead(app, "guide")
     assert deliver(app) == 0
     email = the_email(app)
     assert email.status is EmailStatus.FAILED and email.attempts == 1
-    assert "554 5.6.0 Message content rejected" in email.last_error
+    assert email.last_error == (
+        "Refused by the mail server, not retried: "
+        "SMTP 554: the receiving mail server refused the message"
+    )
 
 
 def test_a_temporary_refusal_is_retried_later(app_factory, refusing_server):
-    settings, inbox = refusing_server(rcpt_reply="450 4.2.1 Mailbox busy, try again later")
+    settings, inbox = refusing_server(rcpt_reply="450 4.2.1 Mailbox busy, see evil.example")
     app = app_factory(**settings)
     make_lead(app, "guide")
     assert deliver(app) == 0
     email = the_email(app)
     assert email.status is EmailStatus.QUEUED and email.attempts == 1
-    assert "450" in email.last_error
+    assert email.last_error == (
+        "SMTP 450: the receiving mail server could not take the address for now"
+    )
     assert email.next_attempt_at > datetime.now(UTC) + timedelta(seconds=20)
     inbox.rcpt_reply = None  # the mailbox has room again
     make_due_now(app)
@@ -142,7 +162,61 @@ def refused(*replies: tuple[int, bytes]) -> smtplib.SMTPRecipientsRefused:
     ],
 )
 def test_only_a_refusal_of_this_message_counts_as_permanent(error, permanent):
-    assert (permanent_refusal(error) is not None) is permanent
+    assert permanent_refusal(error) is permanent
+
+
+EVIL = b"5.7.1 Call billing at 555-0100: https://evil.example/verify"
+
+
+@pytest.mark.parametrize(
+    ("error", "summary"),
+    [
+        (refused((550, EVIL)), "SMTP 550: the receiving mail server refused the address"),
+        (
+            refused((452, EVIL)),
+            "SMTP 452: the receiving mail server could not take the address for now",
+        ),
+        (
+            refused((550, EVIL), (451, EVIL)),
+            "SMTP 451, 550: the receiving mail server could not take the address for now",
+        ),
+        (
+            refused((530, EVIL)),
+            "SMTP 530: the mail server asks for STARTTLS or a sign-in first (the MAIL_ settings)",
+        ),
+        (
+            Rejected(smtplib.SMTPDataError(552, EVIL)),
+            "SMTP 552: the receiving mail server refused the message",
+        ),
+        (
+            smtplib.SMTPDataError(451, EVIL),
+            "SMTP 451: the receiving mail server could not take the message for now",
+        ),
+        (
+            smtplib.SMTPSenderRefused(553, EVIL, "care@clinic.example"),
+            "SMTP 553: the mail server refused the sender address (MAIL_DEFAULT_SENDER)",
+        ),
+        (
+            smtplib.SMTPAuthenticationError(535, EVIL),
+            "SMTP 535: the mail server refused the sign-in (MAIL_USERNAME, MAIL_PASSWORD)",
+        ),
+        (smtplib.SMTPConnectError(554, EVIL), "SMTP 554: the mail server refused the connection"),
+        (smtplib.SMTPHeloError(421, EVIL), "SMTP 421: the mail server refused the connection"),
+        (smtplib.SMTPResponseException(454, EVIL), "SMTP 454: the mail server refused, for now"),
+        (smtplib.SMTPResponseException(502, EVIL), "SMTP 502: the mail server refused"),
+        # No reply from a server: the error's own words, which this machine wrote.
+        (
+            ConnectionRefusedError(111, "Connection refused"),
+            "ConnectionRefusedError: [Errno 111] Connection refused",
+        ),
+        (
+            smtplib.SMTPServerDisconnected("Connection unexpectedly closed"),
+            "SMTPServerDisconnected: Connection unexpectedly closed",
+        ),
+    ],
+)
+def test_what_staff_see_of_a_failure_is_a_code_and_a_fixed_explanation(error, summary):
+    assert failure_summary(error) == summary
 
 
 # -- The database drops while a send is being recorded --------------------------------------

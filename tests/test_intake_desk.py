@@ -251,6 +251,37 @@ def test_counts_on_each_view(desk):
     assert counts == {"first_contact": "2", "due_today": "1", "overdue": "2", "mine": "1"}
 
 
+def test_spam_with_a_follow_up_due_leaves_every_view_and_count(desk):
+    app, client = desk
+    kept = make_lead(app, first_name="Kept", email="kept@example.org")
+    junk = make_lead(app, first_name="Junk", email="junk@example.org")
+    for lead_id in (kept, junk):
+        press(client, lead_id, "no_answer")  # tried, owned by me, a follow-up set
+    with app.app_context():
+        for lead_id in (kept, junk):
+            db.session.get(Lead, lead_id).next_follow_up_at = datetime.now(UTC) - timedelta(
+                minutes=5
+            )
+        db.session.commit()
+    page = client.get(f"/staff/leads/{junk}").get_data(as_text=True)
+    fields = form_posting_to(page, f"/staff/leads/{junk}/spam")
+    assert fields["spam"] == "1"
+    assert client.post(f"/staff/leads/{junk}/spam", data=fields).status_code == 303
+    junk_lead = the_lead(app, junk)
+    assert junk_lead.is_spam and junk_lead.next_follow_up_at is not None
+    assert junk_lead.status is LeadStatus.NEW
+
+    for view in queue.VIEWS:
+        names = names_in(client, view)
+        assert "Junk Lovelace" not in names, view
+    assert names_in(client, "due_today") == ["Kept Lovelace"]
+    assert names_in(client, "overdue") == ["Kept Lovelace"]
+    assert names_in(client, "mine") == ["Kept Lovelace"]
+    page = client.get("/staff/").get_data(as_text=True)
+    counts = dict(re.findall(r'view=(\w+)"[^>]*>[^<]+<span class="count[^"]*">(\d+)<', page))
+    assert counts == {"first_contact": "0", "due_today": "1", "overdue": "1", "mine": "1"}
+
+
 def test_follow_ups_due_today_soonest_first_and_not_closed_ones(desk):
     app, client = desk
     ids = [

@@ -64,6 +64,15 @@ HOSTILE_NAMES = [
     "\u0000Ada",
     # Zalgo: a letter buried under marks.
     "A\u0301\u0302\u0303\u0304\u0305da",
+    # Name-shaped, but a phishing line: words a scam leans on (issue 25, item 7).
+    "Your Account Suspended",
+    "Verify Now",
+    "URGENT",
+    "Payment Due",
+    "Password Reset",
+    "Account-Locked",
+    "Refunds Waiting",
+    "Bitcoin Winner",
 ]
 
 ORDINARY_NAMES = [
@@ -112,6 +121,17 @@ def test_names_are_tidied_as_they_are_checked():
     assert greeting_name("\uff21\uff44\uff41") == "Ada"
     assert greeting_name("") is None and greeting_name(None) is None
     assert greeting_name("x" * 30) == "x" * 30
+
+
+def test_a_name_shaped_phishing_line_gets_a_plain_hello_in_the_guide_email(smtp_app, smtp):
+    client = smtp_app.test_client()
+    values = {"first_name": "Your Account Suspended", "email": "victim@example.net"}
+    assert submit_public_form(client, "guide", values).status_code == 303
+    subject, plain, html = _delivered(smtp_app, smtp, "victim@example.net")
+    assert plain.splitlines()[0] == "Hello,"
+    assert "<p>Hello,</p>" in html
+    for part in (subject, plain, html):
+        assert "Suspended" not in part and "Account" not in part, part
 
 
 def _delivered(app, smtp, address: str) -> tuple[str, str, str]:

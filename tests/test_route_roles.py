@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from spine_site.extensions import db
 from spine_site.models import ArticleRecord, EmailKind, Lead, OutboxEmail
-from tests.factories import make_lead, make_user
+from tests.factories import make_lead, make_user, totp_code
 from tests.html_forms import forms_in
-from tests.support import signed_in
+from tests.support import code_step, password_step, signed_in
 
 A, S, M, E = "admin", "staff", "marketing", "editor"
 ROLES = (A, S, M, E)
@@ -232,3 +232,36 @@ def csrf_token_for_visitor(client: FlaskClient) -> str:
         if "csrf_token" in form["fields"]:
             return form["fields"]["csrf_token"]
     raise AssertionError("no CSRF token on the sign-in page")
+
+
+# Pages of the sign-in itself, which a browser between its two steps may see.
+SIGN_IN_PAGES = frozenset({"staff.login", "staff.login_verify", "staff.enrol"})
+
+
+@pytest.mark.parametrize("has_factor", [True, False], ids=["second factor", "must enrol"])
+@pytest.mark.parametrize("role", ROLES)
+def test_after_the_password_alone_nothing_in_staff_opens(app, setting, role, has_factor):
+    email = f"{role}@clinic.example"
+    make_user(app, email, role, totp=has_factor)
+    client = app.test_client()
+    step = password_step(client, email)
+    second = "/staff/login/verify" if has_factor else "/staff/login/enrol"
+    assert (step.status_code, step.location) == (303, second), "the password leads to step two"
+
+    gets = [endpoint for endpoint, method in staff_routes(app) if method == "GET"]
+    assert len(gets) > 20, "the walk covers the staff area's pages"
+    opened = []
+    for endpoint in gets:
+        status, location = send(client, "GET", path_for(app, endpoint, setting), "")
+        if endpoint in SIGN_IN_PAGES:
+            if status >= 500:
+                opened.append(f"{endpoint}: {status}")
+        elif not (status in (302, 303) and location.startswith("/staff/login")):
+            opened.append(f"{endpoint}: {status} {location}")
+    assert opened == []
+
+    # The walk left the sign-in under way: the second step still finishes it.
+    if has_factor:
+        assert code_step(client, totp_code(app, email)).status_code == 303
+        home = "/staff/articles" if role == E else "/staff/"
+        assert client.get(home).status_code == 200

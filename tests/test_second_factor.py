@@ -414,15 +414,6 @@ def test_a_right_password_is_in_the_audit_log_before_the_second_step(app):
     assert actions(app)[-1] == "login_password"
 
 
-def test_a_webauthn_challenge_can_be_answered_once_whatever_the_cookie(app):
-    from spine_site.accounts import passkeys
-
-    with app.test_request_context():
-        assert passkeys.spend_challenge(b"a challenge", 300) is True
-        assert passkeys.spend_challenge(b"a challenge", 300) is False
-        assert passkeys.spend_challenge(b"another", 300) is True
-
-
 def test_changing_factors_needs_a_recent_sign_in(app, admin_client):
     with admin_client.session_transaction() as session:
         session["staff_login_at"] -= 16 * 60

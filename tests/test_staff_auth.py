@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from spine_site.accounts import users
 from spine_site.extensions import db
-from spine_site.models import AuditEvent, Role, User
+from spine_site.models import AuditEvent, Role, StaffSession, User
 from spine_site.staff.access import ACCESS, ENROLMENT, PUBLIC, SECOND_STEP, is_safe_next
 from tests.factories import STAFF_PASSWORD, make_user
 from tests.html_forms import form_posting_to
@@ -211,6 +213,25 @@ def test_idle_timeout_signs_out(app, staff_client):
     response = staff_client.get("/staff/")
     assert response.status_code == 302 and "/staff/login" in response.headers["Location"]
     assert staff_client.get("/staff/").status_code == 302
+
+
+def test_a_session_row_past_its_hours_signs_in_again_whatever_the_cookie_says(app, staff_client):
+    """The server's own limit: the row's age counts, not only the login time the cookie
+    keeps (a cookie can be kept fresh by whoever holds it)."""
+    assert staff_client.get("/staff/").status_code == 200
+    hours = app.config["STAFF_SESSION_HOURS"]
+    with app.app_context():
+        db.session.execute(
+            update(StaffSession).values(
+                created_at=datetime.now(UTC) - timedelta(hours=hours, minutes=1)
+            )
+        )
+        db.session.commit()
+    with staff_client.session_transaction() as session:
+        assert time.time() - session["staff_login_at"] < 60, "the cookie's clock is fresh"
+    response = staff_client.get("/staff/")
+    assert response.status_code == 302 and response.location.startswith("/staff/login")
+    assert staff_client.get("/staff/users").status_code == 302
 
 
 def test_logout_is_post_only_and_ends_the_session(app, staff_client):

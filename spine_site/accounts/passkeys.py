@@ -3,17 +3,24 @@
 The relying party is this site: its id is SITE_URL's host name and the only origin accepted
 is SITE_URL's scheme, host and port, so a passkey made here answers nowhere else. Passkeys
 sign a fresh challenge each time; nothing stored here is secret (a public key, a counter).
-Challenges are made here and kept, by the view, in the signed session for one use.
+
+A challenge is answered once. The view keeps it in the browser's signed session, which can
+be copied; the database keeps a row for it until it is answered or expires
+(WebAuthnChallenge), and checking an answer first deletes that row, whichever worker the
+answer reaches. The row count of that one DELETE decides, so of two answers sent at once
+only one is checked. A synced passkey's counter stays 0, so the counter cannot catch a
+replayed answer; this can.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -35,10 +42,12 @@ from spine_site.accounts import audit
 from spine_site.accounts.mfa import FactorError, refuse_removing_last
 from spine_site.clock import utcnow
 from spine_site.extensions import db
-from spine_site.models import Passkey, User
+from spine_site.models import Passkey, User, WebAuthnChallenge
 from spine_site.transaction import atomic
 
 NAME_MAX = 60
+# How long a challenge waits for its answer: time for the person to touch their key.
+CHALLENGE_SECONDS = 300
 
 
 def relying_party() -> tuple[str, str]:
@@ -59,7 +68,8 @@ def _descriptors(user: User) -> list[PublicKeyCredentialDescriptor]:
 
 
 def registration_options(user: User) -> tuple[str, bytes]:
-    """Options for navigator.credentials.create() as JSON, and the challenge to keep."""
+    """Options for navigator.credentials.create() as JSON, and the challenge, now issued
+    to this account for adding a passkey."""
     rp_id, _ = relying_party()
     options = generate_registration_options(
         rp_id=rp_id,
@@ -73,13 +83,17 @@ def registration_options(user: User) -> tuple[str, bytes]:
             user_verification=UserVerificationRequirement.PREFERRED,
         ),
     )
+    issue_challenge(user, options.challenge, "register")
     return options_to_json(options), options.challenge
 
 
 def add_passkey(
     user: User, credential: str, challenge: bytes, name: str, *, by: User | None
 ) -> Passkey:
-    """Check a new credential against the challenge and keep it; FactorError if it fails."""
+    """Check a new credential against the challenge and keep it; FactorError if it fails.
+    The challenge is spent first, whatever the outcome."""
+    if not spend_challenge(user, challenge, "register"):
+        raise FactorError("That took too long, or was already sent. Please try again.")
     rp_id, origin = relying_party()
     try:
         verified = verify_registration_response(
@@ -112,29 +126,63 @@ def add_passkey(
     return key
 
 
-def spend_challenge(challenge: bytes, seconds: int) -> bool:
-    """True the first time a challenge is answered, in any worker: the rate-limit store
-    (Redis in production) counts it, so a copied cookie cannot answer it again."""
-    limiter = current_app.extensions["rate_limiter"]
-    key = "webauthn-challenge/" + hashlib.sha256(challenge).hexdigest()
-    return limiter.storage.incr(key, seconds) == 1
+def _challenge_hash(challenge: bytes) -> str:
+    return hashlib.sha256(challenge).hexdigest()
+
+
+@atomic()
+def issue_challenge(user: User, challenge: bytes, purpose: str) -> None:
+    """Keep a challenge just sent to this account until it is answered or expires; the
+    expired challenges of every account are deleted on the way."""
+    now = utcnow()
+    db.session.execute(delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at <= now))
+    db.session.add(
+        WebAuthnChallenge(
+            challenge_hash=_challenge_hash(challenge),
+            user_id=user.id,
+            purpose=purpose,
+            expires_at=now + timedelta(seconds=CHALLENGE_SECONDS),
+        )
+    )
+
+
+@atomic()
+def spend_challenge(user: User, challenge: bytes, purpose: str) -> bool:
+    """True the first time this account answers a live challenge issued to it for this
+    purpose, in any worker; False after that, or once it expired (the row is gone)."""
+    spent = db.session.execute(
+        delete(WebAuthnChallenge).where(
+            WebAuthnChallenge.challenge_hash == _challenge_hash(challenge),
+            WebAuthnChallenge.user_id == user.id,
+            WebAuthnChallenge.purpose == purpose,
+            WebAuthnChallenge.expires_at > utcnow(),
+        )
+    )
+    return spent.rowcount == 1
 
 
 def authentication_options(user: User) -> tuple[str, bytes]:
-    """Options for navigator.credentials.get(), for this account's passkeys only."""
+    """Options for navigator.credentials.get(), for this account's passkeys only, and the
+    challenge, now issued to this account for signing in."""
     rp_id, _ = relying_party()
     options = generate_authentication_options(
         rp_id=rp_id,
         allow_credentials=_descriptors(user),
         user_verification=UserVerificationRequirement.PREFERRED,
     )
+    issue_challenge(user, options.challenge, "login")
     return options_to_json(options), options.challenge
 
 
 def check_passkey(user: User, credential: str, challenge: bytes) -> bool:
-    """A sign-in assertion from one of this account's passkeys: a failure is audited, a
-    success moves the passkey's counter (each in a transaction of its own)."""
+    """A sign-in assertion from one of this account's passkeys, to a challenge not answered
+    before: a failure is audited, a success moves the passkey's counter (each in a
+    transaction of its own, after the one that spends the challenge)."""
     rp_id, origin = relying_party()
+    if not spend_challenge(user, challenge, "login"):
+        with atomic():
+            audit.record("passkey_failed", user=user, detail={"challenge": "spent or expired"})
+        return False
     try:
         raw_id = base64url_to_bytes(json.loads(credential)["rawId"])
         key = next(k for k in user.passkeys if k.credential_id == raw_id)

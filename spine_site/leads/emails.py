@@ -51,17 +51,44 @@ _LETTER = "LM{0,3}"
 _WORD = rf"'?(?:{_LETTER})+(?:[-'](?:{_LETTER})+)*|(?:{_LETTER}\.){{1,3}}"
 _NAME_SHAPE = re.compile(rf"(?:{_WORD})(?: (?:{_WORD})){{0,{GREETING_NAME_WORDS - 1}}}")
 _LINK_WORDS = frozenset({"www", "http", "https"})
+# Words a phishing line is made of and a first name is not: "Your Account Suspended" has a
+# name's shape, so its words decide. Short on purpose: each word here is one no patient is
+# called, so a real name is never refused for one (a plural "s" counts as the word).
+BAIT_WORDS = frozenset(
+    {
+        "account",
+        "bank",
+        "bitcoin",
+        "click",
+        "crypto",
+        "invoice",
+        "locked",
+        "login",
+        "password",
+        "payment",
+        "prize",
+        "refund",
+        "security",
+        "suspended",
+        "update",
+        "urgent",
+        "verify",
+        "winner",
+    }
+)
+_WORD_BREAKS = re.compile("[ .'\u2019\u02bb\u02bc\\-\u2010]+")
 
 
 def greeting_name(first_name: str | None) -> str | None:
     """The first name as a patient email may greet with it, or None for a plain "Hello,".
 
     Only what reads as a name passes: letters of one script, with apostrophes, hyphens and
-    initials, up to three words and 30 characters. Anything like a link (a dot between
-    letters, a slash, @, a scheme, www) or a sentence (more words, other punctuation,
-    digits) is not echoed, so the form cannot send a phishing line in the clinic's name to
-    someone else's inbox. Checked after NFKC, so fullwidth and styled lookalikes count as
-    the characters they imitate, and the name is shown in that form.
+    initials, up to three words and 30 characters, none of them a BAIT_WORDS word. Anything
+    like a link (a dot between letters, a slash, @, a scheme, www), a sentence (more words,
+    other punctuation, digits) or a scam's words ("Your Account Suspended") is not echoed,
+    so the form cannot send a phishing line in the clinic's name to someone else's inbox.
+    Checked after NFKC, so fullwidth and styled lookalikes count as the characters they
+    imitate, and the name is shown in that form.
     """
     if not first_name:
         return None
@@ -73,6 +100,9 @@ def greeting_name(first_name: str | None) -> str | None:
         return None
     if any(word.casefold() in _LINK_WORDS for word in name.split(" ")):
         return None
+    for word in _WORD_BREAKS.split(name.casefold()):
+        if word in BAIT_WORDS or word.removesuffix("s") in BAIT_WORDS:
+            return None
     return name
 
 

@@ -29,7 +29,13 @@ from spine_site.clock import utcnow
 from spine_site.config import clinic_details
 from spine_site.extensions import db
 from spine_site.mail.policy import MAIL_POLICY, reply_to
-from spine_site.mail.transports import Rejected, Transport, transport_for
+from spine_site.mail.transports import (
+    Rejected,
+    Transport,
+    failure_summary,
+    server_text,
+    transport_for,
+)
 from spine_site.models import EmailKind, EmailStatus, Lead, OutboxEmail
 from spine_site.transaction import atomic
 
@@ -232,22 +238,33 @@ def _record_outcome(email_id: int, error: Exception | None, config: Mapping[str,
 
 
 def _record_failure(email: OutboxEmail, exc: Exception, config: Mapping[str, Any]) -> None:
-    # The error text names the SMTP problem only; it never contains the message itself.
-    email.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    # Staff see a fixed summary (code and explanation); the server's own words, which
+    # whoever runs that server chose, are only logged. Neither holds the message itself.
+    email.last_error = failure_summary(exc)[:500]
     email.claimed_until = None
+    said = server_text(exc)
+    reply = f"; the server said: {said}" if said else ""
     if isinstance(exc, Rejected):
         # A 5xx about this message (no such mailbox, content refused): more tries would get
-        # more refusals. Staff see the server's reason on the lead page and can resend.
+        # more refusals. Staff see why on the lead page and can resend.
         email.status = EmailStatus.FAILED
-        email.last_error = f"Refused by the mail server, not retried: {exc}"[:500]
-        log.warning("email %s refused by the mail server; not retried", email.id)
+        email.last_error = f"Refused by the mail server, not retried: {email.last_error}"[:500]
+        log.warning("email %s refused by the mail server; not retried%s", email.id, reply)
     elif email.attempts >= config["OUTBOX_MAX_ATTEMPTS"]:
         email.status = EmailStatus.FAILED
-        log.warning("email %s failed for good after %s tries", email.id, email.attempts)
+        log.warning(
+            "email %s failed for good after %s tries: %s%s",
+            email.id,
+            email.attempts,
+            type(exc).__name__,
+            reply,
+        )
     else:
         email.status = EmailStatus.QUEUED
         email.next_attempt_at = utcnow() + backoff(email.attempts, config["OUTBOX_BACKOFF_SECONDS"])
-        log.warning("email %s not sent (try %s): %s", email.id, email.attempts, type(exc).__name__)
+        log.warning(
+            "email %s not sent (try %s): %s%s", email.id, email.attempts, type(exc).__name__, reply
+        )
 
 
 def resend(email: OutboxEmail) -> None:
