@@ -1,7 +1,7 @@
 """passkey challenges kept in the database until answered
 
 Revision ID: d7a3f9c2e5b1
-Revises: c4e1d2a7b9f3
+Revises: 08ee0c482963
 Create Date: 2026-12-07 21:10:00.000000
 
 A passkey challenge is answered once, whichever worker the answer reaches: answering
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "d7a3f9c2e5b1"
-down_revision = "c4e1d2a7b9f3"
+down_revision = "08ee0c482963"
 branch_labels = None
 depends_on = None
 
