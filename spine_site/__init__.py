@@ -92,6 +92,7 @@ def register_security(app: Flask) -> None:
 
 
 def register_extensions(app: Flask, root: Path) -> None:
+    from flask import Response, request
     from flask_login import current_user
 
     from spine_site import database
@@ -101,6 +102,15 @@ def register_extensions(app: Flask, root: Path) -> None:
 
     database.init_app(app)
     compress.init_app(app)
+
+    @app.after_request
+    def compress_outside_staff(response: Response) -> Response:
+        # Staff pages put what was typed (a search) beside the CSRF token; compressed, their
+        # length would give the token away a guess at a time (BREACH). They are few and small.
+        if request.blueprint == "staff":
+            return response
+        return compress.after_request(response)
+
     migrate.init_app(app, database.db, directory=str(root / "migrations"))
     csrf.init_app(app)
     ratelimits.init_app(app)
@@ -133,6 +143,11 @@ def register_content(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from spine_site.extensions import csrf
     from spine_site.public.views import bp as public_bp
+    from spine_site.web.urls import RowIdConverter
+
+    # Before any route is added: every `<int:...>` in a path is then bounded (Werkzeug's
+    # documented way to redefine a converter).
+    app.url_map.converters["int"] = RowIdConverter
 
     # The public forms check their CSRF token inside the form, so an expired token comes
     # back as a form error with the patient's input kept, not as a bare 400.
@@ -141,6 +156,10 @@ def register_blueprints(app: Flask) -> None:
 
     from spine_site.staff import bp as staff_bp
 
+    # The staff area checks its CSRF token in its own guard, after sign-in and the role
+    # table (staff/access.py), so a role that may not use a route never reaches the
+    # handler of a failed check.
+    csrf.exempt(staff_bp)
     app.register_blueprint(staff_bp)
 
     from spine_site.web import templating

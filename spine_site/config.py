@@ -220,7 +220,9 @@ def load_settings(
         # Static files: hashed copies (with .gz and .br) are built here at start-up.
         "STATIC_BUILD_DIR": env_str("STATIC_BUILD_DIR", str(instance_path / "static-build")),
         # Responses compressed by the app (Brotli or gzip, as the browser accepts); not the
-        # streamed CSV export.
+        # streamed CSV export, and not the staff area (the hook is registered by the app
+        # factory, which leaves staff pages out: see register_extensions).
+        "COMPRESS_REGISTER": False,
         "COMPRESS_ALGORITHM": ["br", "gzip"],
         "COMPRESS_STREAMS": False,
         # 304s are answered before compression (public/caching.py: conditional_html).

@@ -164,8 +164,11 @@ def test_a_scheduled_article_appears_when_its_time_comes(app, editor, monkeypatc
 
 def test_a_publish_time_without_a_date_is_refused_in_plain_words(app, editor):
     article = create(editor)
-    done = press(editor, article, "publish", when="later", at="")
-    assert "Enter the date and time to publish" in done
+    path = f"/staff/articles/{article}"
+    fields = form_posting_to(page(editor, path), f"{path}/publish")
+    refused = editor.post(f"{path}/publish", data={**fields, "when": "later", "at": ""})
+    assert refused.status_code == 422
+    assert "Enter the date and time to publish" in refused.get_data(as_text=True)
     assert state_in_list(editor) == "draft"
 
 

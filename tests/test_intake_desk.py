@@ -205,7 +205,9 @@ def test_staff_can_set_or_clear_the_next_try(desk):
     client.post(f"/staff/leads/{lead_id}/follow-up", data={**fields, "when": ""})
     assert the_lead(app, lead_id).next_follow_up_at is None
     bad = client.post(f"/staff/leads/{lead_id}/follow-up", data={**fields, "when": "soon"})
-    assert "Enter the next try" in client.get(bad.location).get_data(as_text=True)
+    assert bad.status_code == 422
+    assert "Enter a date and time between 2000 and 2100" in bad.get_data(as_text=True)
+    assert 'value="soon"' in bad.get_data(as_text=True)
 
 
 # -- The queue ------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Snapshot:
     library: Library = field(default_factory=lambda: Library([]))
-    # Addresses that answer 301 (old slug -> current) and 410 (unpublished).
+    # Addresses that answer 301 (old slug -> current, live) and 410 (unpublished).
     moved: dict[str, str] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
     next_publish: datetime | None = None
@@ -60,14 +60,19 @@ def _load(now: datetime) -> Snapshot:
     public = {a.slug for a in rendered}
     # A related article that is not public (yet, or any more) is left out, not an error.
     rendered = [replace(a, related=[s for s in a.related if s in public]) for a in rendered]
-    moved = {
-        old: slug
-        for old, slug in db.session.execute(
-            select(ArticleRedirect.old_slug, ArticleRecord.slug).join(
-                ArticleRecord, ArticleRecord.id == ArticleRedirect.article_id
-            )
+    # An old address leads on only once the new one is live: a rename scheduled for later
+    # starts its redirect at that time (the copy is rendered again then), never to a 404.
+    # The old address of an article taken down is gone with it.
+    moved: dict[str, str] = {}
+    for old, slug in db.session.execute(
+        select(ArticleRedirect.old_slug, ArticleRecord.slug).join(
+            ArticleRecord, ArticleRecord.id == ArticleRedirect.article_id
         )
-    }
+    ):
+        if slug in public:
+            moved[old] = slug
+        elif slug in gone:
+            gone.add(old)
     return Snapshot(Library(rendered), moved, gone, next_publish)
 
 

@@ -29,9 +29,10 @@ from flask_wtf.csrf import CSRFError
 
 from spine_site.accounts import signin
 from spine_site.desk import casework
-from spine_site.extensions import db
+from spine_site.extensions import csrf, db
 from spine_site.models import Role, User
 from spine_site.staff.forms import LoginForm
+from spine_site.web.urls import MAX_ID
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -113,14 +114,25 @@ TIMED_OUT = "The sign-in page sat open too long. Please sign in again."
 
 @bp.before_request
 def guard():
-    """Deny by default: sign-in, idle and absolute timeouts, then the role table."""
-    if request.endpoint in PUBLIC or request.endpoint in SECOND_STEP:
+    """Deny by default, before anything of the request is used: signed in, the role table,
+    idle and absolute timeouts, and only then the CSRF check (the staff blueprint is exempt
+    from the app-wide one), so a refused request never reaches what a failed check does
+    (keeping a note draft)."""
+    endpoint = request.endpoint or ""
+    if endpoint in PUBLIC or endpoint in SECOND_STEP:
+        csrf.protect()
         return None
-    if not current_user.is_authenticated and request.endpoint in ENROLMENT:
+    if not current_user.is_authenticated and endpoint in ENROLMENT:
+        csrf.protect()
         return None
     if not current_user.is_authenticated:
         target = request.full_path if request.method == "GET" else url_for("staff.leads")
         return redirect(url_for("staff.login", next=target.rstrip("?")))
+    if current_user.role not in ACCESS.get(endpoint, frozenset()):
+        if endpoint == "staff.leads":
+            # /staff/ is everyone's start page; an editor's is the articles.
+            return redirect(url_for("staff.articles"))
+        abort(403)
     now = time.time()
     config = current_app.config
     idle = now - session.get("staff_seen", now)
@@ -134,11 +146,7 @@ def guard():
         # required.
         return _sign_out_and_return("Sign in again: a second factor is now required.")
     session["staff_seen"] = now
-    if current_user.role not in ACCESS.get(request.endpoint or "", frozenset()):
-        if request.endpoint == "staff.leads":
-            # /staff/ is everyone's start page; an editor's is the articles.
-            return redirect(url_for("staff.articles"))
-        abort(403)
+    csrf.protect()
     return None
 
 
@@ -232,7 +240,6 @@ def page_number(value: str | None) -> int:
 
 
 _M = TypeVar("_M")
-MAX_ID = 2**31 - 1  # ids past this are not ours (and overflow PostgreSQL's integer)
 
 
 def get_or_404(model: type[_M], object_id: int) -> _M:

@@ -11,7 +11,6 @@ import re
 
 from wtforms import (
     DateField,
-    DateTimeLocalField,
     RadioField,
     SelectChoice,
     StringField,
@@ -20,6 +19,7 @@ from wtforms import (
 from wtforms.validators import Length, Optional, ValidationError
 
 from spine_site.articles.editorial import SLUG, Draft
+from spine_site.staff.forms import ClinicTimeField
 from spine_site.web.forms import PostForm, multi_line, one_line, unix_newlines
 
 FAQ_HELP = (
@@ -184,9 +184,4 @@ class PublishForm(PostForm):
         choices=[SelectChoice("now", "Now"), SelectChoice("later", "At a set time")],
         default="now",
     )
-    at = DateTimeLocalField(
-        "Date and time",
-        format="%Y-%m-%dT%H:%M",
-        validators=[Optional()],
-        description="In the clinic's time zone.",
-    )
+    at = ClinicTimeField("Date and time", description="In the clinic's time zone.")

@@ -113,7 +113,12 @@ def _after_save(article: ArticleRecord):
     return redirect(url_for("staff.article", article_id=article.id), 303)
 
 
-def _edit_page(article: ArticleRecord, form: ArticleForm, status: int = 200):
+def _edit_page(
+    article: ArticleRecord,
+    form: ArticleForm,
+    status: int = 200,
+    publish_form: PublishForm | None = None,
+):
     head = article.head
     assert head is not None
     state = editorial.state_of(article)
@@ -130,7 +135,7 @@ def _edit_page(article: ArticleRecord, form: ArticleForm, status: int = 200):
         can_publish=state is not State.PUBLISHED or changes,
         can_unpublish=state in (State.PUBLISHED, State.SCHEDULED),
         review_missing=editorial.review_missing(head),
-        publish_form=PublishForm(formdata=None),
+        publish_form=publish_form or PublishForm(formdata=None),
         action_form=ActionForm(formdata=None),
         zone=utcnow().astimezone(clinic_zone()).tzname(),
     ), status
@@ -208,14 +213,16 @@ def article_unpublish(article_id: int):
 @bp.post("/articles/<int:article_id>/publish", endpoint="article_publish")
 def article_publish(article_id: int):
     form = PublishForm()
-    if not form.validate_on_submit():
-        flash("Choose when to publish: now, or a date and time.", "error")
-        return redirect(url_for("staff.article", article_id=article_id), 303)
+    valid = form.validate_on_submit()
+    if valid and form.when.data == "later" and form.at.data is None:
+        form.at.errors = ["Enter the date and time to publish, or choose Now."]
+        valid = False
+    if not valid:
+        # The article's page again, the publish form showing the reason and what was typed.
+        article = get_or_404(ArticleRecord, article_id)
+        return _edit_page(article, ArticleForm.of(Draft.of(article.head)), 422, publish_form=form)
     at = None
     if form.when.data == "later":
-        if form.at.data is None:
-            flash("Enter the date and time to publish, or choose Now.", "error")
-            return redirect(url_for("staff.article", article_id=article_id), 303)
         at = form.at.data.replace(tzinfo=clinic_zone()).astimezone(UTC)
     if at is not None and at > utcnow():
         done = f"Scheduled: readers see it from {clinic_time(at)}."

@@ -46,7 +46,9 @@ def lead_attempt(lead_id: int):
 
 
 def _attempt_message(lead: Lead, outcome: AttemptOutcome) -> str:
-    said = f"{attempts.OUTCOME_LABELS[outcome]}: recorded for {lead.full_name}."
+    # A flash message travels in the session cookie (signed, not encrypted): the request's
+    # number, never the patient's name.
+    said = f"{attempts.OUTCOME_LABELS[outcome]}: recorded for request #{lead.id}."
     if outcome is AttemptOutcome.REACHED:
         return f"{said} Status: {STATUS_LABELS[lead.status]}."
     if lead.next_follow_up_at is not None:
@@ -62,8 +64,8 @@ def lead_follow_up(lead_id: int):
     lead = get_or_404(Lead, lead_id)
     form = FollowUpForm()
     if not form.validate_on_submit():
-        flash("Enter the next try as a date and time, or leave it empty for none.", "error")
-        return _back(lead)
+        # The form again with the reason beside what was typed.
+        return render_template("staff/follow_up.html", lead=lead, form=form), 422
     when: datetime | None = form.when.data
     local = when.replace(tzinfo=clinic_zone()) if when is not None else None
     attempts.set_follow_up(lead, local, by=acting_user())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from wtforms import (
     DateTimeLocalField,
     EmailField,
@@ -18,6 +20,25 @@ from wtforms.validators import DataRequired, Length, Optional
 from spine_site.desk.attempts import CHANNEL_LABELS
 from spine_site.models import LeadStatus, Role
 from spine_site.web.forms import PostForm, multi_line, unix_newlines
+
+# A date typed into a staff form is this century's: a typo like year 9999 is refused in
+# words before the clinic's time zone is applied to it (which could not convert it).
+YEARS = range(2000, 2101)
+TIME_PROBLEM = "Enter a date and time between 2000 and 2100, like 2031-03-04 09:30."
+
+
+class ClinicTimeField(DateTimeLocalField):
+    """A date and time as a datetime-local input sends it (in the clinic's time zone), in
+    YEARS, or empty. Anything else has one plain error, and the page shows what was typed."""
+
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        super().__init__(label, format="%Y-%m-%dT%H:%M", validators=[Optional()], **kwargs)
+
+    def post_validate(self, form: Any, validation_stopped: bool) -> None:
+        typed = bool(self.raw_data and self.raw_data[0].strip())
+        if typed and (self.data is None or self.data.year not in YEARS):
+            self.errors = [TIME_PROBLEM]
+
 
 STATUS_LABELS = {
     LeadStatus.NEW: "New",
@@ -123,11 +144,8 @@ class AttemptForm(PostForm):
 
 
 class FollowUpForm(PostForm):
-    when = DateTimeLocalField(
-        "Next try",
-        format="%Y-%m-%dT%H:%M",
-        validators=[Optional()],
-        description="In the clinic's time zone. Leave empty for no follow-up.",
+    when = ClinicTimeField(
+        "Next try", description="In the clinic's time zone. Leave empty for no follow-up."
     )
 
 

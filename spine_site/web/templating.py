@@ -45,6 +45,13 @@ def tel(number: str, extension: str | None = None) -> str:
     return f"{target},{extension}" if extension else target
 
 
+def mailto(address: str) -> str:
+    """A mailto: link to exactly this address. Characters an address may hold (`?`, `&`,
+    `%`, `/`, `#` ...) are percent-encoded, so one like `a?cc=x@evil.example&...@example.com`
+    stays one recipient and adds no header to the message a click starts (RFC 6068)."""
+    return "mailto:" + quote(address, safe="@")
+
+
 def json_ld(data: Any) -> Markup:
     """Serialise for a <script type="application/ld+json"> block, safe against '</script>'."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -213,6 +220,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(absolute=absolute, json_ld=json_ld, article_ld=article_ld)
     app.jinja_env.filters.update(
         tel=tel,
+        mailto=mailto,
         clinic_time=clinic_time,
         phone_display=phone_display,
         reason_label=reason_label,

@@ -59,7 +59,7 @@ def test_a_request_worked_from_the_queue_to_scheduled_on_a_phone(browser, live_s
     with page.expect_navigation():
         card.get_by_role("button", name="Sent").tap()
     assert page.url == f"{base}/staff/"
-    assert "Sent: recorded for Phoebe Walker" in page.content()
+    assert f"Sent: recorded for request #{lead_id}." in page.content()
     assert page.evaluate(SIDEWAYS) <= 0
 
     # With the keyboard: the lead's page from "Mine", then "Reached", then "Scheduled".
