@@ -302,8 +302,9 @@ def test_an_address_with_url_characters_is_one_recipient_in_every_mailto_link(ap
     client = signed_in(app, "desk@clinic.example", "staff")
     links = []
     for page in (f"/staff/leads/{lead.id}", "/staff/"):
-        links += mailto_targets(client.get(page).get_data(as_text=True))
-    assert len(links) == 2
+        on_page = mailto_targets(client.get(page).get_data(as_text=True))
+        assert on_page, page
+        links += on_page
     for link in links:
         parts = urlsplit(link)
         # No query: nothing for a mail program to read as Cc, Subject or Body.
