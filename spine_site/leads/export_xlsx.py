@@ -76,6 +76,8 @@ def line_count(text: str, width: float) -> int:
     wrapped at one character per unit of width (letters are mostly narrower than digits, so
     this errs towards a taller row rather than a cut-off one)."""
     per_line = max(int(width) - 1, 1)
+    if len(text) <= per_line and "\n" not in text and "\r" not in text:
+        return 1  # most cells: no need to wrap anything
     return max(sum(len(textwrap.wrap(part, per_line)) or 1 for part in text.splitlines()), 1)
 
 
@@ -162,13 +164,18 @@ def _about_sheet(book: Workbook, columns: Sequence[Column]) -> None:
     """A second sheet saying what each column holds (the same words as docs/staff.md), with
     its code: the stable key an import can map by."""
     about = book.create_sheet("Columns")
-    for letter, width in zip("ABC", (24, 26, 90), strict=True):
+    widths = (24, 26, 90)
+    for letter, width in zip("ABC", widths, strict=True):
         about.column_dimensions[letter].width = width
     about.append(_header(about, ["Column", "Code", "What it holds"]))
-    for column in columns:
-        meaning = WriteOnlyCell(about, column.meaning)
-        meaning.alignment = _WRAP
-        about.append([column.label, column.code, meaning])
+    for row_number, column in enumerate(columns, start=2):
+        lines = line_count(column.meaning, widths[2])
+        if lines > 1:
+            about.row_dimensions[row_number].height = lines * LINE_HEIGHT
+        cells = [WriteOnlyCell(about, v) for v in (column.label, column.code, column.meaning)]
+        for cell in cells:
+            cell.alignment = _WRAP
+        about.append(cells)
 
 
 def _page_setup(sheet: Sheet) -> None:
