@@ -401,3 +401,20 @@ def test_the_file_is_dated_by_the_clinics_day_not_the_servers(app, staff_client,
     disposition = response.headers["Content-Disposition"]
     assert "leads-2026-11-28.csv" in disposition and "2026-11-29" not in disposition
     response.close()
+
+
+def test_docs_list_every_column_with_its_label_and_code_in_order():
+    """docs/staff.md's column table is what importers read: codes in COLUMNS' order, each
+    row naming the labels of its codes."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "staff.md").read_text()
+    table = doc.split("Columns, in order")[1].split("\n\n")[1]
+    documented: list[tuple[str, str]] = []
+    for line in table.splitlines()[2:]:
+        labels, codes, _ = line.strip("|").split(" | ", 2)
+        documented += [(labels, code) for code in re.findall(r"`([a-z_]+)`", codes)]
+    assert [code for _, code in documented] == [c.code for c in COLUMNS]
+    for labels, code in documented:
+        assert LABEL_OF[code] in labels, code
