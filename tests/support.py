@@ -190,3 +190,18 @@ def signed_in(app: Flask, email: str, role: str) -> FlaskClient:
     client = app.test_client()
     assert login(client, email).status_code == 303
     return client
+
+
+def export_rows(client: FlaskClient, path: str = "/staff/leads/export.csv") -> list[dict[str, str]]:
+    """The leads CSV's rows, keyed by column code: its header row holds the labels people
+    read, and COLUMNS pairs each label with its stable code."""
+    import csv
+    import io
+
+    from spine_site.leads.export import COLUMNS
+
+    code_of = {c.label: c.code for c in COLUMNS}
+    body = client.get(path).get_data()
+    assert body.startswith("\ufeff".encode()), "UTF-8 BOM so Excel reads it as UTF-8"
+    rows = csv.DictReader(io.StringIO(body.decode("utf-8-sig"), newline=""))
+    return [{code_of[label]: value for label, value in row.items()} for row in rows]

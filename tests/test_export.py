@@ -17,11 +17,16 @@ from spine_site.models import AuditEvent, Lead
 from tests.factories import make_lead
 from tests.html_forms import GUIDE, fill, form_posting_to
 
+CODE_OF = {c.label: c.code for c in COLUMNS}
+LABEL_OF = {c.code: c.label for c in COLUMNS}
+
 
 def read_csv(response) -> list[dict[str, str]]:
+    """The rows, keyed by column code (the header row holds the labels)."""
     body = response.get_data()
     assert body.startswith("\ufeff".encode()), "UTF-8 BOM so Excel reads it as UTF-8"
-    return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+    rows = csv.DictReader(io.StringIO(body.decode("utf-8-sig"), newline=""))
+    return [{CODE_OF[label]: value for label, value in row.items()} for row in rows]
 
 
 def test_export_has_the_documented_columns_in_order(app, staff_client):
@@ -31,8 +36,19 @@ def test_export_has_the_documented_columns_in_order(app, staff_client):
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
     assert response.is_streamed
-    header = response.get_data().decode("utf-8-sig").splitlines()[0]
-    assert header.split(",") == [c for c, _ in COLUMNS]
+    header = next(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    assert header == [c.label for c in COLUMNS]
+
+
+def test_the_header_row_holds_the_words_people_read_not_column_codes(app, staff_client):
+    make_lead(app, email="patient1@example.com")
+    header = next(csv.reader(io.StringIO(read_body(staff_client))))
+    assert header[:3] == ["Lead number", "Received", "Form"]
+    for label in ("Newsletter confirmed", "Phone, international", "First name", "Tries"):
+        assert label in header
+    codes = {c.code for c in COLUMNS}
+    assert codes.isdisjoint(header), "no column code such as created_at in the header"
+    assert len(set(header)) == len(header), "each label names one column"
 
 
 # The column ids as documented before the code columns were added: stable, in this order.
@@ -71,10 +87,13 @@ DOCUMENTED_IDS = [
 
 
 def test_column_ids_stay_put_and_new_ones_come_last(app, staff_client):
+    """Importers map the CSV by position: its labels follow the documented codes' order."""
     make_lead(app, email="patient1@example.com")
     header = next(csv.reader(io.StringIO(read_body(staff_client))))
-    assert header[: len(DOCUMENTED_IDS)] == DOCUMENTED_IDS
-    assert header[len(DOCUMENTED_IDS) :] == [
+    codes = [c.code for c in COLUMNS]
+    assert header == [LABEL_OF[code] for code in codes]
+    assert codes[: len(DOCUMENTED_IDS)] == DOCUMENTED_IDS
+    assert codes[len(DOCUMENTED_IDS) :] == [
         "contact_method_code",
         "best_time_code",
         "reason_code",
@@ -85,7 +104,7 @@ def test_column_ids_stay_put_and_new_ones_come_last(app, staff_client):
         "first_reached_at",
         "attempts",
         "next_follow_up_at",
-        "phone_digits",
+        "phone_international",
     ]
 
 
@@ -157,10 +176,12 @@ def test_formula_cells_are_neutralised(app, staff_client):
     assert row["message"] == '\'=HYPERLINK("http://evil")'
     assert row["first_name"] == "'@SUM(A1)" and row["last_name"] == "'-2+3"
     # A phone number is not a formula and needs no apostrophe: as the clinic dials it.
-    assert (row["phone"], row["phone_digits"]) == ("(312) 867-5309", "13128675309")
-    for prefix in ("=", "+", "-", "@", "\t", "\r", "\0"):
+    assert (row["phone"], row["phone_international"]) == ("(312) 867-5309", "1 312-867-5309")
+    # OWASP's list, and only it: a value starting with anything else is left as it is.
+    for prefix in ("=", "+", "-", "@", "\t", "\r"):
         assert neutralize(prefix + "x") == "'" + prefix + "x"
-    assert neutralize("plain") == "plain" and neutralize("") == ""
+    for kept in ("plain", "", "'t Hooft", "\0x", "(312) 867-5309", "#1", "%", "x=1"):
+        assert neutralize(kept) == kept
 
 
 def test_dates_are_in_the_clinic_time_zone_written_as_spreadsheets_read_dates(app, staff_client):
@@ -178,23 +199,29 @@ def test_dates_are_in_the_clinic_time_zone_written_as_spreadsheets_read_dates(ap
     assert datetime.strptime(row["consent_at"], "%Y-%m-%d %H:%M:%S") == local
 
 
-def test_phones_carry_no_apostrophe_and_keep_their_digits(app, staff_client):
+def test_phones_carry_no_apostrophe_and_are_never_digits_alone(app, staff_client):
+    """Digits alone become a number in a spreadsheet (4.42079E+11), and a leading + needs
+    the formula guard's apostrophe: neither phone column is written either way."""
     make_lead(app, email="a@example.com", phone="+12175550101")
     make_lead(app, email="b@example.com", phone="+442079460958")
     make_lead(app, email="c@example.com", phone=None)
-    body = read_body(staff_client)
-    rows = {row["email"]: row for row in csv.DictReader(io.StringIO(body, newline=""))}
-    assert (rows["a@example.com"]["phone"], rows["a@example.com"]["phone_digits"]) == (
+    response = staff_client.get("/staff/leads/export.csv")
+    body = response.get_data().decode("utf-8-sig")
+    rows = {row["email"]: row for row in read_csv(response)}
+    assert (rows["a@example.com"]["phone"], rows["a@example.com"]["phone_international"]) == (
         "(217) 555-0101",
-        "12175550101",
+        "1 217-555-0101",
     )
-    # Abroad: as a US desk dials it (exit code 011), still no leading +.
-    assert (rows["b@example.com"]["phone"], rows["b@example.com"]["phone_digits"]) == (
+    # Abroad: as a US desk dials it (exit code 011), and the country code first.
+    assert (rows["b@example.com"]["phone"], rows["b@example.com"]["phone_international"]) == (
         "011 44 20 7946 0958",
-        "442079460958",
+        "44 20 7946 0958",
     )
-    assert rows["c@example.com"]["phone"] == rows["c@example.com"]["phone_digits"] == ""
-    assert "'+" not in body and ",'(" not in body and ",'0" not in body
+    assert rows["c@example.com"]["phone"] == rows["c@example.com"]["phone_international"] == ""
+    assert "'+" not in body and ",'(" not in body and ",'0" not in body and ",'1" not in body
+    for row in rows.values():
+        for value in (row["phone"], row["phone_international"]):
+            assert not value.isdigit(), value
 
 
 def test_export_follows_the_list_filters(app, staff_client):
@@ -215,8 +242,11 @@ def test_marketing_export_has_no_medical_free_text(app, marketing_client):
     make_lead(app, email="patient1@example.com", reason="sciatica", message="Private symptoms")
     response = marketing_client.get("/staff/leads/export.csv")
     body = response.get_data().decode("utf-8-sig")
-    (row,) = list(csv.DictReader(io.StringIO(body, newline="")))
-    assert MEDICAL_COLUMNS.isdisjoint(row) and "reason_code" not in row
+    (row,) = read_csv(response)
+    assert {"reason", "message", "reason_code"} == MEDICAL_COLUMNS
+    assert MEDICAL_COLUMNS.isdisjoint(row)
+    header = body.splitlines()[0].split(",")
+    assert "Reason for visit" not in header and "Message" not in header
     assert "Private symptoms" not in body and "sciatica" not in body.lower()
     assert row["utm_source"] == "" and row["consent_contact"] == "yes"
 
@@ -253,11 +283,11 @@ def test_export_streams_in_batches(app):
     assert chunks[1].count("\r\n") == 2 and chunks[3].count("\r\n") == 1
 
 
-def test_cells_starting_with_an_apostrophe_round_trip(app, staff_client):
-    assert neutralize("'t Hooft") == "''t Hooft"
+def test_a_name_starting_with_an_apostrophe_is_written_as_typed(app, staff_client):
+    """An apostrophe is not on OWASP's list: 't Hooft needs no guard, and gets none."""
     make_lead(app, email="patient1@example.com", last_name="'t Hooft")
     body = staff_client.get("/staff/leads/export.csv").get_data().decode("utf-8-sig")
-    assert ",''t Hooft," in body
+    assert ",'t Hooft," in body and "''t" not in body
 
 
 def test_a_paused_export_download_does_not_block_patients(app, staff_client):
@@ -371,3 +401,20 @@ def test_the_file_is_dated_by_the_clinics_day_not_the_servers(app, staff_client,
     disposition = response.headers["Content-Disposition"]
     assert "leads-2026-11-28.csv" in disposition and "2026-11-29" not in disposition
     response.close()
+
+
+def test_docs_list_every_column_with_its_label_and_code_in_order():
+    """docs/staff.md's column table is what importers read: codes in COLUMNS' order, each
+    row naming the labels of its codes."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "staff.md").read_text()
+    table = doc.split("Columns, in order")[1].split("\n\n")[1]
+    documented: list[tuple[str, str]] = []
+    for line in table.splitlines()[2:]:
+        labels, codes, _ = line.strip("|").split(" | ", 2)
+        documented += [(labels, code) for code in re.findall(r"`([a-z_]+)`", codes)]
+    assert [code for _, code in documented] == [c.code for c in COLUMNS]
+    for labels, code in documented:
+        assert LABEL_OF[code] in labels, code

@@ -1,7 +1,8 @@
 """The exports opened in a real spreadsheet: LibreOffice Calc, headless, as marketing opens
 them. The CSV through the Text Import choices docs/staff.md gives (UTF-8, comma), and the
 workbook as it comes; each is saved back as .xlsx and read with openpyxl to see what the
-spreadsheet made of every cell."""
+spreadsheet made of every cell. The workbook is also printed to PDF, to read what a person
+holding the printout sees."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from pypdf import PdfReader
 
+from spine_site.leads.export import COLUMNS
 from tests.factories import make_lead
 from tests.support import IN_CI
 
@@ -30,30 +33,43 @@ def soffice() -> str:
     return found
 
 
-def through_calc(soffice: str, source: Path, infilter: str | None = None):
-    """`source` opened in LibreOffice Calc and saved as .xlsx; returns its first sheet."""
+def convert(soffice: str, source: Path, to: str, infilter: str | None = None) -> Path:
+    """`source` opened in LibreOffice Calc and saved as `to` (a file type and filter)."""
     out = source.parent / "calc"
     command = [
         soffice,
         f"-env:UserInstallation=file://{source.parent / 'profile'}",
         "--headless",
         "--convert-to",
-        "xlsx:Calc MS Excel 2007 XML",
+        to,
         "--outdir",
         str(out),
     ]
     if infilter:
         command.append(f"--infilter={infilter}")
     subprocess.run([*command, str(source)], check=True, capture_output=True, timeout=180)
-    saved = out / (source.stem + ".xlsx")
+    saved = out / f"{source.stem}.{to.split(':')[0]}"
     assert saved.exists(), f"LibreOffice did not open {source.name}"
+    return saved
+
+
+def through_calc(soffice: str, source: Path, infilter: str | None = None):
+    """`source` opened in LibreOffice Calc and saved as .xlsx; returns its first sheet."""
+    saved = convert(soffice, source, "xlsx:Calc MS Excel 2007 XML", infilter)
     return openpyxl.load_workbook(saved).worksheets[0]
 
 
+LABELS = [c.label for c in COLUMNS]
+CODE_OF = {c.label: c.code for c in COLUMNS}
+
+
 def by_email(sheet) -> dict[str, dict[str, openpyxl.cell.Cell]]:
+    """The rows keyed by email, each a row's cells keyed by column code. The header row
+    must hold exactly the labels, in order."""
     rows = sheet.iter_rows()
     header = [cell.value for cell in next(rows)]
-    table = [dict(zip(header, row, strict=False)) for row in rows]
+    assert header == LABELS
+    table = [dict(zip(map(CODE_OF.get, header), row, strict=False)) for row in rows]
     return {row["email"].value: row for row in table}
 
 
@@ -67,6 +83,7 @@ def _leads(app) -> None:
         phone="+442079460958",
         message='=HYPERLINK("http://evil.example","x")',
     )
+    make_lead(app, email="alice@example.com", first_name="@Alice", last_name="'t Hooft")
 
 
 def test_the_csv_opens_in_libreoffice_with_names_phones_and_dates_intact(
@@ -83,6 +100,12 @@ def test_the_csv_opens_in_libreoffice_with_names_phones_and_dates_intact(
     # Phones stay exactly as written, as text, with no apostrophe in sight.
     assert jose["phone"].value == "(312) 867-5309" and jose["phone"].data_type == "s"
     assert li["phone"].value == "011 44 20 7946 0958" and li["phone"].data_type == "s"
+    for row, typed in ((jose, "1 312-867-5309"), (li, "44 20 7946 0958")):
+        cell = row["phone_international"]
+        assert (cell.value, cell.data_type) == (typed, "s"), "not a number like 4.42079E+11"
+    # The guard shows where OWASP asks for it, and only there.
+    alice = rows["alice@example.com"]
+    assert (alice["first_name"].value, alice["last_name"].value) == ("'@Alice", "'t Hooft")
     # Dates import as dates.
     assert isinstance(jose["created_at"].value, datetime)
     assert isinstance(jose["consent_at"].value, datetime)
@@ -105,8 +128,14 @@ def test_the_workbook_opens_in_libreoffice_with_its_types_and_nothing_to_run(
     assert (li["first_name"].value, jose["last_name"].value) == ("李", "Núñez")
     assert isinstance(jose["created_at"].value, datetime)
     assert isinstance(jose["lead_id"].value, int)
-    assert (jose["phone"].value, jose["phone_digits"].value) == ("(312) 867-5309", "13128675309")
-    assert jose["phone_digits"].data_type == "s"  # digits kept as text, not 1.3E+10
+    assert (jose["phone"].value, jose["phone_international"].value) == (
+        "(312) 867-5309",
+        "1 312-867-5309",
+    )
+    assert li["phone_international"].value == "44 20 7946 0958"
+    assert li["phone_international"].data_type == "s"  # as typed, not 4.42079E+11
+    alice = rows["alice@example.com"]
+    assert (alice["first_name"].value, alice["last_name"].value) == ("@Alice", "'t Hooft")
     assert jose["consent_contact"].value == "yes"
     # Exactly what the patient typed, as text, with no apostrophe added.
     assert li["message"].value == '=HYPERLINK("http://evil.example","x")'
@@ -114,3 +143,57 @@ def test_the_workbook_opens_in_libreoffice_with_its_types_and_nothing_to_run(
     # The filter buttons survive too (headless LibreOffice keeps no view settings, so the
     # frozen header is checked in test_export_xlsx.py instead).
     assert sheet.auto_filter.ref and sheet.auto_filter.ref.startswith("A1:")
+
+
+def pdf_pieces(page) -> list[tuple[float, float, str]]:
+    """The page's text as LibreOffice drew it: (height on the page, x, text), top first,
+    then left to right."""
+    pieces = []
+
+    def piece(text, cm, tm, font, size) -> None:
+        if text.strip():
+            x, y = cm[4] + tm[4] * cm[0], cm[5] + tm[5] * cm[3]
+            pieces.append((round(y, 1), round(x, 1), text.strip()))
+
+    page.extract_text(visitor_text=piece)
+    return sorted(pieces, key=lambda p: (-p[0], p[1]))
+
+
+def test_the_printed_workbook_shows_whole_messages_and_the_labels_on_every_page(
+    app, staff_client, soffice, tmp_path
+):
+    """Printed from LibreOffice: landscape, every column on one page wide, the label row at
+    the top of each page, and a six-line message on six lines (a one-line row would show
+    only part of it)."""
+    message = "First line\nSecond line\nThird line\nFourth line\nFifth line\nSixth line"
+    make_lead(app, email="six@example.com", message=message, days_ago=1)
+    # One long paragraph, wrapped by the spreadsheet to the column's width.
+    paragraph = " ".join(f"pain{n:02}" for n in range(60))
+    make_lead(app, email="long@example.com", message=paragraph, days_ago=0.5)
+    # Enough tall rows after it for a second page.
+    many = "\n".join(f"Line {n} of a long message" for n in range(30))
+    for n in range(12):
+        make_lead(app, email=f"p{n}@example.com", message=many)
+    source = tmp_path / "leads.xlsx"
+    with staff_client.get("/staff/leads/export.xlsx") as response:
+        source.write_bytes(response.get_data())
+    pages = PdfReader(convert(soffice, source, "pdf:calc_pdf_Export")).pages
+    leads_pages = []
+    for page in pages:
+        pieces = pdf_pieces(page)
+        top = [text for y, _, text in pieces if y == pieces[0][0]]
+        if top == LABELS:
+            assert page.mediabox.width > page.mediabox.height, "landscape"
+            leads_pages.append(pieces)
+    # The Leads sheet's pages each start with every label, in order, on one line: one page
+    # wide, the label row repeated.
+    assert len(leads_pages) >= 2
+    # The six-line message (the oldest lead, last row) shows all six lines, one under the
+    # other, and the text below them in its column is nothing else.
+    (x,) = [x for _, x, text in leads_pages[-1] if text == "First line"]
+    column = [text for _, left, text in leads_pages[-1] if abs(left - x) < 0.5]
+    at = column.index("First line")
+    assert column[at:] == message.splitlines()
+    # Every word of the long paragraph is on the printout.
+    shown = " ".join(text for page in leads_pages for _, _, text in page).split()
+    assert [word for word in shown if word.startswith("pain")] == paragraph.split()

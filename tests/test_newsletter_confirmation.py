@@ -3,8 +3,6 @@ pressed, confirms. Until then the export says not opted in (issue 11, finding 8)
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +17,7 @@ from spine_site.mail import outbox
 from spine_site.models import EmailKind, Lead, OutboxEmail, Person, Suppression, User
 from tests.factories import make_lead
 from tests.html_forms import GUIDE, submit_public_form
+from tests.support import export_rows
 
 CONFIRM_LINK = re.compile(r"https://clinic\.example(/newsletter/confirm/[A-Za-z0-9_.-]+)")
 
@@ -34,8 +33,7 @@ def confirmed_at(app, lead_id: int) -> datetime | None:
 
 
 def opt_in_column(client) -> dict[str, str]:
-    body = client.get("/staff/leads/export.csv").get_data().decode("utf-8-sig")
-    return {row["email"]: row["marketing_opt_in"] for row in csv.DictReader(io.StringIO(body))}
+    return {row["email"]: row["marketing_opt_in"] for row in export_rows(client)}
 
 
 def press_confirm(app, path: str):
@@ -221,8 +219,7 @@ def test_the_export_says_not_opted_in_until_the_link_is_pressed(app, staff_clien
     assert opt_in_column(staff_client)["grace@example.org"] == "no"
     press_confirm(app, confirm_path(app, lead_id))
     assert opt_in_column(staff_client) == {"grace@example.org": "yes", "alan@example.org": "no"}
-    body = staff_client.get("/staff/leads/export.csv").get_data().decode("utf-8-sig")
-    (row,) = [r for r in csv.DictReader(io.StringIO(body)) if r["email"] == "grace@example.org"]
+    (row,) = [r for r in export_rows(staff_client) if r["email"] == "grace@example.org"]
     assert row["marketing_confirmed_at"].startswith(str(datetime.now(UTC).year))
 
 
@@ -245,8 +242,7 @@ def test_each_request_confirms_its_own_consent(app, staff_client):
     first = make_lead(app, "guide", opt_in=True, days_ago=3)
     press_confirm(app, confirm_path(app, first))
     second = make_lead(app, "guide", first_name="G", opt_in=True)
-    body = staff_client.get("/staff/leads/export.csv").get_data().decode("utf-8-sig")
-    rows = {int(r["lead_id"]): r["marketing_opt_in"] for r in csv.DictReader(io.StringIO(body))}
+    rows = {int(r["lead_id"]): r["marketing_opt_in"] for r in export_rows(staff_client)}
     assert rows == {first: "yes", second: "no"}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -21,55 +22,116 @@ from spine_site.leads.lead_list import LeadFilter, filter_clauses
 from spine_site.models import ContactAttempt, GuideDownload, Lead, Role, User
 from spine_site.transaction import atomic
 
-# (column id, value). The ids are stable: add new columns at the end, never rename.
-COLUMNS: list[tuple[str, str]] = [
-    ("lead_id", "Lead number"),
-    ("created_at", "Received (clinic time, 2026-11-28 20:18:00)"),
-    ("form", "Appointment or Guide"),
-    ("status", "New, Contacted, Scheduled, Closed, Not a fit"),
-    ("is_spam", "yes when quarantined"),
-    ("person_id", "Same number = same person (by email)"),
-    ("first_name", "First name, as typed"),
-    ("last_name", "Last name, as typed (appointment requests)"),
-    ("email", "Email address; the same address is the same person"),
-    ("phone", "As the clinic dials it: (312) 867-5309; abroad 011 44 20 7946 0958"),
-    ("contact_method", "How to reach them, as the form showed it, e.g. Text message"),
-    ("best_time", "Best time to call, as the form showed it, e.g. Morning"),
-    ("reason", "Reason for visit, as the form showed it (medical: not in marketing exports)"),
-    ("message", "Patient's message (medical: not in marketing exports)"),
-    ("consent_contact", "yes/no: agreed to be contacted about the request"),
-    ("consent_version", "Wording version agreed to"),
-    ("consent_at", "When (clinic time)"),
-    (
+
+@dataclass(frozen=True)
+class Column:
+    """One column of both export files. `label` heads it (what staff read); `code` is its
+    stable key for imports and formulas (the workbook's "Columns" sheet and docs/staff.md
+    list both); `meaning` says what it holds. A column whose code names a Lead attribute
+    needs nothing else to be filled."""
+
+    code: str
+    label: str
+    meaning: str
+    medical: bool = False  # left out of marketing's files
+
+
+# Both files, in this order. Importers map the CSV by position: a new column goes at the
+# end, and a code is never reused for something else.
+COLUMNS: list[Column] = [
+    Column("lead_id", "Lead number", "The lead's number"),
+    Column("created_at", "Received", "When it was received (clinic time, 2026-11-28 20:18)"),
+    Column("form", "Form", "Appointment or Guide"),
+    Column("status", "Status", "New, Contacted, Scheduled, Closed, Not a fit"),
+    Column("is_spam", "Spam", "yes when quarantined"),
+    Column("person_id", "Person number", "Same number = same person (by email)"),
+    Column("first_name", "First name", "First name, as typed"),
+    Column("last_name", "Last name", "Last name, as typed (appointment requests)"),
+    Column("email", "Email", "Email address; the same address is the same person"),
+    Column(
+        "phone",
+        "Phone",
+        "As the clinic dials it: (312) 867-5309; abroad 011 44 20 7946 0958",
+    ),
+    Column(
+        "contact_method",
+        "Contact by",
+        "How to reach them, as the form showed it, e.g. Text message",
+    ),
+    Column("best_time", "Best time", "Best time to call, as the form showed it, e.g. Morning"),
+    Column("reason", "Reason for visit", "As the form showed it", medical=True),
+    Column("message", "Message", "The patient's message, as typed", medical=True),
+    Column(
+        "consent_contact",
+        "Consent to contact",
+        "yes/no: agreed to be contacted about the request",
+    ),
+    Column("consent_version", "Consent wording", "Version of the consent wording agreed to"),
+    Column("consent_at", "Consent given", "When they agreed (clinic time)"),
+    Column(
         "marketing_opt_in",
+        "Newsletter",
         "yes/no: asked for further emails, confirmed through the emailed link, and has not "
         "opted out since",
     ),
-    ("marketing_consent_version", "Newsletter sign-up wording version agreed to"),
-    ("utm_source", "Campaign tag utm_source of the link the visit came in on"),
-    ("utm_medium", "Campaign tag utm_medium of the link the visit came in on"),
-    ("utm_campaign", "Campaign tag utm_campaign of the link the visit came in on"),
-    ("utm_term", "Campaign tag utm_term of the link the visit came in on"),
-    ("utm_content", "Campaign tag utm_content of the link the visit came in on"),
-    ("referrer", "Outside page that linked to the site"),
-    ("landing_page", "First page of the visit"),
-    ("source_page", "Page the form was on"),
-    ("placement", "embedded (in an article) or page"),
-    ("guide_downloads", "How often the guide link was used"),
-    ("marketing_confirmed_at", "When the sign-up was confirmed by email (clinic time)"),
-    ("contact_method_code", "phone, text or email: the code behind contact_method"),
-    ("best_time_code", "morning, afternoon or evening: the code behind best_time"),
-    ("reason_code", "The code behind reason (medical: not in marketing exports)"),
-    ("form_code", "appointment or guide: the code behind form"),
-    ("status_code", "new, contacted, scheduled, closed, not_a_fit: the code behind status"),
-    ("owner", "Who on the desk owns the request (email), if anyone"),
-    ("first_attempt_at", "First try to reach them (clinic time)"),
-    ("first_reached_at", "First time they were reached (clinic time)"),
-    ("attempts", "How many tries so far"),
-    ("next_follow_up_at", "When the next try is due (clinic time)"),
-    ("phone_digits", "Country code and number, digits only (E.164 without +): 13128675309"),
+    Column(
+        "marketing_consent_version",
+        "Newsletter wording",
+        "Version of the newsletter sign-up wording agreed to",
+    ),
+    Column("utm_source", "UTM source", "Campaign tag utm_source of the link the visit came in on"),
+    Column("utm_medium", "UTM medium", "Campaign tag utm_medium of the link the visit came in on"),
+    Column(
+        "utm_campaign",
+        "UTM campaign",
+        "Campaign tag utm_campaign of the link the visit came in on",
+    ),
+    Column("utm_term", "UTM term", "Campaign tag utm_term of the link the visit came in on"),
+    Column(
+        "utm_content",
+        "UTM content",
+        "Campaign tag utm_content of the link the visit came in on",
+    ),
+    Column("referrer", "Referrer", "Outside page that linked to the site"),
+    Column("landing_page", "Landing page", "First page of the visit"),
+    Column("source_page", "Form page", "Page the form was on"),
+    Column("placement", "Form placement", "embedded (in an article) or page"),
+    Column("guide_downloads", "Guide downloads", "How often the guide link was used"),
+    Column(
+        "marketing_confirmed_at",
+        "Newsletter confirmed",
+        "When the sign-up was confirmed by email (clinic time)",
+    ),
+    Column(
+        "contact_method_code",
+        "Contact by (code)",
+        "phone, text or email: the code behind Contact by",
+    ),
+    Column(
+        "best_time_code",
+        "Best time (code)",
+        "morning, afternoon or evening: the code behind Best time",
+    ),
+    Column("reason_code", "Reason (code)", "The code behind Reason for visit", medical=True),
+    Column("form_code", "Form (code)", "appointment or guide: the code behind Form"),
+    Column(
+        "status_code",
+        "Status (code)",
+        "new, contacted, scheduled, closed, not_a_fit: the code behind Status",
+    ),
+    Column("owner", "Owner", "Who on the desk owns the request (email), if anyone"),
+    Column("first_attempt_at", "First try", "First try to reach them (clinic time)"),
+    Column("first_reached_at", "First reached", "First time they were reached (clinic time)"),
+    Column("attempts", "Tries", "How many tries so far"),
+    Column("next_follow_up_at", "Next try due", "When the next try is due (clinic time)"),
+    Column(
+        "phone_international",
+        "Phone, international",
+        "Country code, then the number: 1 312-867-5309, 44 20 7946 0958 (E.164 without the "
+        "+, which a spreadsheet would take for a formula)",
+    ),
 ]
-MEDICAL_COLUMNS = {"reason", "message", "reason_code"}
+MEDICAL_COLUMNS = {c.code for c in COLUMNS if c.medical}
 # Columns whose model attribute has another name.
 _ATTRIBUTE = {
     "lead_id": "id",
@@ -80,11 +142,11 @@ _ATTRIBUTE = {
     "status_code": "status",
 }
 # Filled from the query, not from a Lead attribute.
-_COMPUTED = {"guide_downloads", "attempts", "owner", "phone_digits"}
+_COMPUTED = {"guide_downloads", "attempts", "owner", "phone_international"}
 # Choices staff read as the words the patient picked, not the stored codes. The codes stay
 # in the *_code columns at the end: a formula or an import keyed on them keeps working when
 # a label's wording changes. A value the form no longer offers is shown as stored.
-_LABELS: dict[str, dict[str, str]] = {
+CHOICE_LABELS: dict[str, dict[str, str]] = {
     "contact_method": dict(CONTACT_METHODS),
     "best_time": dict(BEST_TIMES),
     "reason": dict(REASONS),
@@ -97,18 +159,18 @@ _LABELS: dict[str, dict[str, str]] = {
         "not_a_fit": "Not a fit",
     },
 }
-# OWASP CSV injection: a cell starting with one of these could run as a formula. A cell that
-# already starts with ' gets one more, so "strip one leading '" always restores the value.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0", "'")
+# OWASP's CSV injection list: Excel runs a cell that starts with one of these as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def columns_for(role: Role) -> list[str]:
-    return [c for c, _ in COLUMNS if role is not Role.MARKETING or c not in MEDICAL_COLUMNS]
+def columns_for(role: Role) -> list[Column]:
+    return [c for c in COLUMNS if role is not Role.MARKETING or not c.medical]
 
 
 def neutralize(value: str) -> str:
-    """Prefix a formula-looking cell with ' so a spreadsheet shows it as text."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    """Prefix a cell that could run as a formula with ' (OWASP), so a spreadsheet shows it as
+    text; the ' before one of FORMULA_START is the export's, any other is the value's own."""
+    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def csv_document(rows: Iterable[Sequence[str]]) -> str:
@@ -121,23 +183,26 @@ def csv_document(rows: Iterable[Sequence[str]]) -> str:
 
 
 def phone_cells(e164: str | None) -> tuple[str | None, str | None]:
-    """(as the clinic dials it, digits only). Neither starts with + or any other formula
-    mark, so no spreadsheet needs an apostrophe to keep it: (312) 867-5309 at home, the
-    US exit code 011 for a number abroad; 13128675309 for tools that want E.164's digits."""
+    """(as the clinic dials it, international). Both are text to Excel and LibreOffice as
+    they stand: no leading + or other formula mark (which would need an apostrophe), and
+    never digits alone (which both programs turn into a number, 4.42079E+11). At home
+    (312) 867-5309, abroad with the US exit code 011; internationally the country code,
+    then the number as that country groups it: 1 312-867-5309, 44 20 7946 0958."""
     if not e164:
         return None, None
     digits = "".join(ch for ch in e164 if ch.isdigit())
     if len(digits) == 11 and e164.startswith("+1"):
         # North American numbers (nearly all here), formatted without phonenumbers' parse,
         # which costs as much as the rest of the row.
-        return f"({digits[1:4]}) {digits[4:7]}-{digits[7:]}", digits
+        area, exchange, line = digits[1:4], digits[4:7], digits[7:]
+        return f"({area}) {exchange}-{line}", f"1 {area}-{exchange}-{line}"
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
-        return e164, digits or None
-    return phonenumbers.format_out_of_country_calling_number(number, "US").removeprefix(
-        "1 "
-    ), digits
+        return e164, e164
+    international = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    dialled = phonenumbers.format_out_of_country_calling_number(number, "US")
+    return dialled.removeprefix("1 "), international.removeprefix("+")
 
 
 def _cell(value: object, zone: ZoneInfo) -> str:
@@ -197,11 +262,13 @@ class ExportPlan:
     ) -> dict[str, object]:
         """One lead's cells, before formatting: labels for choices, the computed columns."""
         values = {
-            c: getattr(lead, _ATTRIBUTE.get(c, c), None) for c in self.columns if c not in _COMPUTED
+            c.code: getattr(lead, _ATTRIBUTE.get(c.code, c.code), None)
+            for c in self.columns
+            if c.code not in _COMPUTED
         }
         values["guide_downloads"], values["attempts"], values["owner"] = computed
-        values["phone"], values["phone_digits"] = phone_cells(lead.phone)
-        for column, labels in _LABELS.items():
+        values["phone"], values["phone_international"] = phone_cells(lead.phone)
+        for column, labels in CHOICE_LABELS.items():
             code = values.get(column)
             if code is not None:
                 values[column] = labels.get(code, code)
@@ -245,7 +312,7 @@ class ExportPlan:
             rows = []
             for lead, *computed in chunk:
                 values = self._values(lead, computed, opted_out.get(lead.email))
-                rows.append([values[c] for c in self.columns])
+                rows.append([values[c.code] for c in self.columns])
             last_id = chunk[-1][0].id
             db.session.expunge_all()
             # End the read before handing the batch over: a slow download must not keep a
@@ -254,7 +321,7 @@ class ExportPlan:
             yield rows
 
     def rows(self, zone: ZoneInfo, batch: int = 1000) -> Iterator[str]:
-        """CSV text: a BOM (for Excel), the header, then one line per lead, newest first."""
+        """CSV text: a BOM (for Excel), the labels, then one line per lead, newest first."""
         buffer = io.StringIO()
         writer = csv.writer(buffer)
 
@@ -264,7 +331,7 @@ class ExportPlan:
             buffer.truncate()
             return text
 
-        writer.writerow(self.columns)
+        writer.writerow([c.label for c in self.columns])
         yield "\ufeff" + flush()
         for rows in self.records(batch):
             writer.writerows([_cell(value, zone) for value in row] for row in rows)

@@ -182,7 +182,11 @@ def test_a_try_on_a_long_message_is_one_tap_without_scrolling(browser, live_serv
     with page.expect_navigation():
         button.tap()
     assert page.url.endswith(f"/staff/leads/{lead_id}#attempts")
-    assert page.locator(".flash").inner_text().startswith(f"No answer: recorded for request #{lead_id}.")
+    assert (
+        page.locator(".flash")
+        .inner_text()
+        .startswith(f"No answer: recorded for request #{lead_id}.")
+    )
     assert (
         page.locator("#attempts ~ ol.attempts li").first.inner_text().startswith("Call: No answer")
     )

@@ -62,7 +62,7 @@ def test_intake_staff_works_a_new_lead_and_exports(browser, live_server):
     assert download.suggested_filename.startswith("leads-")
     with open(download.path(), encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(io.StringIO(f.read(), newline="")))
-    assert [(r["last_name"], r["status"]) for r in rows] == [("Lovelace", "Contacted")]
+    assert [(r["Last name"], r["Status"]) for r in rows] == [("Lovelace", "Contacted")]
     with page.expect_download() as download_info:
         page.get_by_role("link", name=re.compile("Export Excel")).click()
     download = download_info.value
@@ -71,7 +71,7 @@ def test_intake_staff_works_a_new_lead_and_exports(browser, live_server):
         sheet = openpyxl.load_workbook(io.BytesIO(f.read()))["Leads"]
     header, *values = sheet.iter_rows(values_only=True)
     rows = [dict(zip(header, row, strict=True)) for row in values]
-    assert [(r["last_name"], r["status"], r["attempts"]) for r in rows] == [
+    assert [(r["Last name"], r["Status"], r["Tries"]) for r in rows] == [
         ("Lovelace", "Contacted", 0)
     ]
 
