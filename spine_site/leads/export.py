@@ -130,6 +130,12 @@ COLUMNS: list[Column] = [
         "Country code, then the number: 1 312-867-5309, 44 20 7946 0958 (E.164 without the "
         "+, which a spreadsheet would take for a formula)",
     ),
+    Column(
+        "phone_extension",
+        "Extension",
+        "The extension to dial once the number answers, as ext. 4 (a spreadsheet keeps it as "
+        "text, leading zeros and all); empty when there is none",
+    ),
 ]
 MEDICAL_COLUMNS = {c.code for c in COLUMNS if c.medical}
 # Columns whose model attribute has another name.
@@ -142,7 +148,7 @@ _ATTRIBUTE = {
     "status_code": "status",
 }
 # Filled from the query, not from a Lead attribute.
-_COMPUTED = {"guide_downloads", "attempts", "owner", "phone_international"}
+_COMPUTED = {"guide_downloads", "attempts", "owner", "phone_international", "phone_extension"}
 # Choices staff read as the words the patient picked, not the stored codes. The codes stay
 # in the *_code columns at the end: a formula or an import keyed on them keeps working when
 # a label's wording changes. A value the form no longer offers is shown as stored.
@@ -268,6 +274,7 @@ class ExportPlan:
         }
         values["guide_downloads"], values["attempts"], values["owner"] = computed
         values["phone"], values["phone_international"] = phone_cells(lead.phone)
+        values["phone_extension"] = f"ext. {lead.phone_extension}" if lead.phone_extension else None
         for column, labels in CHOICE_LABELS.items():
             code = values.get(column)
             if code is not None:
