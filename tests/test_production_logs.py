@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import runpy
+import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -235,3 +237,67 @@ def test_the_warning_is_for_several_workers_counting_in_memory(
     caplog.set_level("WARNING", logger="spine_site.web.ratelimits")
     assert warn_if_counted_per_worker(app, workers) is warned
     assert (PER_WORKER_WARNING in caplog.text) is warned
+
+
+# -- the commands systemd runs: their lines go to the same journal --------------------------
+
+
+def _flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _json_lines(stderr: str) -> list[dict[str, str]]:
+    """Every line a JSON object (json.loads fails on any plain line), at least one."""
+    lines = [json.loads(line) for line in stderr.splitlines()]
+    assert lines and all(isinstance(line, dict) for line in lines), stderr
+    return lines
+
+
+def test_the_outbox_worker_logs_json_lines_from_start_to_stop(env):
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "outbox", "work", "--poll", "0.2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Its first line says it runs (within a minute: a busy machine starts the app slowly).
+        ready, _, _ = select.select([worker.stderr], [], [], 60)
+        assert ready, "the outbox worker logged nothing on stderr"
+        started = worker.stderr.readline()  # type: ignore[union-attr]
+        assert "outbox worker" in json.loads(started)["msg"], started
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        stdout, stderr = worker.communicate(timeout=30)
+    assert worker.returncode == 0, stderr[-3000:]
+    assert stdout == ""
+    lines = _json_lines(started + stderr)
+    assert lines[-1]["msg"] == "outbox worker: stopped"
+    assert {line["logger"] for line in lines} == {"spine_site.cli"}
+
+    once = _flask(env, "outbox", "work", "--once")
+    assert once.returncode == 0 and once.stdout == ""
+    assert [line["msg"] for line in _json_lines(once.stderr)] == ["outbox: sent 0 emails"]
+
+
+def test_the_digest_logs_json_lines_when_sent_and_when_it_fails(env):
+    sent = _flask({**env, "STAFF_NOTIFY_EMAIL": "intake@clinic.example"}, "leads", "digest")
+    assert sent.returncode == 0 and sent.stdout == ""
+    # (With no MAIL_SERVER the file transport logs the mail it writes, in JSON too.)
+    (line,) = [x for x in _json_lines(sent.stderr) if x["logger"] == "spine_site.cli"]
+    assert line["level"] == "INFO"
+    assert line["msg"].startswith("digest: sent to intake@clinic.example: Intake desk: 0 waiting")
+
+    failed = _flask(env, "leads", "digest")
+    assert failed.returncode == 1 and failed.stdout == ""
+    (line,) = _json_lines(failed.stderr)
+    assert line["level"] == "ERROR" and "STAFF_NOTIFY_EMAIL is not set" in line["msg"]
