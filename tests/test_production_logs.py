@@ -301,3 +301,49 @@ def test_the_digest_logs_json_lines_when_sent_and_when_it_fails(env):
     assert failed.returncode == 1 and failed.stdout == ""
     (line,) = _json_lines(failed.stderr)
     assert line["level"] == "ERROR" and "STAFF_NOTIFY_EMAIL is not set" in line["msg"]
+
+
+# -- a SECRET_KEY change that dropped the old key too soon ----------------------------------
+
+_ENROL = """
+import sys
+from spine_site import create_app
+from tests.factories import make_user
+
+print(make_user(create_app(), sys.argv[1], "admin"))
+"""
+
+
+def test_a_start_without_the_key_of_a_stored_secret_warns_and_still_serves(tmp_path):
+    old = production_env(tmp_path, SECRET_KEY="old-production-key-" + "0123456789abcdef" * 3)
+    upgrade_database(old)
+    enrolled = subprocess.run(
+        [sys.executable, "-c", _ENROL, "admin@clinic.example"],
+        cwd=ROOT,
+        env=old,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert enrolled.returncode == 0, enrolled.stderr[-3000:]
+    admin_id = enrolled.stdout.split()[-1]
+    # The key rotated and the old one left out of SECRET_KEY_FALLBACKS, as docs/deploy.md
+    # section 8 used to allow before `flask users reencrypt`.
+    new = {**old, "SECRET_KEY": "new-production-key-" + "fedcba9876543210" * 3}
+    server = start_gunicorn(new, tmp_path / "gunicorn.log", workers=2)
+    try:
+        # A warning, not a refusal: the site serves.
+        assert fetch(server.url + "/privacy") == 200
+        assert fetch(server.url + "/staff/login") == 200
+    finally:
+        log = server.stop()
+    warnings = [
+        json.loads(line)
+        for line in log.splitlines()
+        if line.startswith("{") and "AUTHENTICATOR SECRETS UNREADABLE" in line
+    ]
+    assert len(warnings) == 2, log[-3000:]  # one per worker, as loud as it should be
+    for warning in warnings:
+        assert warning["level"] == "WARNING"
+        assert f"1 staff accounts (ids {admin_id})" in warning["msg"]
+        assert "flask users reencrypt" in warning["msg"] and "reset-mfa" in warning["msg"]
