@@ -401,3 +401,24 @@ def test_the_lock_pins_async_timeout_for_python_before_3_11_3():
     ), "async-timeout is not pinned for Python below 3.11.3"
     # Extras stay named, as pip 23 with --require-hashes wants (docs/deploy.md).
     assert re.search(r"^fonttools\[woff\]==", lock, re.M)
+
+
+def test_nginx_does_not_tell_its_version(tmp_path):
+    # server_tokens off: no "nginx/1.22.1" in the Server header or on nginx's own error pages.
+    nginx = nginx_binary()
+    http_port, https_port = free_port(), free_port()
+    conf = nginx_config(tmp_path, free_port(), http_port, https_port)  # nothing upstream
+    proxy = start_nginx(nginx, conf, https_port)
+    try:
+        plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+        plain.request("GET", "/")
+        redirect = plain.getresponse()
+        redirect_body = redirect.read().decode()
+        plain.close()
+        status, headers, body = Browser(https_port).request("GET", "/")
+    finally:
+        stop_nginx(proxy)
+    assert redirect.status == 301 and status == 502
+    assert redirect.getheader("Server") == "nginx" and headers["server"] == "nginx"
+    for page in (redirect_body, body):
+        assert "nginx" in page and "nginx/" not in page
