@@ -2,9 +2,9 @@
 `flask leads ...` and `flask articles ...`, each command parsing its options and calling
 one domain function.
 
-The commands systemd runs (`outbox work`, `leads digest`) report through logging, not on
-stdout: their lines go to the journal beside the web service's, in the same form (JSON in
-production: ops/logs.py). The commands an admin runs by hand answer on stdout.
+The commands systemd runs (`outbox work`, `leads digest`, `leads purge`) report through
+logging, not on stdout: their lines go to the journal beside the web service's, in the same
+form (JSON in production: ops/logs.py). The commands an admin runs by hand answer on stdout.
 """
 
 from __future__ import annotations
@@ -147,9 +147,13 @@ def users_reencrypt() -> None:
 def leads_purge(days: int) -> None:
     """Retention: delete old leads and everything attached, quarantined spam first."""
     counts = privacy.purge_older_than(days)
-    click.echo(
-        f"purged {counts['spam']} spam and {counts['leads']} other leads older than {days} days; "
-        f"{counts['people']} people with no request left were removed"
+    log.info(
+        "purge: purged %d spam and %d other leads older than %d days; %d people with no "
+        "request left were removed",
+        counts["spam"],
+        counts["leads"],
+        days,
+        counts["people"],
     )
 
 

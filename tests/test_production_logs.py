@@ -289,13 +289,18 @@ def test_the_outbox_worker_logs_json_lines_from_start_to_stop(env):
     assert [line["msg"] for line in _json_lines(once.stderr)] == ["outbox: sent 0 emails"]
 
 
-def test_the_digest_logs_json_lines_when_sent_and_when_it_fails(env):
+def test_the_digest_and_the_purge_log_json_lines_when_done_and_when_failing(env):
     sent = _flask({**env, "STAFF_NOTIFY_EMAIL": "intake@clinic.example"}, "leads", "digest")
     assert sent.returncode == 0 and sent.stdout == ""
     # (With no MAIL_SERVER the file transport logs the mail it writes, in JSON too.)
     (line,) = [x for x in _json_lines(sent.stderr) if x["logger"] == "spine_site.cli"]
     assert line["level"] == "INFO"
     assert line["msg"].startswith("digest: sent to intake@clinic.example: Intake desk: 0 waiting")
+
+    purged = _flask(env, "leads", "purge", "--older-than", "730")
+    assert purged.returncode == 0 and purged.stdout == ""
+    (line,) = _json_lines(purged.stderr)
+    assert line["msg"].startswith("purge: purged 0 spam and 0 other leads older than 730 days")
 
     failed = _flask(env, "leads", "digest")
     assert failed.returncode == 1 and failed.stdout == ""
