@@ -72,7 +72,8 @@ logger_class = RedactingLogger
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
-    """Warn when each worker would keep its own rate-limit counts (memory:// storage).
+    """Warn when each worker would keep its own rate-limit counts (memory:// storage), and
+    when a key change left authenticator secrets that no key held opens (accounts/mfa.py).
 
     Only here are both known: the worker count gunicorn settled on (WEB_CONCURRENCY, -w or
     GUNICORN_CMD_ARGS) and the app's settings. Every worker says it: it is loud on purpose.
@@ -87,10 +88,12 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
 
     from flask import Flask
 
+    from spine_site.accounts.mfa import warn_about_sealed_secrets
     from spine_site.web.ratelimits import warn_if_counted_per_worker
 
     if isinstance(worker.wsgi, Flask):
         warn_if_counted_per_worker(worker.wsgi, worker.cfg.workers)
+        warn_about_sealed_secrets(worker.wsgi)
     gc.collect()
     gc.freeze()
 

@@ -1,9 +1,15 @@
 """The command line: `flask outbox ...`, `flask guide ...`, `flask users ...`,
 `flask leads ...` and `flask articles ...`, each command parsing its options and calling
-one domain function."""
+one domain function.
+
+The commands systemd runs (`outbox work`, `leads digest`, `leads purge`) report through
+logging, not on stdout: their lines go to the journal beside the web service's, in the same
+form (JSON in production: ops/logs.py). The commands an admin runs by hand answer on stdout.
+"""
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -26,6 +32,8 @@ from spine_site.mail import outbox
 from spine_site.models import Role, User
 from spine_site.transaction import atomic
 
+log = logging.getLogger(__name__)
+
 outbox_cli = AppGroup("outbox", help="Deliver queued email.")
 guide_cli = AppGroup("guide", help="The free guide PDF.")
 
@@ -40,15 +48,15 @@ def outbox_work(poll: float | None, once: bool) -> None:
     app = current_app._get_current_object()
     if once:
         sent = outbox.deliver_due()
-        click.echo(f"sent {sent}")
+        log.info("outbox: sent %d emails", sent)
         return
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     seconds = poll if poll is not None else app.config["OUTBOX_POLL_SECONDS"]
-    click.echo(f"outbox worker: delivering every {seconds:g}s; stop with Ctrl-C")
+    log.info("outbox worker: delivering every %gs; stop with Ctrl-C or SIGTERM", seconds)
     outbox.work_forever(app, seconds, stop)
-    click.echo("outbox worker: stopped")
+    log.info("outbox worker: stopped")
 
 
 @guide_cli.command("build")
@@ -139,9 +147,13 @@ def users_reencrypt() -> None:
 def leads_purge(days: int) -> None:
     """Retention: delete old leads and everything attached, quarantined spam first."""
     counts = privacy.purge_older_than(days)
-    click.echo(
-        f"purged {counts['spam']} spam and {counts['leads']} other leads older than {days} days; "
-        f"{counts['people']} people with no request left were removed"
+    log.info(
+        "purge: purged %d spam and %d other leads older than %d days; %d people with no "
+        "request left were removed",
+        counts["spam"],
+        counts["leads"],
+        days,
+        counts["people"],
     )
 
 
@@ -158,11 +170,12 @@ def leads_digest(open_days_only: bool) -> None:
     try:
         sent = digest.send_digest(open_days_only=open_days_only)
     except digest.DigestError as exc:
-        raise click.ClickException(str(exc)) from None
+        log.error("digest: %s", exc)
+        sys.exit(1)
     if sent is None:
-        click.echo("the clinic is closed today: no summary sent")
+        log.info("digest: the clinic is closed today: no summary sent")
         return
-    click.echo(f"sent to {sent.recipient}: {digest.subject(sent.counts)}")
+    log.info("digest: sent to %s: %s", sent.recipient, digest.subject(sent.counts))
 
 
 def init_app(app: Flask) -> None:

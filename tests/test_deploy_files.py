@@ -378,3 +378,47 @@ def test_nginx_is_present_in_ci():
     # .ci/run installs nginx; a CI run that skipped the nginx checks would prove nothing.
     if IN_CI:
         nginx_binary()
+
+
+# -- requirements.lock ---------------------------------------------------------------------
+
+
+def test_the_lock_names_no_index_or_folder_of_the_machine_that_made_it():
+    # An operator's pip reads the lock's options as its own: an index or wheel folder of the
+    # machine that compiled it is at best missing there, at worst someone else's server.
+    lock = (ROOT / "requirements.lock").read_text()
+    for option in ("--index-url", "--extra-index-url", "--find-links", "-f ", "-i "):
+        assert not re.search(rf"^\s*{re.escape(option)}", lock, re.M), option
+    assert not re.search(r"file:|/opt/|/work/|/home/|/root/|/tmp/", lock)
+
+
+def test_the_lock_pins_async_timeout_for_python_before_3_11_3():
+    # redis needs async-timeout below Python 3.11.3; Debian 12's python3 is 3.11.2. A lock
+    # compiled on a later 3.11 leaves it out, and pip then refuses it as unpinned.
+    lock = (ROOT / "requirements.lock").read_text()
+    assert re.search(
+        r"^async-timeout==[\d.]+ ; python_full_version < '3\.11\.3' \\$", lock, re.M
+    ), "async-timeout is not pinned for Python below 3.11.3"
+    # Extras stay named, as pip 23 with --require-hashes wants (docs/deploy.md).
+    assert re.search(r"^fonttools\[woff\]==", lock, re.M)
+
+
+def test_nginx_does_not_tell_its_version(tmp_path):
+    # server_tokens off: no "nginx/1.22.1" in the Server header or on nginx's own error pages.
+    nginx = nginx_binary()
+    http_port, https_port = free_port(), free_port()
+    conf = nginx_config(tmp_path, free_port(), http_port, https_port)  # nothing upstream
+    proxy = start_nginx(nginx, conf, https_port)
+    try:
+        plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+        plain.request("GET", "/")
+        redirect = plain.getresponse()
+        redirect_body = redirect.read().decode()
+        plain.close()
+        status, headers, body = Browser(https_port).request("GET", "/")
+    finally:
+        stop_nginx(proxy)
+    assert redirect.status == 301 and status == 502
+    assert redirect.getheader("Server") == "nginx" and headers["server"] == "nginx"
+    for page in (redirect_body, body):
+        assert "nginx" in page and "nginx/" not in page

@@ -3,9 +3,11 @@ says and never says, and how the command ends when it cannot send."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select, update
 
 from spine_site.clock import clinic_today, day_start, utcnow
@@ -24,6 +26,18 @@ PATIENT = {
     "phone": "+13125550199",
     "message": "Numbness in both feet since the fall",
 }
+
+
+@pytest.fixture(autouse=True)
+def command_lines(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="spine_site.cli")
+
+
+def said(caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> list[str]:
+    """What the command logged at exactly this level (it logs, for the journal)."""
+    return [
+        r.getMessage() for r in caplog.records if r.name == "spine_site.cli" and r.levelno == level
+    ]
 
 
 def local(text: str) -> datetime:
@@ -99,7 +113,9 @@ def test_the_subject_counts_in_words():
     assert digest.subject(one) == "Intake desk: 0 waiting, 0 overdue, 1 follow-up today"
 
 
-def test_the_command_emails_counts_and_the_queue_link_and_no_patient_details(smtp_app, smtp):
+def test_the_command_emails_counts_and_the_queue_link_and_no_patient_details(
+    smtp_app, smtp, caplog
+):
     with smtp_app.test_request_context():
         # Waiting and overdue: ten days old, never tried.
         lead(PATIENT, created_at=utcnow() - timedelta(days=10))
@@ -119,7 +135,7 @@ def test_the_command_emails_counts_and_the_queue_link_and_no_patient_details(smt
 
     assert result.exit_code == 0, result.output
     expected_subject = "Intake desk: 2 waiting, 1 overdue, 1 follow-up today"
-    assert result.output.strip() == f"sent to intake@clinic.example: {expected_subject}"
+    assert said(caplog) == [f"digest: sent to intake@clinic.example: {expected_subject}"]
     (message,) = smtp.inbox.messages
     assert message["To"] == "intake@clinic.example"
     assert message["From"] == "Valor Spine <care@clinic.example>"
@@ -143,25 +159,29 @@ def test_the_command_emails_counts_and_the_queue_link_and_no_patient_details(smt
         assert db.session.scalar(select(func.count(OutboxEmail.id))) == queued_before
 
 
-def test_without_staff_notify_email_the_command_fails_and_says_what_to_set(app_factory, smtp):
+def test_without_staff_notify_email_the_command_fails_and_says_what_to_set(
+    app_factory, smtp, caplog
+):
     app = app_factory(**smtp.config(), STAFF_NOTIFY_EMAIL=None)
     result = app.test_cli_runner().invoke(args=["leads", "digest"])
     assert result.exit_code == 1
-    assert "STAFF_NOTIFY_EMAIL is not set" in result.output
+    assert "STAFF_NOTIFY_EMAIL is not set" in said(caplog, logging.ERROR)[0]
     assert smtp.inbox.messages == []
     # A closed day does not hide the missing setting.
+    caplog.clear()
     closed = app.test_cli_runner().invoke(args=["leads", "digest", "--open-days-only"])
-    assert closed.exit_code == 1 and "STAFF_NOTIFY_EMAIL" in closed.output
+    assert closed.exit_code == 1 and "STAFF_NOTIFY_EMAIL" in said(caplog, logging.ERROR)[0]
 
 
-def test_when_the_mail_server_cannot_be_reached_the_command_fails(app_factory):
+def test_when_the_mail_server_cannot_be_reached_the_command_fails(app_factory, caplog):
     app = app_factory(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_TIMEOUT=2)
     result = app.test_cli_runner().invoke(args=["leads", "digest"])
     assert result.exit_code == 1
-    assert "the summary could not be sent: ConnectionRefusedError" in result.output
+    (error,) = said(caplog, logging.ERROR)
+    assert "the summary could not be sent: ConnectionRefusedError" in error
 
 
-def test_a_refusal_by_the_mail_server_fails_the_command(app_factory, smtp):
+def test_a_refusal_by_the_mail_server_fails_the_command(app_factory, smtp, caplog):
     app = app_factory(**smtp.config(), STAFF_NOTIFY_EMAIL="nobody@invalid.example")
 
     async def refuse(server, session, envelope, address, options):
@@ -170,23 +190,26 @@ def test_a_refusal_by_the_mail_server_fails_the_command(app_factory, smtp):
     smtp.inbox.handle_RCPT = refuse  # type: ignore[attr-defined]
     result = app.test_cli_runner().invoke(args=["leads", "digest"])
     assert result.exit_code == 1
-    assert "Rejected: 550 5.1.1 no such mailbox" in result.output
+    (error,) = said(caplog, logging.ERROR)
+    assert "Rejected: 550 5.1.1 no such mailbox" in error
     assert smtp.inbox.messages == []
 
 
-def test_open_days_only_sends_on_open_days_and_skips_holidays(app_factory, smtp):
+def test_open_days_only_sends_on_open_days_and_skips_holidays(app_factory, smtp, caplog):
     always = "Mo-Su 00:00-24:00"
     open_app = app_factory(**smtp.config(), CLINIC_HOURS=always)
     sent = open_app.test_cli_runner().invoke(args=["leads", "digest", "--open-days-only"])
-    assert sent.exit_code == 0 and sent.output.startswith("sent to intake@clinic.example")
+    assert sent.exit_code == 0
+    assert said(caplog)[0].startswith("digest: sent to intake@clinic.example")
     assert len(smtp.inbox.messages) == 1
 
     with open_app.app_context():
         today = clinic_today().isoformat()
     holiday_app = app_factory(**smtp.config(), CLINIC_HOURS=always, CLINIC_HOLIDAYS=today)
+    caplog.clear()
     skipped = holiday_app.test_cli_runner().invoke(args=["leads", "digest", "--open-days-only"])
     assert skipped.exit_code == 0
-    assert skipped.output.strip() == "the clinic is closed today: no summary sent"
+    assert said(caplog) == ["digest: the clinic is closed today: no summary sent"]
     assert len(smtp.inbox.messages) == 1
     # Without the flag the summary goes out on a closed day too.
     forced = holiday_app.test_cli_runner().invoke(args=["leads", "digest"])

@@ -75,3 +75,15 @@ def test_an_expired_link_still_offers_a_fresh_one(app, clock):
     page = app.test_client().get(link)
     assert page.status_code == 410
     assert f'action="{link}/resend"' in page.get_data(as_text=True)
+
+
+def test_a_link_signed_with_a_dropped_key_says_so_and_offers_the_guide_form(app):
+    # docs/staff.md, "Secrets at rest": what a patient sees after the old key is removed.
+    lead_id = make_lead(app, "guide")
+    with app.test_request_context():
+        link = f"/guide/download/{tokens.guide_token(lead_id)}"
+    app.config.update(SECRET_KEY="a-new-key-" + "0123456789" * 4, SECRET_KEY_FALLBACKS=[])
+    page = app.test_client().get(link)
+    assert page.status_code == 404
+    html = page.get_data(as_text=True)
+    assert "This link doesn't work" in html and 'href="/guide"' in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -276,12 +277,13 @@ def test_in_process_sender_delivers_within_seconds_with_nothing_else_started(app
     assert len(smtp.inbox.to("grace@example.org")) == 1
 
 
-def test_outbox_work_command_delivers(app_factory, smtp):
+def test_outbox_work_command_delivers(app_factory, smtp, caplog):
+    caplog.set_level(logging.INFO, logger="spine_site.cli")
     app = app_factory(**smtp.config())
     make_lead(app)
     result = app.test_cli_runner().invoke(args=["outbox", "work", "--once"])
     assert result.exit_code == 0, result.output
-    assert "sent 2" in result.output
+    assert "outbox: sent 2 emails" in [r.getMessage() for r in caplog.records]
     assert len(smtp.inbox.messages) == 2
 
 

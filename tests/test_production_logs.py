@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import runpy
+import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -235,3 +237,118 @@ def test_the_warning_is_for_several_workers_counting_in_memory(
     caplog.set_level("WARNING", logger="spine_site.web.ratelimits")
     assert warn_if_counted_per_worker(app, workers) is warned
     assert (PER_WORKER_WARNING in caplog.text) is warned
+
+
+# -- the commands systemd runs: their lines go to the same journal --------------------------
+
+
+def _flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _json_lines(stderr: str) -> list[dict[str, str]]:
+    """Every line a JSON object (json.loads fails on any plain line), at least one."""
+    lines = [json.loads(line) for line in stderr.splitlines()]
+    assert lines and all(isinstance(line, dict) for line in lines), stderr
+    return lines
+
+
+def test_the_outbox_worker_logs_json_lines_from_start_to_stop(env):
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "outbox", "work", "--poll", "0.2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Its first line says it runs (within a minute: a busy machine starts the app slowly).
+        ready, _, _ = select.select([worker.stderr], [], [], 60)
+        assert ready, "the outbox worker logged nothing on stderr"
+        started = worker.stderr.readline()  # type: ignore[union-attr]
+        assert "outbox worker" in json.loads(started)["msg"], started
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        stdout, stderr = worker.communicate(timeout=30)
+    assert worker.returncode == 0, stderr[-3000:]
+    assert stdout == ""
+    lines = _json_lines(started + stderr)
+    assert lines[-1]["msg"] == "outbox worker: stopped"
+    assert {line["logger"] for line in lines} == {"spine_site.cli"}
+
+    once = _flask(env, "outbox", "work", "--once")
+    assert once.returncode == 0 and once.stdout == ""
+    assert [line["msg"] for line in _json_lines(once.stderr)] == ["outbox: sent 0 emails"]
+
+
+def test_the_digest_and_the_purge_log_json_lines_when_done_and_when_failing(env):
+    sent = _flask({**env, "STAFF_NOTIFY_EMAIL": "intake@clinic.example"}, "leads", "digest")
+    assert sent.returncode == 0 and sent.stdout == ""
+    # (With no MAIL_SERVER the file transport logs the mail it writes, in JSON too.)
+    (line,) = [x for x in _json_lines(sent.stderr) if x["logger"] == "spine_site.cli"]
+    assert line["level"] == "INFO"
+    assert line["msg"].startswith("digest: sent to intake@clinic.example: Intake desk: 0 waiting")
+
+    purged = _flask(env, "leads", "purge", "--older-than", "730")
+    assert purged.returncode == 0 and purged.stdout == ""
+    (line,) = _json_lines(purged.stderr)
+    assert line["msg"].startswith("purge: purged 0 spam and 0 other leads older than 730 days")
+
+    failed = _flask(env, "leads", "digest")
+    assert failed.returncode == 1 and failed.stdout == ""
+    (line,) = _json_lines(failed.stderr)
+    assert line["level"] == "ERROR" and "STAFF_NOTIFY_EMAIL is not set" in line["msg"]
+
+
+# -- a SECRET_KEY change that dropped the old key too soon ----------------------------------
+
+_ENROL = """
+import sys
+from spine_site import create_app
+from tests.factories import make_user
+
+print(make_user(create_app(), sys.argv[1], "admin"))
+"""
+
+
+def test_a_start_without_the_key_of_a_stored_secret_warns_and_still_serves(tmp_path):
+    old = production_env(tmp_path, SECRET_KEY="old-production-key-" + "0123456789abcdef" * 3)
+    upgrade_database(old)
+    enrolled = subprocess.run(
+        [sys.executable, "-c", _ENROL, "admin@clinic.example"],
+        cwd=ROOT,
+        env=old,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert enrolled.returncode == 0, enrolled.stderr[-3000:]
+    admin_id = enrolled.stdout.split()[-1]
+    # The key rotated and the old one left out of SECRET_KEY_FALLBACKS, as docs/deploy.md
+    # section 8 used to allow before `flask users reencrypt`.
+    new = {**old, "SECRET_KEY": "new-production-key-" + "fedcba9876543210" * 3}
+    server = start_gunicorn(new, tmp_path / "gunicorn.log", workers=2)
+    try:
+        # A warning, not a refusal: the site serves.
+        assert fetch(server.url + "/privacy") == 200
+        assert fetch(server.url + "/staff/login") == 200
+    finally:
+        log = server.stop()
+    warnings = [
+        json.loads(line)
+        for line in log.splitlines()
+        if line.startswith("{") and "AUTHENTICATOR SECRETS UNREADABLE" in line
+    ]
+    assert len(warnings) == 2, log[-3000:]  # one per worker, as loud as it should be
+    for warning in warnings:
+        assert warning["level"] == "WARNING"
+        assert f"1 staff accounts (ids {admin_id})" in warning["msg"]
+        assert "flask users reencrypt" in warning["msg"] and "reset-mfa" in warning["msg"]

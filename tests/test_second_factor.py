@@ -5,6 +5,7 @@ Passkeys in a real browser are in tests/browser/test_passkeys.py.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 
@@ -451,3 +452,39 @@ def test_removing_an_app_that_is_not_there_says_so(app_factory):
     client.post("/staff/security/totp/remove", data={"csrf_token": token})
     assert "no authenticator app" in client.get("/staff/security").get_data(as_text=True)
     assert "mfa_totp_removed" not in actions(app)
+
+
+def test_the_start_check_tells_secrets_on_a_fallback_key_from_those_no_key_opens(
+    app_factory, caplog
+):
+    old_key = "old-secret-key-that-is-long-enough-0123456789"
+    app = app_factory(SECRET_KEY=old_key)
+    stale = make_user(app, NEW, "staff")  # sealed with the old key
+    app.config.update(
+        SECRET_KEY="new-secret-key-that-is-long-enough-987654321", SECRET_KEY_FALLBACKS=[old_key]
+    )
+    fresh = make_user(app, "fresh@clinic.example", "staff")  # sealed with the new one
+    caplog.set_level(logging.INFO, logger="spine_site.accounts.mfa")
+
+    found = mfa.warn_about_sealed_secrets(app)
+    assert found == mfa.SealedSecrets(current=[fresh], fallback=[stale], unreadable=[])
+    assert "1 authenticator secrets are still sealed with a key in SECRET_KEY_FALLBACKS" in (
+        caplog.text
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+    # The old key dropped before `flask users reencrypt`: that person is locked out of the app.
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    caplog.clear()
+    found = mfa.warn_about_sealed_secrets(app)
+    assert found == mfa.SealedSecrets(current=[fresh], fallback=[], unreadable=[stale])
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"AUTHENTICATOR SECRETS UNREADABLE: 1 staff accounts (ids {stale})" in warning
+    assert NEW not in warning  # ids only in logs
+
+    # Resetting that person's factors clears it.
+    with app.app_context():
+        mfa.reset_factors(db.session.get(User, stale), by=None)
+    caplog.clear()
+    assert mfa.warn_about_sealed_secrets(app).unreadable == []
+    assert "UNREADABLE" not in caplog.text

@@ -17,23 +17,28 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import pyotp
 import segno
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from spine_site.accounts import audit, users
 from spine_site.clock import utcnow
 from spine_site.extensions import db
 from spine_site.models import Passkey, RecoveryCode, StaffSession, User
 from spine_site.transaction import atomic
+
+log = logging.getLogger(__name__)
 
 TOTP_STEP = 30
 TOTP_DIGITS = 6
@@ -73,6 +78,66 @@ def unseal(sealed: str) -> str | None:
         return _keyring().decrypt(sealed.encode()).decode()
     except InvalidToken:
         return None
+
+
+class SealedSecrets(NamedTuple):
+    """Ids of accounts with an authenticator secret, by the key that opens it."""
+
+    current: list[int]
+    fallback: list[int]  # only a key in SECRET_KEY_FALLBACKS: run `flask users reencrypt`
+    unreadable: list[int]  # no key held: these people cannot use their authenticator app
+
+
+def sealed_secrets() -> SealedSecrets:
+    """Try every stored TOTP secret with SECRET_KEY, then with the fallbacks (one query)."""
+    current_key, ring = _fernet(current_app.config["SECRET_KEY"]), _keyring()
+    found = SealedSecrets([], [], [])
+    rows = db.session.execute(
+        select(User.id, User.totp_secret).where(User.totp_secret.is_not(None)).order_by(User.id)
+    )
+    for user_id, sealed in rows:
+        for key, kind in ((current_key, found.current), (ring, found.fallback)):
+            try:
+                key.decrypt(sealed.encode())
+            except InvalidToken:
+                continue
+            kind.append(user_id)
+            break
+        else:
+            found.unreadable.append(user_id)
+    return found
+
+
+def warn_about_sealed_secrets(app: Flask) -> SealedSecrets | None:
+    """Log what a key change left behind; None when the database cannot say (not yet made).
+
+    A WARNING for secrets no key opens (those people are locked out of their app until the
+    old key is back or their factors are reset) and an INFO line for secrets that still need
+    a fallback key. A warning, not a refusal to start: the patients' forms and every other
+    account keep working, and the commands that repair it run on this same app.
+    """
+    try:
+        with app.app_context():
+            found = sealed_secrets()
+    except SQLAlchemyError:
+        return None
+    if found.unreadable:
+        log.warning(
+            "AUTHENTICATOR SECRETS UNREADABLE: %d staff accounts (ids %s) hold an "
+            "authenticator secret that neither SECRET_KEY nor SECRET_KEY_FALLBACKS opens; they "
+            "cannot sign in with their app. Put the old key back in SECRET_KEY_FALLBACKS and run "
+            "`flask users reencrypt`, or reset their factors (`flask users reset-mfa EMAIL`). "
+            "docs/deploy.md, section 8.",
+            len(found.unreadable),
+            ", ".join(map(str, found.unreadable)),
+        )
+    if found.fallback:
+        log.info(
+            "%d authenticator secrets are still sealed with a key in SECRET_KEY_FALLBACKS: run "
+            "`flask users reencrypt` before removing that key.",
+            len(found.fallback),
+        )
+    return found
 
 
 @atomic()
