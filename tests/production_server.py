@@ -202,7 +202,8 @@ def nginx_config(tmp: Path, upstream_port: int, http_port: int, https_port: int)
     conf = tmp / "nginx.conf"
     conf.write_text(
         f"pid {tmp}/nginx.pid;\nerror_log {tmp}/logs/main-error.log;\nevents {{}}\n"
-        f"http {{\n{temp}\n    access_log {tmp}/logs/default-access.log;\n"
+        # Debian's /etc/nginx/nginx.conf turns gzip on for every site (text/html always).
+        f"http {{\n{temp}\n    gzip on;\n    access_log {tmp}/logs/default-access.log;\n"
         f"{NGINX_LOG_FORMAT.read_text()}\n{site}\n}}\n"
     )
     return conf

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import http.client
+import http.server
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ import sqlite3
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -143,6 +145,46 @@ def test_nginx_lets_article_images_through_and_nothing_else_that_large(app):
     assert re.findall(r"client_max_body_size (\S+);", site) == ["64k", f"{size.group(1)}m"]
 
 
+def test_nginx_leaves_pages_as_the_app_sent_them_so_staff_pages_stay_uncompressed(tmp_path):
+    """The app compresses public pages itself and leaves staff pages uncompressed (a search
+    term beside the CSRF token: BREACH). nginx, whose Debian main config says `gzip on`,
+    must not compress what the app left alone."""
+    body = b"<!doctype html><title>x</title>" + b"<p>search term and token</p>" * 200
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    nginx = nginx_binary()
+    https_port = free_port()
+    conf = nginx_config(tmp_path, upstream.server_address[1], free_port(), https_port)
+    process = start_nginx(nginx, conf, https_port)
+    try:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        for path in ("/staff/leads?q=alice", "/"):
+            connection = http.client.HTTPSConnection("127.0.0.1", https_port, context=context)
+            connection.request("GET", path, headers={"Accept-Encoding": "gzip, br"})
+            answer = connection.getresponse()
+            assert answer.status == 200
+            assert answer.getheader("Content-Encoding") is None, path
+            assert answer.read() == body
+            connection.close()
+    finally:
+        stop_nginx(process)
+        upstream.shutdown()
+        upstream.server_close()
+
+
 # -- smoke: nginx + gunicorn + the outbox worker, as the docs start them --------------------
 
 
@@ -227,6 +269,7 @@ def _flask(env_file: Path, *args: str, stdin: str | None = None) -> str:
 
 _GIVE_AUTHENTICATOR = """
 import sys
+import threading
 import pyotp
 from sqlalchemy import select, update
 from spine_site import create_app

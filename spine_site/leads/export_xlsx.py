@@ -54,8 +54,10 @@ HEADER_FONT = Font(name="Calibri", size=11, bold=True)
 # Points: a line of 11-point Calibri, the default row; Excel allows rows up to 409 points.
 LINE_HEIGHT = 15
 MAX_ROW_HEIGHT = 409
-_WRAP = Alignment(wrap_text=True, vertical="top")
-_TOP = Alignment(vertical="top")
+# Wrapped text keeps the spreadsheets' own bottom alignment, as every other cell does: a
+# tall row's cells line up on its last line. (Styling only these cells keeps a tall row
+# nearly as cheap to write as any other: openpyxl registers a style per styled cell.)
+_WRAP = Alignment(wrap_text=True)
 
 
 def fits(text: str, bold: bool = False) -> float:
@@ -119,9 +121,8 @@ class _Cells:
         )
         return min(lines * LINE_HEIGHT, MAX_ROW_HEIGHT) if lines > 1 else None
 
-    def row(self, values: Sequence[object], tall: bool) -> list[object]:
-        """The row's cells; in a tall row every cell sits at the top, beside the text."""
-        top = _TOP if tall else None
+    def row(self, values: Sequence[object]) -> list[object]:
+        """The row's cells: typed values, the long-text columns wrapped."""
         cells: list[object] = []
         for index, value in enumerate(values):
             if isinstance(value, bool):
@@ -130,24 +131,18 @@ class _Cells:
             elif hasattr(value, "value") and not isinstance(value, datetime):  # enums
                 value = str(value.value)
             if isinstance(value, datetime):
-                cells.append(self.date(value, top))
+                cells.append(self.date(value))
             elif isinstance(value, str):
-                cells.append(_text(value, self.sheet, _WRAP if index in self.wrapped else top))
-            elif top is not None:
-                cell = WriteOnlyCell(self.sheet, value)
-                cell.alignment = top
-                cells.append(cell)
+                cells.append(_text(value, self.sheet, _WRAP if index in self.wrapped else None))
             else:
                 cells.append(value)
         return cells
 
-    def date(self, value: datetime, alignment: Alignment | None) -> WriteOnlyCell:
+    def date(self, value: datetime) -> WriteOnlyCell:
         # Spreadsheets have no time zones: the clinic's wall-clock time, as the CSV shows.
         local = value.astimezone(self.zone).replace(tzinfo=None, microsecond=0)
         cell = WriteOnlyCell(self.sheet, local)
         cell.number_format = DATE_FORMAT
-        if alignment is not None:
-            cell.alignment = alignment
         return cell
 
 
@@ -214,7 +209,7 @@ def write_workbook(plan: ExportPlan, zone: ZoneInfo, target: IO[bytes], title: s
             if height is not None:
                 # Read when the row is written, then dropped: memory stays flat.
                 sheet.row_dimensions[row_number].height = height
-            sheet.append(cells.row(row, tall=height is not None))
+            sheet.append(cells.row(row))
             sheet.row_dimensions.pop(row_number, None)
     _about_sheet(book, columns)
     book.save(target)
