@@ -162,8 +162,10 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(staff_bp)
     app.register_blueprint(staff_bp)
 
-    from spine_site.web import templating
+    from spine_site.public.views import TRANSLATED_ENDPOINTS
+    from spine_site.web import i18n, templating
 
+    i18n.init_app(app, translated_endpoints=TRANSLATED_ENDPOINTS)
     templating.init_app(app)
 
 

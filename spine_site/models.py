@@ -224,6 +224,10 @@ class Lead(db.Model):
     # short column instead of four.
     search_text: Mapped[str] = mapped_column(String(600), default="", server_default="")
 
+    # The language of the pages the patient used ("en", "es": web/i18n.LANGUAGES): every
+    # email, link and page that follows from the request is in it.
+    language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
+
     person: Mapped[Person] = relationship(back_populates="leads")
     emails: Mapped[list[OutboxEmail]] = relationship(
         back_populates="lead", order_by="OutboxEmail.id", cascade=OWNED, passive_deletes=True
@@ -540,11 +544,24 @@ class ArticleRecord(db.Model):
     (draft, in review, scheduled, published, unpublished) follows from these (editorial.py)."""
 
     __tablename__ = "article"
+    __table_args__ = (
+        # An address is unique within its language: /articles/x and /es/articles/x may both be.
+        UniqueConstraint("language", "slug", name="uq_article_language_slug"),
+        # One translation per language of an article.
+        UniqueConstraint("translation_of_id", "language", name="uq_article_translation"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # "en", or the language of a translation ("es"): its pages live under /es/.
+    language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
+    # The English article this one translates; a translation has its own revisions and its
+    # own medical review. Deleting the original leaves the translation standing alone.
+    translation_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("article.id", ondelete="SET NULL"), index=True
+    )
     # The address: the live revision's slug once published, the head's before that. Earlier
     # public addresses are in article_redirect.
-    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    slug: Mapped[str] = mapped_column(String(120))
     workflow: Mapped[Workflow] = mapped_column(enum_column(Workflow))
     head_id: Mapped[int | None] = mapped_column(
         ForeignKey("article_revision.id", use_alter=True, name="fk_article_head")
@@ -564,6 +581,12 @@ class ArticleRecord(db.Model):
 
     head: Mapped[ArticleRevision | None] = relationship(foreign_keys=[head_id], post_update=True)
     live: Mapped[ArticleRevision | None] = relationship(foreign_keys=[live_id], post_update=True)
+    translation_of: Mapped[ArticleRecord | None] = relationship(
+        remote_side=[id], back_populates="translations"
+    )
+    translations: Mapped[list[ArticleRecord]] = relationship(
+        back_populates="translation_of", passive_deletes=True
+    )
 
 
 class ArticleRevision(db.Model):

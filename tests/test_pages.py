@@ -31,7 +31,8 @@ class _Links(HTMLParser):
             self.hrefs.append(a["href"])
         if tag in {"img", "script", "iframe", "source", "video", "audio"} and a.get("src"):
             self.resources.append(a["src"])
-        if tag == "link" and a.get("href") and a.get("rel") not in {"canonical"}:
+        # canonical and alternate (hreflang) name pages; browsers do not fetch them.
+        if tag == "link" and a.get("href") and a.get("rel") not in {"canonical", "alternate"}:
             self.resources.append(a["href"])
         if tag == "form" and a.get("action"):
             self.resources.append(a["action"])

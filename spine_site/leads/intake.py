@@ -119,17 +119,19 @@ def capture(
     form_nonce: str,
     attribution: Attribution,
     spam_reason: str | None = None,
+    language: str = "en",
 ) -> CaptureResult:
     """Store one submission and queue its emails in a single commit.
 
     `fields` are already validated and normalised (email, E.164 phone, the phone's extension
     in digits as `phone_extension`). A repeat of a stored
     submission (same rendered form, same content) returns the stored lead: one lead, one set
-    of emails.
+    of emails. `language` is the pages' ("en", "es"): the lead's emails, links and pages
+    follow it, and the consent it stores names the wording the patient read.
     """
     key = submission_key(form_nonce, fields)
     try:
-        return _store(_new_lead(form, fields, key, attribution, spam_reason))
+        return _store(_new_lead(form, fields, key, attribution, spam_reason, language))
     except IntegrityError:
         pass  # (rolled back by transaction.atomic)
     # A unique value was taken while we wrote. The submission key: a repeat (a double click,
@@ -139,7 +141,7 @@ def capture(
     existing = db.session.scalar(select(Lead).where(Lead.submission_token == key))
     if existing is not None:
         return CaptureResult(existing, created=False)
-    return _store(_new_lead(form, fields, key, attribution, spam_reason))
+    return _store(_new_lead(form, fields, key, attribution, spam_reason, language))
 
 
 def _store(lead: Lead) -> CaptureResult:
@@ -166,6 +168,7 @@ def _new_lead(
     key: str,
     attribution: Attribution,
     spam: str | None,
+    language: str,
 ) -> Lead:
     """The Lead for a submission, not yet in the session (the model fills its defaults)."""
     config = current_app.config
@@ -174,6 +177,7 @@ def _new_lead(
         form=form,
         submission_token=key,
         created_at=now,
+        language=language,
         first_name=str(fields["first_name"]),
         last_name=_opt(fields.get("last_name")),
         email=str(fields["email"]),
@@ -194,11 +198,20 @@ def _new_lead(
     lead.search_text = search_words(lead.first_name, lead.last_name, lead.email, lead.phone)
     if fields.get("consent"):
         lead.consent_contact = True
-        lead.consent_version, lead.consent_at = config["CONSENT_VERSION"], now
+        lead.consent_version = consent_version(config["CONSENT_VERSION"], language)
+        lead.consent_at = now
     if fields.get("opt_in"):
         lead.marketing_opt_in = True
-        lead.marketing_consent_version = config["MARKETING_CONSENT_VERSION"]
+        lead.marketing_consent_version = consent_version(
+            config["MARKETING_CONSENT_VERSION"], language
+        )
     return lead
+
+
+def consent_version(version: str, language: str) -> str:
+    """The wording a patient agreed to: the English version's name, with `-es` (and so on)
+    for its translation, which is a wording of its own."""
+    return version if language == "en" else f"{version}-{language}"
 
 
 def search_words(first: str, last: str | None, email: str, phone: str | None) -> str:

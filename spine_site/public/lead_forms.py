@@ -14,6 +14,7 @@ from spine_site.leads import intake
 from spine_site.models import FormKind
 from spine_site.public import visits
 from spine_site.public.forms import GuideForm, LeadForm, ScheduleForm
+from spine_site.web.i18n import current_language
 from spine_site.web.security import is_cross_site
 
 # name in URLs -> (kind stored, form class, field prefix so both forms fit on one page)
@@ -120,6 +121,7 @@ def handle_form(name: str) -> PageResult | Response:
         form_nonce=token.nonce,
         attribution=visits.attribution(form.source_page.data, form.placement.data),
         spam_reason=intake.spam_reason(form.website.data, token),
+        language=current_language(),
     )
     # Suspected spam sees the same thank-you page: nothing tells a bot it was caught.
     return redirect(url_for("public.thanks", name=name, **thanks_choices(form)), 303)

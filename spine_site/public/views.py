@@ -44,7 +44,8 @@ from spine_site.public.lead_forms import (
     render_form_page,
     rerender_after_failure,
 )
-from spine_site.web import errors
+from spine_site.web import errors, i18n
+from spine_site.web.i18n import localized
 from spine_site.web.ratelimits import limited
 from spine_site.web.security import is_cross_site
 
@@ -56,6 +57,15 @@ bp.record_once(lambda state: state.app.extensions.setdefault("article_forms", em
 # count_view sees the status the reader gets.
 visits.register(bp)
 caching.register(bp)
+i18n.register(bp)
+# The pages that read the same in every language, each linking to the others.
+TRANSLATED_ENDPOINTS = {
+    "public.index",
+    "public.schedule",
+    "public.guide",
+    "public.thanks",
+    "public.privacy",
+}
 
 
 @bp.errorhandler(429)
@@ -75,7 +85,7 @@ for _error in errors.DATABASE_UNAVAILABLE:
 # -- Pages ------------------------------------------------------------------------------
 
 
-@bp.get("/")
+@localized(bp, "/", methods=["GET"])
 def index() -> Response:
     articles = library().all
     return caching.kept_page(
@@ -83,7 +93,7 @@ def index() -> Response:
     )
 
 
-@bp.get("/articles/<slug>")
+@localized(bp, "/articles/<slug>", methods=["GET"])
 def article(slug: str) -> Response | tuple[str, int]:
     articles = library()
     found = articles.get(slug)
@@ -99,13 +109,13 @@ def article(slug: str) -> Response | tuple[str, int]:
     abort(404)
 
 
-@bp.route("/schedule", methods=["GET", "POST"])
+@localized(bp, "/schedule", methods=["GET", "POST"])
 @limited("RATELIMIT_FORMS")
 def schedule():
     return _form_page("schedule")
 
 
-@bp.route("/guide", methods=["GET", "POST"])
+@localized(bp, "/guide", methods=["GET", "POST"])
 @limited("RATELIMIT_FORMS")
 def guide():
     return _form_page("guide")
@@ -145,7 +155,7 @@ def _form_page_with_slot(name: str, path: str) -> str:
     return str(page)
 
 
-@bp.get("/<any(schedule, guide):name>/thanks")
+@localized(bp, "/<any(schedule, guide):name>/thanks", methods=["GET"])
 def thanks(name: str) -> str:
     """The page after a form (Post/Redirect/Get). After the schedule form it says how and
     when we will reach the patient, from the choice codes in its query string
@@ -171,7 +181,7 @@ def _lead_for_link(token: str) -> tuple[tokens.GuideLink, Lead]:
     return link, lead
 
 
-@bp.get("/guide/download/<token>")
+@localized(bp, "/guide/download/<token>", methods=["GET"])
 def guide_download(token: str):
     link, lead = _lead_for_link(token)
     if link.expired:
@@ -190,7 +200,7 @@ def guide_download(token: str):
     return response
 
 
-@bp.post("/guide/download/<token>/resend")
+@localized(bp, "/guide/download/<token>/resend", methods=["POST"])
 @limited("RATELIMIT_FORMS")
 def guide_resend(token: str):
     link, lead = _lead_for_link(token)
@@ -211,7 +221,7 @@ def guide_resend(token: str):
 # -- Newsletter confirmation (double opt-in) --------------------------------------------
 
 
-@bp.route("/newsletter/confirm/<token>", methods=["GET", "POST"])
+@localized(bp, "/newsletter/confirm/<token>", methods=["GET", "POST"])
 def newsletter_confirm(token: str):
     """GET shows a button and changes nothing: mail scanners open links to check them, and
     that must not sign anyone up. The button's POST confirms."""
@@ -236,7 +246,7 @@ def newsletter_confirm(token: str):
 # -- Unsubscribe (RFC 8058 one-click on POST) -------------------------------------------
 
 
-@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@localized(bp, "/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str):
     person_id = tokens.read_unsubscribe_token(token)
     if person_id is None:
@@ -252,7 +262,7 @@ def unsubscribe(token: str):
 # -- Small pages and machine files ------------------------------------------------------
 
 
-@bp.get("/privacy", endpoint="privacy")
+@localized(bp, "/privacy", methods=["GET"], endpoint="privacy")
 def privacy_page() -> str:
     return render_template("public/privacy.html")
 

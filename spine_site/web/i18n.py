@@ -1,0 +1,116 @@
+"""The languages of the public side: English at the site's root, Spanish under /es/.
+
+A public page is declared once with `localized(bp, rule)`: it answers at `rule` in English
+and at `/es` + `rule` in Spanish, as one endpoint whose `language` (a URL default, taken off
+before the view runs) is the page's language. `url_for` inside a page then builds links in
+the same language, and `url_for(..., language="es")` builds the other one. Flask-Babel
+translates every string marked with `_()` or `lazy_gettext` into that language
+(spine_site/translations/). Nothing follows `Accept-Language`: a shared link and a search
+engine get the language they asked for. Staff pages are English.
+
+A page reached by a link in an email (the guide download, newsletter confirmation) follows
+the language of its lead instead: `use_language`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, g, has_request_context, request, url_for
+from flask_babel import Babel, refresh
+
+# Code -> the language's name in English (staff pages, exports, analytics).
+LANGUAGES: dict[str, str] = {"en": "English", "es": "Spanish"}
+# Code -> its own name, as the link to it reads on a page in the other language.
+NATIVE_NAMES: dict[str, str] = {"en": "English", "es": "Español"}
+DEFAULT = "en"
+# Where each language's pages live.
+PREFIXES: dict[str, str] = {"en": "", "es": "/es"}
+# What `<html lang>`, Content-Language and the guide PDF say: US English and US Spanish.
+TAGS: dict[str, str] = {"en": "en-US", "es": "es-US"}
+
+babel = Babel()
+
+
+def current_language() -> str:
+    """The language of this request's page: set by its route (or by its lead), else read
+    from the path, so that a 404 under /es/ is in Spanish too; English outside a request."""
+    language = g.get("language") if has_request_context() else None
+    if language is None and has_request_context():
+        path = request.path
+        for code, prefix in PREFIXES.items():
+            if prefix and (path == prefix or path.startswith(prefix + "/")):
+                return code
+    return language or DEFAULT
+
+
+def use_language(language: str) -> None:
+    """Render the rest of this request in `language` (a known one; else English)."""
+    g.language = language if language in LANGUAGES else DEFAULT
+    refresh()  # Flask-Babel keeps the locale it read first for the request
+
+
+def localized(bp: Blueprint, rule: str, **options: Any) -> Callable[[Callable], Callable]:
+    """Like `bp.route(rule)`, once per language: `/schedule` and `/es/schedule`."""
+
+    def decorator(view: Callable) -> Callable:
+        endpoint = options.pop("endpoint", view.__name__)
+        for language, prefix in PREFIXES.items():
+            path = prefix + rule if prefix else rule
+            bp.add_url_rule(path, endpoint, view, defaults={"language": language}, **options)
+        return view
+
+    return decorator
+
+
+def alternates() -> dict[str, str]:
+    """This page in each language that has it (code -> path), for hreflang links and the
+    language switch: what the view set in `g.alternates` (an article knows its
+    translations), or the same endpoint in every language for the pages every language has.
+    Empty for a page with no counterpart (an email link's page, an error)."""
+    if "alternates" in g:
+        return g.alternates
+    rule = request.url_rule
+    if rule is None or not rule.defaults or "language" not in rule.defaults:
+        return {}
+    if request.endpoint not in current_app.extensions["translated_endpoints"]:
+        return {}
+    args = dict(request.view_args or {})
+    query = request.query_string.decode("ascii", "replace")
+    suffix = f"?{query}" if query else ""
+    return {
+        code: url_for(request.endpoint, **args, language=code) + suffix for code in LANGUAGES
+    }
+
+
+def init_app(app: Flask, *, translated_endpoints: set[str]) -> None:
+    """Flask-Babel with the page's language; `translated_endpoints` are the localized pages
+    that read the same in every language (so each links to the others)."""
+    babel.init_app(app, locale_selector=current_language)
+    app.extensions["translated_endpoints"] = translated_endpoints
+    app.jinja_env.globals.update(
+        LANGUAGES=LANGUAGES, NATIVE_NAMES=NATIVE_NAMES, LANGUAGE_TAGS=TAGS
+    )
+
+    @app.context_processor
+    def _language() -> dict[str, Any]:
+        if not has_request_context():
+            return {"language": current_language(), "alternates": {}}
+        return {"language": current_language(), "alternates": alternates()}
+
+
+def register(bp: Blueprint) -> None:
+    """The blueprint's routes take their language from the URL and build links in it."""
+
+    @bp.url_value_preprocessor
+    def _take_language(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        if values is not None and "language" in values:
+            g.language = values.pop("language")
+
+    @bp.url_defaults
+    def _keep_language(endpoint: str, values: dict[str, Any]) -> None:
+        if "language" not in values and current_app.url_map.is_endpoint_expecting(
+            endpoint, "language"
+        ):
+            values["language"] = current_language()
