@@ -79,9 +79,7 @@ def alternates() -> dict[str, str]:
     args = dict(request.view_args or {})
     query = request.query_string.decode("ascii", "replace")
     suffix = f"?{query}" if query else ""
-    return {
-        code: url_for(request.endpoint, **args, language=code) + suffix for code in LANGUAGES
-    }
+    return {code: url_for(request.endpoint, **args, language=code) + suffix for code in LANGUAGES}
 
 
 def init_app(app: Flask, *, translated_endpoints: set[str]) -> None:
@@ -89,9 +87,7 @@ def init_app(app: Flask, *, translated_endpoints: set[str]) -> None:
     that read the same in every language (so each links to the others)."""
     babel.init_app(app, locale_selector=current_language)
     app.extensions["translated_endpoints"] = translated_endpoints
-    app.jinja_env.globals.update(
-        LANGUAGES=LANGUAGES, NATIVE_NAMES=NATIVE_NAMES, LANGUAGE_TAGS=TAGS
-    )
+    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, NATIVE_NAMES=NATIVE_NAMES, LANGUAGE_TAGS=TAGS)
 
     @app.context_processor
     def _language() -> dict[str, Any]:
