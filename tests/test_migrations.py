@@ -111,3 +111,33 @@ def test_the_cascade_revision_keeps_existing_rows_both_ways(app):
         assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == emails
         privacy.erase_person(db.session.get(Lead, lead_id).person, by=None)
         assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 0
+
+
+def test_the_languages_revision_makes_existing_leads_and_articles_english(app):
+    """Leads and articles stored before languages existed are English, down and up again;
+    after it a translation may share its original's slug in another language."""
+    from sqlalchemy import select
+
+    from spine_site.models import ArticleRecord, Lead, Workflow
+
+    lead_id = make_lead(app, email="before@example.com")
+    with app.app_context():
+        db.session.add(ArticleRecord(slug="before-languages", workflow=Workflow.DRAFT))
+        db.session.commit()
+        downgrade(revision="d7a3f9c2e5b1")
+        upgrade()
+        assert db.session.get(Lead, lead_id).language == "en"
+        original = db.session.scalar(
+            select(ArticleRecord).where(ArticleRecord.slug == "before-languages")
+        )
+        assert original.language == "en"
+        db.session.add(
+            ArticleRecord(
+                slug="before-languages",
+                language="es",
+                workflow=Workflow.DRAFT,
+                translation_of=original,
+            )
+        )
+        db.session.commit()
+        assert [t.language for t in original.translations] == ["es"]
