@@ -7,8 +7,8 @@ Needs Node.js/npm and /usr/bin/chromium. Lighthouse 12.2.3 is installed with npm
 ~/.cache/spine_site/lighthouse (or $LIGHTHOUSE_DIR) when it is not there yet; Lighthouse 13
 wants Node 22. Starts gunicorn with gunicorn.conf.py and wsgi:app on a free loopback port,
 with a fresh SQLite database in a temporary directory, then runs Lighthouse on /, the
-article, /schedule and /guide. Prints for each page the four category scores, the network
-requests and bytes transferred, every audit that scored below 1 and every audit Lighthouse
+article, /schedule, /guide, and the Spanish home page and article. Prints for each page the
+four category scores, the network requests and bytes transferred, every audit that scored below 1 and every audit Lighthouse
 could not run (with its weight in the category score); then whether every score is 100 and
 whether the article loads in at most 3 requests and 50 KB. Exits 0 whatever the scores are:
 it measures. --keep-json DIR keeps Lighthouse's JSON reports in DIR.
@@ -38,7 +38,7 @@ CHROME_FLAGS = (
     "--disable-background-networking --disable-component-update --disable-sync --no-first-run"
 )
 CATEGORIES = ("performance", "accessibility", "best-practices", "seo")
-PAGES = ("/", ARTICLE, "/schedule", "/guide")
+PAGES = ("/", ARTICLE, "/schedule", "/guide", "/es/", "/es/articles/que-es-un-fisiatra")
 ARTICLE_MAX_REQUESTS = 3
 ARTICLE_MAX_BYTES = 51_200
 SKIPPED_MODES = {"notApplicable", "manual", "informative"}
