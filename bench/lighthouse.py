@@ -8,9 +8,10 @@ Needs Node.js/npm and /usr/bin/chromium. Lighthouse 12.2.3 is installed with npm
 wants Node 22. Starts gunicorn with gunicorn.conf.py and wsgi:app on a free loopback port,
 with a fresh SQLite database in a temporary directory, then runs Lighthouse on /, the
 article, /schedule, /guide, and the Spanish home page and article. Prints for each page the
-four category scores, the network requests and bytes transferred, every audit that scored below 1 and every audit Lighthouse
-could not run (with its weight in the category score); then whether every score is 100 and
-whether the article loads in at most 3 requests and 50 KB. Exits 0 whatever the scores are:
+four category scores, the network requests and bytes transferred, every audit that scored
+below 1 and every audit Lighthouse could not run (with its weight in the category score);
+then whether every score is 100 and whether the article loads in at most 3 requests and
+50 KB. Exits 0 whatever the scores are:
 it measures. --keep-json DIR keeps Lighthouse's JSON reports in DIR.
 """
 
