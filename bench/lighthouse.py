@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lighthouse (mobile preset) on four public pages of the real app under gunicorn.
+"""Lighthouse (mobile preset) on six public pages of the real app under gunicorn.
 
     .venv/bin/python bench/lighthouse.py [--keep-json DIR]
 
@@ -11,8 +11,7 @@ article, /schedule, /guide, and the Spanish home page and article. Prints for ea
 four category scores, the network requests and bytes transferred, every audit that scored
 below 1 and every audit Lighthouse could not run (with its weight in the category score);
 then whether every score is 100 and whether the article loads in at most 3 requests and
-50 KB. Exits 0 whatever the scores are:
-it measures. --keep-json DIR keeps Lighthouse's JSON reports in DIR.
+50 KB. Exits 0 whatever the scores are: it measures. --keep-json DIR keeps the JSON reports.
 """
 
 from __future__ import annotations
