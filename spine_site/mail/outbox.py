@@ -132,14 +132,20 @@ def wake_sender() -> None:
 def build_message(email: OutboxEmail) -> EmailMessage:
     """The MIME message for a row: plain text first, HTML as the alternative."""
     msg = EmailMessage(policy=MAIL_POLICY)
+    # Content-* headers (Content-Language) go on last: set_content clears them, and making
+    # the message multipart moves them into its first part.
+    content = {n: v for n, v in email.headers.items() if n.lower().startswith("content-")}
     for name, value in email.headers.items():
-        msg[name] = value
+        if name not in content:
+            msg[name] = value
     msg["To"] = email.to_addr
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = email.message_id
     msg.set_content(email.body_text)
     msg.add_alternative(email.body_html, subtype="html")
+    for name, value in content.items():
+        msg[name] = value
     return msg
 
 
