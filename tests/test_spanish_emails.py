@@ -123,7 +123,9 @@ def spanish_guide_email(smtp_app: Flask, smtp, **values: str) -> EmailMessage:
 
 
 def pdf_text(data: bytes) -> str:
-    return re.sub(r"\s+", " ", " ".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages))
+    return re.sub(
+        r"\s+", " ", " ".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
+    )
 
 
 def need_weasyprint() -> None:
@@ -348,9 +350,7 @@ def test_a_broken_link_is_explained_in_the_language_of_its_address(app):
 # -- The appointment confirmation -------------------------------------------------------
 
 
-def test_a_spanish_appointment_request_is_confirmed_in_spanish_and_staff_in_english(
-    smtp_app, smtp
-):
+def test_a_spanish_appointment_request_is_confirmed_in_spanish_and_staff_in_english(smtp_app, smtp):
     client = smtp_app.test_client()
     values = {**SCHEDULE, "email": "ana@example.com", "first_name": "Ana"}
     assert submit_in_spanish(client, "schedule", values).status_code == 303
