@@ -12,6 +12,7 @@ from __future__ import annotations
 import html as htmllib
 import io
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
@@ -417,3 +418,37 @@ def test_a_staff_resend_of_a_spanish_guide_is_spanish(smtp_app, smtp):
     _, resent = smtp.inbox.to(GUIDE["email"])
     assert_spanish(resent)
     assert text_of(resent).splitlines()[0] == "Hola, Grace:"
+
+
+def test_the_guide_build_command_writes_the_spanish_guide(app, tmp_path, fresh_guide_caches):
+    out = tmp_path / "guia.pdf"
+    result = app.test_cli_runner().invoke(args=["guide", "build", "--language", "es", str(out)])
+    assert result.exit_code == 0, result.output
+    text = pdf_text(out.read_bytes())
+    assert "Qué traer a su primera consulta" in text and "What to bring" not in text
+
+
+class _NoPango:
+    """An import hook that fails to import weasyprint the way a machine without Pango does."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "weasyprint":
+            raise OSError("cannot load library 'libpango-1.0-0': no such file")
+        return None
+
+
+def test_without_pango_a_spanish_lead_still_gets_the_plain_spanish_guide(
+    smtp_app, smtp, monkeypatch, fresh_guide_caches
+):
+    message = spanish_guide_email(smtp_app, smtp)
+    monkeypatch.delitem(sys.modules, "weasyprint", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_NoPango(), *sys.meta_path])
+    response = smtp_app.test_client().get(link_to(message, "/download/"))
+    assert response.status_code == 200
+    reader = PdfReader(io.BytesIO(response.data))
+    assert "WeasyPrint" not in (reader.metadata.producer or "")
+    assert reader.trailer["/Root"]["/Lang"] == "es-US"
+    text = pdf_text(response.data)
+    for spanish in ("Qué traer a su primera consulta", "Pida una cita", "Página 2 de"):
+        assert spanish in text, spanish
+    assert "Page 2 of" not in text and "Request an appointment" not in text
