@@ -452,3 +452,24 @@ def test_without_pango_a_spanish_lead_still_gets_the_plain_spanish_guide(
     for spanish in ("Qué traer a su primera consulta", "Pida una cita", "Página 2 de"):
         assert spanish in text, spanish
     assert "Page 2 of" not in text and "Request an appointment" not in text
+
+
+def test_spanish_text_parts_wrap_and_carry_every_link_of_the_html(smtp_app, smtp):
+    """As test_email_rendering checks the English ones: lines of at most 72 columns, and each
+    link of the HTML part on a line of its own in the text part."""
+    client = smtp_app.test_client()
+    values = {**SCHEDULE, "email": "ana@example.com", "opt_in": "y"}
+    assert submit_in_spanish(client, "schedule", values).status_code == 303
+    assert submit_in_spanish(client, "guide", {**GUIDE, "opt_in": "y"}).status_code == 303
+    assert deliver(smtp_app) == 3
+    for message in (one_email(smtp, "ana@example.com"), one_email(smtp, GUIDE["email"])):
+        lines = text_of(message).splitlines()
+        for line in lines:
+            urls = URL.findall(line)
+            assert urls == [line] if urls else len(line) <= 72, line
+        for link in re.findall(r'href="([^"]+)"', html_of(message)):
+            link = htmllib.unescape(link)
+            if link.startswith("tel:"):
+                assert "(217) 555-0134" in lines or "Llame al: (217) 555-0134" in lines
+            else:
+                assert link in lines, link
