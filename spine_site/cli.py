@@ -31,6 +31,7 @@ from spine_site.leads.guide import GuideContact, guide_pdf
 from spine_site.mail import outbox
 from spine_site.models import Role, User
 from spine_site.transaction import atomic
+from spine_site.web.i18n import LANGUAGES
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,16 @@ def outbox_work(poll: float | None, once: bool) -> None:
 
 @guide_cli.command("build")
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
-def guide_build(output: Path) -> None:
+@click.option(
+    "--language",
+    type=click.Choice(sorted(LANGUAGES)),
+    default="en",
+    show_default=True,
+    help="The guide's language (a lead's: English, or Spanish from /es/ pages).",
+)
+def guide_build(output: Path, language: str) -> None:
     """Write the guide PDF to OUTPUT, to proofread what patients download."""
-    output.write_bytes(guide_pdf(GuideContact.from_config(current_app.config)))
+    output.write_bytes(guide_pdf(GuideContact.from_config(current_app.config, language)))
     click.echo(f"wrote {output}")
 
 

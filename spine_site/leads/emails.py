@@ -6,6 +6,11 @@ The forms send mail to whatever address is typed in, so anything a patient typed
 attacker-chosen text in an email that carries the clinic's name. Patient emails echo none
 of it but a first name that reads as a name (`greeting_name`): no message, no last name, no
 link or sentence dressed up as a first name.
+
+A patient email is in its lead's language (`Lead.language`, the pages the form was sent
+from), rendered under `force_locale` so that holds from any request or none (a staff
+resend, the outbox, the CLI): its words, its Content-Language header and every link in it,
+which open the pages under /es/ for a Spanish lead. Staff emails stay English.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from spine_site import tokens
@@ -25,6 +32,7 @@ from spine_site.leads.contact_promise import contact_promise
 from spine_site.mail import outbox
 from spine_site.models import EmailKind, FormKind, Lead, OutboxEmail
 from spine_site.transaction import atomic
+from spine_site.web.i18n import LANGUAGES
 
 # Fresh guide links one lead may ask for in a day: an old link cannot fill someone's inbox.
 GUIDE_RESENDS_PER_DAY = 3
@@ -80,7 +88,8 @@ _WORD_BREAKS = re.compile("[ .'\u2019\u02bb\u02bc\\-\u2010]+")
 
 
 def greeting_name(first_name: str | None) -> str | None:
-    """The first name as a patient email may greet with it, or None for a plain "Hello,".
+    """The first name as a patient email may greet with it, or None for a plain "Hello,"
+    (in Spanish "Hola:").
 
     Only what reads as a name passes: letters of one script, with apostrophes, hyphens and
     initials, up to three words and 30 characters, none of them a BAIT_WORDS word. Anything
@@ -138,6 +147,16 @@ def absolute_url(path: str) -> str:
     return current_app.config["SITE_URL"] + path
 
 
+def lead_url(lead: Lead, endpoint: str, **values: Any) -> str:
+    """The absolute address of a public page in the lead's language (/es/... for Spanish),
+    whatever the language of the request that sends the email."""
+    return absolute_url(url_for(endpoint, language=_language(lead), **values))
+
+
+def _language(lead: Lead) -> str:
+    return lead.language if lead.language in LANGUAGES else "en"
+
+
 def queue_emails(lead: Lead) -> None:
     """Queue the emails a stored, non-spam lead brings: the patient's, and for an appointment
     request the intake desk's notice; the caller commits."""
@@ -154,32 +173,44 @@ def queue_guide_email(lead: Lead) -> None:
 
 def _patient_context(lead: Lead) -> dict[str, Any]:
     """What a patient email may say about its lead: the greeting, how and when intake will
-    reach them (an appointment request: fixed sentences chosen by the form's codes), and the
-    newsletter confirmation link while a ticked box awaits it. Never the lead itself, so no
-    template can echo the other things a patient typed."""
-    context: dict[str, Any] = {"greeting_name": greeting_name(lead.first_name)}
+    reach them (an appointment request: fixed sentences chosen by the form's codes), the
+    links to the site in the lead's language, and the newsletter confirmation link while a
+    ticked box awaits it. Never the lead itself, so no template can echo the other things a
+    patient typed. Called under `force_locale(lead.language)`, so the sentences are in it."""
+    context: dict[str, Any] = {
+        "greeting_name": greeting_name(lead.first_name),
+        "home_url": lead_url(lead, "public.index"),
+        "schedule_url": lead_url(lead, "public.schedule"),
+    }
     if lead.form is FormKind.APPOINTMENT:
         context["contact"] = contact_promise(
             lead.contact_method, lead.best_time, current_app.config["CLINIC_HOURS_TEXT"]
         )
     if lead.marketing_opt_in and lead.marketing_confirmed_at is None:
         token = tokens.newsletter_token(lead.id)
-        context["confirm_url"] = absolute_url(url_for("public.newsletter_confirm", token=token))
+        context["confirm_url"] = lead_url(lead, "public.newsletter_confirm", token=token)
         context["confirm_days"] = tokens.NEWSLETTER_CONFIRM_DAYS
     return context
 
 
 def _patient_email(lead: Lead) -> outbox.RenderedEmail:
-    """The email a patient gets for this lead: the confirmation, or the guide link."""
+    """The email a patient gets for this lead, in its language: the confirmation, or the
+    guide link."""
     if lead.form is not FormKind.APPOINTMENT:
         return _guide_email(lead)
-    return outbox.render(
-        kind=EmailKind.APPOINTMENT_CONFIRMATION,
-        to_addr=lead.email,
-        subject=f"We received your appointment request - {current_app.config['CLINIC_NAME']}",
-        template="appointment_confirmation",
-        context=_patient_context(lead),
-    )
+    language = _language(lead)
+    with force_locale(language):
+        return outbox.render(
+            kind=EmailKind.APPOINTMENT_CONFIRMATION,
+            to_addr=lead.email,
+            subject=_(
+                "We received your appointment request - %(clinic)s",
+                clinic=current_app.config["CLINIC_NAME"],
+            ),
+            template="appointment_confirmation",
+            context=_patient_context(lead),
+            language=language,
+        )
 
 
 def _staff_email(lead: Lead) -> outbox.RenderedEmail | None:
@@ -187,7 +218,8 @@ def _staff_email(lead: Lead) -> outbox.RenderedEmail | None:
     to_addr = current_app.config.get("STAFF_NOTIFY_EMAIL")
     if not to_addr:
         return None
-    # Only a link: no name, reason or message leaves the system in this email.
+    # Only a link: no name, reason or message leaves the system in this email. English,
+    # whatever the patient's language: staff work in English.
     return outbox.render(
         kind=EmailKind.STAFF_NOTIFICATION,
         to_addr=to_addr,
@@ -198,28 +230,32 @@ def _staff_email(lead: Lead) -> outbox.RenderedEmail | None:
 
 
 def _guide_email(lead: Lead) -> outbox.RenderedEmail:
-    """The guide link, signed now: its days count from this email's request."""
+    """The guide link in the lead's language, signed now: its days count from this email's
+    request. Its links (download, unsubscribe, the site) open the pages in that language."""
     config = current_app.config
-    unsubscribe = absolute_url(
-        url_for("public.unsubscribe", token=tokens.unsubscribe_token(lead.person_id))
+    language = _language(lead)
+    unsubscribe = lead_url(
+        lead, "public.unsubscribe", token=tokens.unsubscribe_token(lead.person_id)
     )
-    download = url_for("public.guide_download", token=tokens.guide_token(lead.id))
-    return outbox.render(
-        kind=EmailKind.GUIDE,
-        to_addr=lead.email,
-        subject=f"Your free guide from {config['CLINIC_NAME']}",
-        template="guide",
-        context={
-            **_patient_context(lead),
-            "download_url": absolute_url(download),
-            "days": config["GUIDE_LINK_DAYS"],
-            "unsubscribe_url": unsubscribe,
-        },
-        headers={
-            "List-Unsubscribe": f"<{unsubscribe}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
-    )
+    download = lead_url(lead, "public.guide_download", token=tokens.guide_token(lead.id))
+    with force_locale(language):
+        return outbox.render(
+            kind=EmailKind.GUIDE,
+            to_addr=lead.email,
+            subject=_("Your free guide from %(clinic)s", clinic=config["CLINIC_NAME"]),
+            template="guide",
+            context={
+                **_patient_context(lead),
+                "download_url": download,
+                "days": config["GUIDE_LINK_DAYS"],
+                "unsubscribe_url": unsubscribe,
+            },
+            headers={
+                "List-Unsubscribe": f"<{unsubscribe}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+            language=language,
+        )
 
 
 def resend_guide(lead: Lead) -> bool:

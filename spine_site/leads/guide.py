@@ -1,8 +1,16 @@
-"""The free guide: its Markdown source under content/ built into a tagged PDF, once per process.
+"""The free guide: its Markdown source under content/ built into a tagged PDF, once per process
+and language.
 
 WeasyPrint lays out templates/guide/guide.html (print stylesheet beside it) and tags the PDF
 for screen readers. It needs Debian's Pango; where Pango is missing, the plainer fpdf2 build
 (`_fpdf_pdf`, below) serves instead, and one warning says what to install.
+
+Each language has its own source (content/guide.md, content/guide.es.md: the same sections)
+and the template's own words (cover, contact block, page footer) are translated, under
+`force_locale` so a CLI build is in the language asked for too. The HTML's lang (TAGS:
+en-US, es-US) becomes the PDF catalog's /Lang, which screen readers pick a voice by. A
+patient downloads the guide under a name in its language (DOWNLOAD_NAMES): plain ASCII, so
+the Content-Disposition header needs no encoding and every browser keeps the name as is.
 """
 
 from __future__ import annotations
@@ -17,19 +25,32 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from fpdf import FPDF, TextStyle
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from spine_site.articles.render import CONTENT_DIR, markdown_parser, split_front_matter
 from spine_site.config import clinic_details
+from spine_site.web.i18n import DEFAULT, LANGUAGES, PREFIXES, TAGS
 from spine_site.web.templating import tel
 
 log = logging.getLogger(__name__)
 
-GUIDE_SOURCE = CONTENT_DIR / "guide.md"
+# The guide's Markdown in each language (web/i18n.LANGUAGES).
+GUIDE_SOURCES: dict[str, Path] = {
+    "en": CONTENT_DIR / "guide.md",
+    "es": CONTENT_DIR / "guide.es.md",
+}
+GUIDE_SOURCE = GUIDE_SOURCES["en"]
 GUIDE_TEMPLATE = "guide/guide.html"
-DOWNLOAD_NAME = "patients-guide-to-non-surgical-spine-care.pdf"
+# The file name a download is saved under, in the guide's language.
+DOWNLOAD_NAMES: dict[str, str] = {
+    "en": "patients-guide-to-non-surgical-spine-care.pdf",
+    "es": "guia-para-pacientes-cuidado-de-la-columna-sin-cirugia.pdf",
+}
+DOWNLOAD_NAME = DOWNLOAD_NAMES["en"]
 PANGO_PACKAGES = "libpango-1.0-0 libpangoft2-1.0-0"
 
 
@@ -45,9 +66,11 @@ class GuideContact:
     postcode: str
     hours: str
     site_url: str
+    # The guide's language: its words, and which pages of the site its links open.
+    language: str = DEFAULT
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> GuideContact:
+    def from_config(cls, config: Mapping[str, Any], language: str = DEFAULT) -> GuideContact:
         clinic = clinic_details(config)
         return cls(
             name=clinic["name"],
@@ -58,6 +81,7 @@ class GuideContact:
             postcode=clinic["postcode"],
             hours=clinic["hours_text"],
             site_url=str(config["SITE_URL"]).rstrip("/"),
+            language=language if language in LANGUAGES else DEFAULT,
         )
 
     @property
@@ -69,9 +93,19 @@ class GuideContact:
         return f"tel:{tel(self.phone)}"
 
     @property
+    def schedule_path(self) -> str:
+        # public.schedule in the guide's language; built by hand because the CLI has no
+        # request to build URLs from.
+        return f"{PREFIXES[self.language]}/schedule"
+
+    @property
     def schedule_url(self) -> str:
-        # public.schedule; built by hand because the CLI has no request to build URLs from.
-        return f"{self.site_url}/schedule"
+        return self.site_url + self.schedule_path
+
+    @property
+    def lang_tag(self) -> str:
+        """The guide's language as `<html lang>` and the PDF's /Lang say it (en-US, es-US)."""
+        return TAGS[self.language]
 
     @property
     def site_label(self) -> str:
@@ -81,27 +115,30 @@ class GuideContact:
 
     @property
     def schedule_label(self) -> str:
-        return f"{self.site_label}/schedule"
+        return self.site_label + self.schedule_path
 
 
 def guide_html(source: Path, contact: GuideContact) -> str:
-    """The guide as one HTML page for print, from the Markdown source and the template."""
+    """The guide as one HTML page for print, from the Markdown source and the template, the
+    template's words in the contact's language."""
     meta, body = split_front_matter(source.read_text(encoding="utf-8"), source.name)
     template = current_app.jinja_env.get_template(GUIDE_TEMPLATE)
-    return template.render(
-        title=str(meta["title"]).strip(),
-        subtitle=str(meta.get("subtitle", "")).strip(),
-        edition=str(meta.get("edition", "")).strip(),
-        body_html=Markup(markdown_parser().render(body)),
-        contact=contact,
-    )
+    with force_locale(contact.language):
+        return template.render(
+            title=str(meta["title"]).strip(),
+            subtitle=str(meta.get("subtitle", "")).strip(),
+            edition=str(meta.get("edition", "")).strip(),
+            body_html=Markup(markdown_parser().render(body)),
+            contact=contact,
+        )
 
 
 def build_pdf(source: Path, contact: GuideContact) -> bytes:
     """Render the guide as tagged PDF/UA-1, or with fpdf2 where WeasyPrint cannot load."""
     weasyprint = _weasyprint()
     if weasyprint is None:
-        return _fpdf_pdf(source, contact)
+        with force_locale(contact.language):
+            return _fpdf_pdf(source, contact)
     # No protocol is allowed: the guide has no images or remote styles, and a reference
     # slipped into a template must not make the server fetch anything.
     fetcher = weasyprint.URLFetcher(allowed_protocols=())
@@ -132,13 +169,16 @@ def _weasyprint() -> ModuleType | None:
     return weasyprint
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2 * len(LANGUAGES))
 def _cached(source: Path, mtime_ns: int, contact: GuideContact) -> bytes:
     return build_pdf(source, contact)
 
 
-def guide_pdf(contact: GuideContact, source: Path = GUIDE_SOURCE) -> bytes:
-    """The guide's bytes, built on first use and again only when the source file changes."""
+def guide_pdf(contact: GuideContact, source: Path | None = None) -> bytes:
+    """The guide's bytes in the contact's language (from that language's source unless
+    `source` is given), built on first use and again only when the source file changes.
+    The contact, language included, is part of the cache key: each language is kept apart."""
+    source = source or GUIDE_SOURCES[contact.language]
     return _cached(source, source.stat().st_mtime_ns, contact)
 
 
@@ -170,7 +210,8 @@ class _GuidePDF(FPDF):
         self.set_y(-15)
         self.set_font("Helvetica", size=9)
         self.set_text_color(90, 90, 90)
-        self.cell(0, 10, f"{self.clinic_line}    Page {self.page_no()} of {{nb}}", align="C")
+        page = _("Page %(page)s of %(pages)s", page=self.page_no(), pages="{nb}")
+        self.cell(0, 10, f"{self.clinic_line}    {_latin1(page)}", align="C")
 
 
 def _latin1(text: object) -> str:
@@ -194,15 +235,16 @@ def _cover(pdf: _GuidePDF, meta: dict, contact: GuideContact) -> None:
     pdf.ln(2)
     pdf.set_text_color(*_BLUE)
     for text, url in (
-        (f"Call {contact.phone}", contact.tel_url),
+        (_("Call %(phone)s", phone=contact.phone), contact.tel_url),
         (contact.site_label, contact.site_url),
-        ("Request an appointment", contact.schedule_url),
+        (_("Request an appointment"), contact.schedule_url),
     ):
         pdf.cell(0, 7, _latin1(text), link=url, new_x="LMARGIN", new_y="NEXT")
 
 
 def _fpdf_pdf(source: Path, contact: GuideContact) -> bytes:
-    """Render the guide with fpdf2: a cover page with the clinic's details, then the body."""
+    """Render the guide with fpdf2: a cover page with the clinic's details, then the body
+    (called under `force_locale(contact.language)`)."""
     meta, body = split_front_matter(source.read_text(encoding="utf-8"), source.name)
     pdf = _GuidePDF(format="letter", unit="mm")
     pdf.clinic_line = _latin1(f"{contact.name} - {contact.phone} - {contact.site_label}")
@@ -210,7 +252,7 @@ def _fpdf_pdf(source: Path, contact: GuideContact) -> bytes:
     pdf.set_subject(_latin1(meta.get("subtitle", "")))
     pdf.set_author(_latin1(contact.name))
     pdf.set_creator("spine_site")
-    pdf.set_lang("en-US")
+    pdf.set_lang(contact.lang_tag)
     pdf.set_margins(22, 22, 22)
     pdf.set_auto_page_break(auto=True, margin=22)
     _cover(pdf, meta, contact)

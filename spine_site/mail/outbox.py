@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
+from flask_babel import force_locale
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -65,24 +66,40 @@ def render(
     template: str,
     context: Mapping[str, Any],
     headers: Mapping[str, str] | None = None,
+    language: str | None = None,
 ) -> RenderedEmail:
-    """Render an email's text and HTML bodies and its headers; nothing touches the session."""
+    """Render an email's text and HTML bodies and its headers; nothing touches the session.
+
+    `language` is a patient email's ("en", "es": its lead's): the bodies are rendered in it
+    whatever the request's own language (a staff page, the CLI, an /es/ form that also
+    notifies staff), and the email says so in Content-Language; the caller translates the
+    subject (under `force_locale` too). None is a staff email: English, with no
+    Content-Language.
+    """
     config = current_app.config
-    ctx = {"clinic": clinic_details(config), "site_url": config["SITE_URL"], **context}
+    ctx = {
+        "clinic": clinic_details(config),
+        "site_url": config["SITE_URL"],
+        "email_language": language or "en",  # the HTML's lang, as Content-Language says
+        **context,
+    }
     all_headers = {"From": config["MAIL_DEFAULT_SENDER"], "Reply-To": reply_to(config)}
+    if language is not None:
+        all_headers["Content-Language"] = language
     all_headers.update(headers or {})
     # Straight from the Jinja environment: an email uses only the context given here, so
     # Flask's context processors (the page's site details, request, session) would be
     # computed for nothing on every email.
     jinja = current_app.jinja_env
-    return RenderedEmail(
-        kind=kind,
-        to_addr=to_addr,
-        subject=subject,
-        body_text=jinja.get_template(f"email/{template}.txt").render(ctx),
-        body_html=jinja.get_template(f"email/{template}.html").render(ctx),
-        headers=all_headers,
-    )
+    with force_locale(language or "en"):
+        return RenderedEmail(
+            kind=kind,
+            to_addr=to_addr,
+            subject=subject,
+            body_text=jinja.get_template(f"email/{template}.txt").render(ctx),
+            body_html=jinja.get_template(f"email/{template}.html").render(ctx),
+            headers=all_headers,
+        )
 
 
 def queue(rendered: RenderedEmail, lead: Lead) -> OutboxEmail:
@@ -115,14 +132,20 @@ def wake_sender() -> None:
 def build_message(email: OutboxEmail) -> EmailMessage:
     """The MIME message for a row: plain text first, HTML as the alternative."""
     msg = EmailMessage(policy=MAIL_POLICY)
+    # Content-* headers (Content-Language) go on last: set_content clears them, and making
+    # the message multipart moves them into its first part.
+    content = {n: v for n, v in email.headers.items() if n.lower().startswith("content-")}
     for name, value in email.headers.items():
-        msg[name] = value
+        if name not in content:
+            msg[name] = value
     msg["To"] = email.to_addr
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = email.message_id
     msg.set_content(email.body_text)
     msg.add_alternative(email.body_html, subtype="html")
+    for name, value in content.items():
+        msg[name] = value
     return msg
 
 

@@ -27,7 +27,7 @@ from spine_site.articles.render import Article
 from spine_site.extensions import db
 from spine_site.leads import emails, intake
 from spine_site.leads.contact_promise import contact_promise
-from spine_site.leads.guide import DOWNLOAD_NAME, GuideContact, guide_pdf
+from spine_site.leads.guide import DOWNLOAD_NAMES, GuideContact, guide_pdf
 from spine_site.models import Lead, Person
 from spine_site.ops import health
 from spine_site.public import caching, media, visits
@@ -174,10 +174,13 @@ def thanks(name: str) -> str:
 
 
 def _lead_for_link(token: str) -> tuple[tokens.GuideLink, Lead]:
+    """The link and its lead, the rest of the request then in the lead's language (the
+    guide, the expired page, a fresh link's email); an unknown link's page is in the URL's."""
     link = tokens.read_guide_token(token)
     lead = db.session.get(Lead, link.lead_id) if link else None
     if link is None or lead is None:
         abort(Response(render_template("public/guide_link_invalid.html"), 404))
+    i18n.use_language(lead.language)
     return link, lead
 
 
@@ -190,10 +193,11 @@ def guide_download(token: str):
         ), 410
     if request.method == "GET":  # a HEAD (link checkers) is not a download
         intake.record_download(lead)
+    language = i18n.current_language()  # the lead's (_lead_for_link)
     response = send_file(
-        BytesIO(guide_pdf(GuideContact.from_config(current_app.config))),
+        BytesIO(guide_pdf(GuideContact.from_config(current_app.config, language))),
         mimetype="application/pdf",
-        download_name=DOWNLOAD_NAME,
+        download_name=DOWNLOAD_NAMES[language],
         as_attachment=False,
     )
     response.headers["Cache-Control"] = "private, no-store"
@@ -230,6 +234,7 @@ def newsletter_confirm(token: str):
     lead = db.session.get(Lead, link.lead_id) if link else None
     if link is None or lead is None:  # not ours, cut short, or the person was erased
         return render_template(page, problem="invalid"), 404
+    i18n.use_language(lead.language)
     state = privacy.newsletter_state(lead)
     if link.expired and state is not privacy.Newsletter.CONFIRMED:
         days = tokens.NEWSLETTER_CONFIRM_DAYS
@@ -248,6 +253,8 @@ def newsletter_confirm(token: str):
 
 @localized(bp, "/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str):
+    """In the URL's language: the token names a person, who may have leads in both, and an
+    email links the page in its own language (/es/unsubscribe/... from a Spanish one)."""
     person_id = tokens.read_unsubscribe_token(token)
     if person_id is None:
         abort(404)
