@@ -84,6 +84,12 @@ def report_rows(report: Report) -> Iterator[list[str]]:
         yield ["by form", form.value, "leads", str(count)]
     for source, count in report.by_source:
         yield ["by source", source, "leads", str(count)]
+    for row in report.by_language:
+        yield ["by language", row.name, "views", str(row.views)]
+        yield ["by language", row.name, "appointment leads", str(row.appointments)]
+        yield ["by language", row.name, "guide leads", str(row.guides)]
+        yield ["by language", row.name, "leads", str(row.leads)]
+        yield ["by language", row.name, "conversion", percent(row.rate)]
     for place in report.places:
         item = f"{place.page} ({place.placement})"
         yield ["by place", item, "views", str(place.views)]
