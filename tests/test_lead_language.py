@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from spine_site import clock
-from spine_site.analytics import reports
+from spine_site.analytics import intake_report, reports
 from spine_site.extensions import db
 from spine_site.leads.export import COLUMNS
-from spine_site.models import AuditEvent, Lead
+from spine_site.models import AttemptOutcome, AuditEvent, Lead
 from tests.factories import make_lead, make_user
 from tests.html_forms import SCHEDULE, fill, form_posting_to
 from tests.support import export_rows, login
@@ -274,3 +274,42 @@ def test_a_language_with_no_views_reads_n_a_not_a_division_by_zero(app):
 )
 def test_a_views_language_is_its_paths_prefix(path, language):
     assert reports.language_of_path(path) == language
+
+
+def test_first_contact_is_also_given_per_language(app, marketing_client):
+    """The desk's speed with each language's requests (default hours, Mo-Fr 08-17)."""
+    from tests.test_intake_analytics import FROM, TO, request
+
+    no_answer, reached = AttemptOutcome.NO_ANSWER, AttemptOutcome.REACHED
+    with app.app_context():
+        # English: tried after 30 business minutes, reached after 60.
+        request(
+            "2025-06-04T09:00", (("2025-06-04T09:30", no_answer), ("2025-06-04T10:00", reached))
+        )
+        # Spanish: reached after 120 minutes (past the target of 60), and after 45.
+        request("2025-06-04T09:00", (("2025-06-04T11:00", reached),), language="es")
+        request("2025-06-05T09:00", (("2025-06-05T09:45", reached),), language="es")
+        report = intake_report.build(FROM, TO)
+    assert list(report.by_language) == ["en", "es"]
+    english, spanish = report.by_language["en"], report.by_language["es"]
+    assert (english.requests, english.within_target, english.measured) == (1, 1, 1)
+    assert (english.median_to_attempt, english.median_to_reach) == (30, 60)
+    assert (spanish.requests, spanish.within_target, spanish.measured) == (2, 1, 2)
+    assert (spanish.median_to_attempt, spanish.median_to_reach) == (82.5, 82.5)
+    assert report.total.requests == 3 and report.total.within_target == 2
+
+    query = f"from={FROM.isoformat()}&to={TO.isoformat()}"
+    m = metrics(marketing_client.get(f"/staff/analytics?{query}").get_data(as_text=True))
+    assert (m["intake:language:es:requests"], m["intake:language:es:within"]) == ("2", "50.0%")
+    assert m["intake:language:es:to_attempt"] == "1 h 22 min"  # 82.5: whole minutes, half to even
+    assert (m["intake:language:en:requests"], m["intake:language:en:within"]) == ("1", "100.0%")
+    body = marketing_client.get(f"/staff/analytics.csv?{query}").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+    table = {(s, i, m): v for s, i, m, v in rows[1:]}
+    item = "whole period, Spanish requests"
+    assert table[("first contact by week", item, "median business minutes to first attempt")] == (
+        "82.5"
+    )
+    assert table[("first contact by week", item, "share first tried within the target")] == (
+        "50.0%"
+    )
