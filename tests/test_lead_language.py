@@ -313,3 +313,26 @@ def test_first_contact_is_also_given_per_language(app, marketing_client):
     assert table[("first contact by week", item, "share first tried within the target")] == (
         "50.0%"
     )
+
+
+def test_the_morning_digest_says_how_many_waiting_requests_are_in_spanish(app):
+    from datetime import date
+
+    from spine_site.desk import digest
+
+    with app.test_request_context():
+        make_lead(email="en@example.com")
+        make_lead(email="es1@example.com", language="es")
+        make_lead(email="es2@example.com", language="es")
+        tried = make_lead(email="es3@example.com", language="es")
+        make_lead(email="es4@example.com", language="es", spam=True)
+        make_lead(form="guide", email="es5@example.com", language="es")  # waits for no call
+        db.session.get(Lead, tried).first_attempt_at = clock.utcnow()
+        db.session.commit()
+        counts = digest.desk_counts()
+    assert (counts.waiting, counts.waiting_in) == (3, {"Spanish": 2})
+    assert digest.subject(counts).startswith("Intake desk: 3 waiting (2 in Spanish), ")
+    none_in_spanish = digest.DeskCounts(date(2025, 6, 9), 4, 1, 3, 60)
+    assert digest.subject(none_in_spanish) == (
+        "Intake desk: 4 waiting, 1 overdue, 3 follow-ups today"
+    )
