@@ -22,6 +22,7 @@ from spine_site.clock import utcnow
 from spine_site.extensions import db
 from spine_site.leads import intake
 from spine_site.models import FormKind, Lead, Role, User
+from spine_site.web.i18n import PREFIXES
 
 STAFF_PASSWORD = "correct horse battery staple"
 # The authenticator app every test account has (base32, 160 bits).
@@ -67,6 +68,7 @@ def make_lead(
     landing_page: str | None = None,
     source_page: str | None = None,
     placement: str = "page",
+    language: str = "en",
     **fields: object,
 ) -> int:
     """A patient's request of this form, as intake stores it; returns the lead's id.
@@ -74,11 +76,12 @@ def make_lead(
     `fields` override the form's defaults (APPOINTMENT, GUIDE). By default the visit landed
     on the form's own page and the form was sent from there, with no campaign or referrer.
     `spam` quarantines it as a filled-in honeypot does (no emails); `days_ago` back-dates it.
-    `app` None uses the app context the caller is in.
+    `app` None uses the app context the caller is in. `language` is the pages' ("es": the
+    form was sent from the Spanish page, under /es/, unless `source_page` says otherwise).
     """
     kind = FormKind(form)
     values = {**(APPOINTMENT if kind is FormKind.APPOINTMENT else GUIDE), **fields}
-    page = source_page or FORM_PAGE[kind]
+    page = source_page or PREFIXES[language] + FORM_PAGE[kind]
     attribution = intake.Attribution(
         utm=dict(utm or {}),
         referrer=referrer,
@@ -93,6 +96,7 @@ def make_lead(
             form_nonce=uuid.uuid4().hex,
             attribution=attribution,
             spam_reason="honeypot" if spam else None,
+            language=language,
         ).lead
         if days_ago:
             lead.created_at = utcnow() - timedelta(days=days_ago)

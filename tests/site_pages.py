@@ -30,6 +30,8 @@ class Site:
     person: int
     # A published article with a newer draft (revision 2): the editor's pages.
     article: int
+    # An appointment request from the Spanish pages.
+    spanish_lead: int
 
 
 def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
@@ -37,9 +39,15 @@ def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
     on the first lead, accounts of every role; links as the emails carry them."""
     appointment_id = make_lead(app)
     guide_id = make_lead(app, "guide", opt_in=True)
-    # With an extension: the desk's links dial it (tel:+13128675309,12).
-    make_lead(
-        app, first_name="Alan", last_name="Turing", email="alan@example.net", phone_extension="12"
+    # With an extension: the desk's links dial it (tel:+13128675309,12). From the Spanish
+    # pages: the desk's pages mark it and say to answer in Spanish.
+    spanish_id = make_lead(
+        app,
+        first_name="Alan",
+        last_name="Turing",
+        email="alan@example.net",
+        phone_extension="12",
+        language="es",
     )
     admin_id = make_user(app, admin_email, "admin")
     make_user(app, "intake@clinic.example", "staff")
@@ -72,6 +80,7 @@ def seed_site(app: Flask, admin_email: str = "admin@clinic.example") -> Site:
         articles=articles,
         person=person_id,
         article=article,
+        spanish_lead=spanish_id,
     )
 
 
@@ -116,6 +125,7 @@ def staff_pages(site: Site) -> list[tuple[str, str, int]]:
         ("staff leads", "/staff/", 200),
         ("staff lead", f"/staff/leads/{lead}", 200),
         ("staff guide lead", f"/staff/leads/{site.guide_lead}", 200),
+        ("staff Spanish lead", f"/staff/leads/{site.spanish_lead}", 200),
         ("staff queue", "/staff/", 200),
         ("staff queue, overdue", "/staff/?view=overdue", 200),
         ("staff queue, due today", "/staff/?view=due_today", 200),

@@ -106,6 +106,7 @@ def test_column_ids_stay_put_and_new_ones_come_last(app, staff_client):
         "next_follow_up_at",
         "phone_international",
         "phone_extension",
+        "language",
     ]
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from spine_site.analytics.intake_report import IntakeReport, IntakeWeek
 from spine_site.analytics.reports import Report
+from spine_site.web.i18n import LANGUAGES
 
 
 def percent(value: float | None) -> str:
@@ -63,7 +64,11 @@ def intake_rows(intake: IntakeReport) -> Iterator[list[str]]:
     section = "first contact by week"
     yield [section, "target", "business minutes", str(intake.target_minutes)]
     labelled = [(week_label(week), week) for week in intake.weeks]
-    for item, week in [*labelled, ("whole period", intake.total)]:
+    per_language = [
+        (f"whole period, {LANGUAGES.get(code, code)} requests", figures)
+        for code, figures in intake.by_language.items()
+    ]
+    for item, week in [*labelled, ("whole period", intake.total), *per_language]:
         for measure, value in _week_measures(week):
             yield [section, item, measure, value]
 
@@ -84,6 +89,12 @@ def report_rows(report: Report) -> Iterator[list[str]]:
         yield ["by form", form.value, "leads", str(count)]
     for source, count in report.by_source:
         yield ["by source", source, "leads", str(count)]
+    for row in report.by_language:
+        yield ["by language", row.name, "views", str(row.views)]
+        yield ["by language", row.name, "appointment leads", str(row.appointments)]
+        yield ["by language", row.name, "guide leads", str(row.guides)]
+        yield ["by language", row.name, "leads", str(row.leads)]
+        yield ["by language", row.name, "conversion", percent(row.rate)]
     for place in report.places:
         item = f"{place.page} ({place.placement})"
         yield ["by place", item, "views", str(place.views)]

@@ -32,13 +32,28 @@ from spine_site.models import (
     User,
 )
 from spine_site.transaction import atomic
+from spine_site.web.i18n import DEFAULT, LANGUAGES, PREFIXES
 
 # A first contact: the first move of an appointment request to one of these.
 CONTACTED = frozenset({LeadStatus.CONTACTED, LeadStatus.SCHEDULED})
 # "Converts best" is named only among places with at least this many views in the period.
 MIN_VIEWS_FOR_BEST = 5
-# The form pages, as places a form is shown, beside the articles.
+# The form pages, as places a form is shown, beside the articles: each in every language,
+# at its language's prefix (/es/schedule).
 FORM_PAGES = (("/schedule", "Appointment page"), ("/guide", "Guide page"))
+
+
+def form_page_paths(path: str) -> list[str]:
+    """A form page's path in every language: /schedule, /es/schedule."""
+    return [prefix + path for prefix in PREFIXES.values()]
+
+
+def language_of_path(path: str) -> str:
+    """The language a page view was in: its path's prefix (/es/...), else English."""
+    for code, prefix in PREFIXES.items():
+        if prefix and (path == prefix or path.startswith(prefix + "/")):
+            return code
+    return DEFAULT
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,29 @@ class PlaceRow:
 
     @property
     def rate(self) -> float | None:
+        return self.leads / self.views if self.views else None
+
+
+@dataclass(frozen=True)
+class LanguageRow:
+    """One language's share: its pages' views and the requests sent from them."""
+
+    language: str  # a code of web/i18n.LANGUAGES
+    views: int
+    appointments: int
+    guides: int
+
+    @property
+    def name(self) -> str:
+        return LANGUAGES.get(self.language, self.language)
+
+    @property
+    def leads(self) -> int:
+        return self.appointments + self.guides
+
+    @property
+    def rate(self) -> float | None:
+        """Requests per page view, as a place's conversion reads."""
         return self.leads / self.views if self.views else None
 
 
@@ -86,6 +124,8 @@ class Report:
     contacted_count: int
     spam_count: int
     page_views: list[tuple[str, int]] = field(default_factory=list)
+    # Views and requests per language of the pages (English first).
+    by_language: list[LanguageRow] = field(default_factory=list)
     # First contact by week (intake_report.py): speed of the first attempt and reach.
     intake: intake_report.IntakeReport | None = None
 
@@ -149,6 +189,7 @@ def _leads(start: datetime, end: datetime) -> Sequence[Row[Any]]:
             Lead.referrer,
             Lead.source_page,
             Lead.placement,
+            Lead.language,
         )
         .where(Lead.created_at >= start, Lead.created_at < end, Lead.is_spam.is_(False))
         .order_by(Lead.id)
@@ -217,7 +258,9 @@ def _places(
     for lead in leads:
         by_place[(lead.source_page or "", lead.placement or "page")][lead.form] += 1
     spots = [(path, title, "embedded") for path, title in articles]
-    spots += [(path, label, "page") for path, label in FORM_PAGES]
+    for code, prefix in PREFIXES.items():
+        suffix = "" if code == DEFAULT else f" ({LANGUAGES[code]})"
+        spots += [(prefix + path, label + suffix, "page") for path, label in FORM_PAGES]
     return [
         PlaceRow(
             path,
@@ -228,6 +271,27 @@ def _places(
             by_place[(path, placement)][FormKind.GUIDE],
         )
         for path, label, placement in spots
+    ]
+
+
+def _languages(leads: Sequence[Row[Any]], views: Counter[str]) -> list[LanguageRow]:
+    """Every language (those with neither views nor requests too), then any other code a
+    lead holds."""
+    views_in: Counter[str] = Counter()
+    for path, count in views.items():
+        views_in[language_of_path(path)] += count
+    requests: dict[str, Counter[FormKind]] = defaultdict(Counter)
+    for lead in leads:
+        requests[lead.language][lead.form] += 1
+    codes = [*LANGUAGES, *sorted(set(requests) - set(LANGUAGES))]
+    return [
+        LanguageRow(
+            code,
+            views_in[code],
+            requests[code][FormKind.APPOINTMENT],
+            requests[code][FormKind.GUIDE],
+        )
+        for code in codes
     ]
 
 
@@ -298,10 +362,12 @@ def build_report(day_from: date, day_to: date, articles: list[tuple[str, str]]) 
         leads_per_day[lead.created_at.astimezone(zone).date()][lead.form] += 1
         by_form[lead.form] += 1
     article_views = sum(views_by_path[path] for path, _ in articles)
+    schedule_views = sum(views_by_path[path] for path in form_page_paths("/schedule"))
+    guide_views = sum(views_by_path[path] for path in form_page_paths("/guide"))
     appointment_steps, median, contacted = _appointment_figures(
-        leads, views_by_path["/schedule"] + article_views
+        leads, schedule_views + article_views
     )
-    guide_steps, download_rate = _guide_figures(leads, views_by_path["/guide"] + article_views)
+    guide_steps, download_rate = _guide_figures(leads, guide_views + article_views)
     return Report(
         day_from=day_from,
         day_to=day_to,
@@ -319,6 +385,7 @@ def build_report(day_from: date, day_to: date, articles: list[tuple[str, str]]) 
         contacted_count=contacted,
         spam_count=_spam_count(start, end),
         page_views=sorted(views_by_path.items(), key=lambda item: (-item[1], item[0])),
+        by_language=_languages(leads, views_by_path),
         intake=intake_report.build(day_from, day_to),
     )
 

@@ -12,6 +12,9 @@ tabs the link opens:
   minutes or more; or not spam, new or contacted, with a follow-up time already past;
 - follow-ups today: not spam, new or contacted, a follow-up time before the end of today
   (the clinic's day; the past ones included).
+Of the waiting requests, those in another language than English are counted per language
+(the subject says "4 waiting (1 in Spanish)"), so the desk knows to have a Spanish speaker
+on the phone.
 
 Sent at once with the configured transport, not through the outbox: a summary that comes
 late is wrong (the counts are of the moment it was made), and a timer job should fail where
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -32,14 +35,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
+from sqlalchemy import func, select
 
 from spine_site.clock import clinic_zone, day_start, utcnow
 from spine_site.config import clinic_details
 from spine_site.desk import queue
 from spine_site.desk.attempts import business_hours
 from spine_site.desk.business_hours import BusinessHours
+from spine_site.extensions import db
 from spine_site.mail.policy import MAIL_POLICY, reply_to
 from spine_site.mail.transports import transport_for
+from spine_site.models import Lead
+from spine_site.web.i18n import DEFAULT, LANGUAGES
 
 QUEUE_PATH = "/staff/"
 
@@ -55,6 +62,8 @@ class DeskCounts:
     overdue: int
     follow_ups_today: int
     target_minutes: int
+    # Waiting requests per language other than English (name -> count; none when 0).
+    waiting_in: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,12 +78,21 @@ def desk_counts(now: datetime | None = None) -> DeskCounts:
     # The queue's own counts, so the summary cannot disagree with the tabs the link opens.
     # (Only "mine" reads a user, and the summary has none.)
     found = queue.counts(moments, None)
+    (waiting,) = queue.view_clauses("first_contact", moments, None)
+    in_languages = db.session.execute(
+        select(Lead.language, func.count())
+        .where(*waiting, Lead.language != DEFAULT)
+        .group_by(Lead.language)
+    ).all()
     return DeskCounts(
         day=moments.now.astimezone(clinic_zone()).date(),
         waiting=found["first_contact"],
         overdue=found["overdue"],
         follow_ups_today=found["due_today"],
         target_minutes=int(current_app.config["FIRST_CONTACT_TARGET_MINUTES"]),
+        waiting_in={
+            LANGUAGES.get(code, code): count for code, count in sorted(in_languages) if count
+        },
     )
 
 
@@ -83,9 +101,11 @@ def _plural(count: int, one: str, many: str) -> str:
 
 
 def subject(counts: DeskCounts) -> str:
-    """E.g. "Intake desk: 4 waiting, 1 overdue, 3 follow-ups today"."""
+    """E.g. "Intake desk: 4 waiting (1 in Spanish), 1 overdue, 3 follow-ups today"."""
     follow_ups = _plural(counts.follow_ups_today, "follow-up", "follow-ups")
-    return f"Intake desk: {counts.waiting} waiting, {counts.overdue} overdue, {follow_ups} today"
+    languages = ", ".join(f"{count} in {name}" for name, count in counts.waiting_in.items())
+    waiting = f"{counts.waiting} waiting" + (f" ({languages})" if languages else "")
+    return f"Intake desk: {waiting}, {counts.overdue} overdue, {follow_ups} today"
 
 
 def _recipient(config: Mapping[str, Any]) -> str:

@@ -21,6 +21,7 @@ from spine_site.leads.intake import BEST_TIMES, CONTACT_METHODS, REASONS
 from spine_site.leads.lead_list import LeadFilter, filter_clauses
 from spine_site.models import ContactAttempt, GuideDownload, Lead, Role, User
 from spine_site.transaction import atomic
+from spine_site.web.i18n import LANGUAGES
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,12 @@ COLUMNS: list[Column] = [
         "The extension to dial once the number answers, as ext. 4 (a spreadsheet keeps it as "
         "text, leading zeros and all); empty when there is none",
     ),
+    Column(
+        "language",
+        "Language",
+        "English or Spanish: the language of the pages the request came from, and of the "
+        "clinic's emails to them",
+    ),
 ]
 MEDICAL_COLUMNS = {c.code for c in COLUMNS if c.medical}
 # Columns whose model attribute has another name.
@@ -164,6 +171,7 @@ CHOICE_LABELS: dict[str, dict[str, str]] = {
         "closed": "Closed",
         "not_a_fit": "Not a fit",
     },
+    "language": LANGUAGES,
 }
 # OWASP's CSV injection list: Excel runs a cell that starts with one of these as a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

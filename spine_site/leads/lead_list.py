@@ -31,6 +31,7 @@ class LeadFilter:
     date_to: date | None = None  # inclusive, in the clinic's time zone
     spam: str = "exclude"  # exclude | only | include
     q: str = ""
+    language: str | None = None  # a code of web/i18n.LANGUAGES: the pages the lead came from
 
     def as_dict(self) -> dict[str, str]:
         """The non-default filters, as they appear in a URL and in the audit log."""
@@ -41,6 +42,7 @@ class LeadFilter:
             "date_to": self.date_to.isoformat() if self.date_to else "",
             "spam": "" if self.spam == "exclude" else self.spam,
             "q": self.q,
+            "language": self.language or "",
         }
         return {k: v for k, v in out.items() if v}
 
@@ -56,6 +58,8 @@ def filter_clauses(f: LeadFilter, *, with_status: bool = True) -> list[ColumnEle
         clauses.append(Lead.created_at >= day_start(f.date_from))
     if f.date_to is not None:
         clauses.append(Lead.created_at < day_start(f.date_to + timedelta(days=1)))
+    if f.language is not None:
+        clauses.append(Lead.language == f.language)
     if f.spam == "exclude":
         clauses.append(Lead.is_spam.is_(False))
     elif f.spam == "only":

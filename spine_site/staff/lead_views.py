@@ -37,6 +37,7 @@ from spine_site.staff.forms import (
     StatusForm,
 )
 from spine_site.web.forms import visible_only
+from spine_site.web.i18n import LANGUAGES
 
 
 def filter_from_request() -> lead_list.LeadFilter:
@@ -45,6 +46,7 @@ def filter_from_request() -> lead_list.LeadFilter:
     form = args.get("form")
     status = args.get("status")
     spam = args.get("spam", "exclude")
+    language = args.get("language")
     return lead_list.LeadFilter(
         form=FormKind(form) if form in {k.value for k in FormKind} else None,
         status=LeadStatus(status) if status in {s.value for s in LeadStatus} else None,
@@ -52,10 +54,11 @@ def filter_from_request() -> lead_list.LeadFilter:
         date_to=parse_date(args.get("date_to")),
         spam=spam if spam in {"exclude", "only", "include"} else "exclude",
         q=str(visible_only(args.get("q", "")))[:100],
+        language=language if language in LANGUAGES else None,
     )
 
 
-LIST_PARAMS = {"form", "status", "date_from", "date_to", "spam", "q"}
+LIST_PARAMS = {"form", "status", "date_from", "date_to", "spam", "q", "language"}
 
 
 @bp.get("/", endpoint="leads")

@@ -17,6 +17,7 @@ from markupsafe import Markup
 from spine_site.articles.render import Article
 from spine_site.config import clinic_details
 from spine_site.leads.intake import BEST_TIMES, CONTACT_METHODS, REASONS
+from spine_site.web.i18n import LANGUAGES
 
 REASON_LABELS = dict(REASONS)
 CONTACT_LABELS = dict(CONTACT_METHODS)
@@ -188,6 +189,11 @@ def best_time_label(value: str | None) -> str:
     return BEST_TIME_LABELS.get(value or "", value or "")
 
 
+def language_name(code: str | None) -> str:
+    """A lead's language as staff read it ("Spanish"), from its code ("es")."""
+    return LANGUAGES.get(code or "", code or "")
+
+
 def waiting(minutes: int) -> str:
     """Business minutes as staff say them: "45 min", "2 h 10 min". Hours, never days: 24
     business hours are three working days, and "1 day" would read as one."""
@@ -226,6 +232,7 @@ def init_app(app: Flask) -> None:
         reason_label=reason_label,
         contact_label=contact_label,
         best_time_label=best_time_label,
+        language_name=language_name,
         waiting=waiting,
         host=host,
         dict_without=dict_without,
