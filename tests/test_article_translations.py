@@ -166,6 +166,7 @@ def test_the_spanish_article_is_in_spanish_and_links_to_its_english_article(clie
     assert page_ld["inLanguage"] == "es-US"
     crumbs = next(n for n in ld["@graph"] if n["@type"] == "BreadcrumbList")["itemListElement"]
     assert crumbs[0]["item"] == SITE + "/es/"
+    assert [c["name"] for c in crumbs[:2]] == ["Inicio", "Artículos"]
     # Related articles stay in Spanish.
     assert article_links(html) - {ES} == {"/es/articles/primera-cita-de-columna"}
 
