@@ -479,3 +479,34 @@ def test_import_makes_a_new_translation_and_refuses_an_unknown_original(app, tmp
         with pytest.raises(ArticleError, match="translation_of names no English article"):
             import_path(unknown)
         db.session.rollback()
+
+
+def test_the_commands_export_and_import_the_spanish_folder(app, tmp_path):
+    out = tmp_path / "out"
+    result = app.test_cli_runner().invoke(args=["articles", "export", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out / 'es' / 'que-es-un-fisiatra.md'}" in result.output
+    spanish = out / "es" / "que-es-un-fisiatra.md"
+    spanish.write_text(
+        spanish.read_text(encoding="utf-8").replace(
+            "¿Qué es un fisiatra?", "¿Qué es un médico fisiatra?"
+        ),
+        encoding="utf-8",
+    )
+    result = app.test_cli_runner().invoke(args=["articles", "import", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "updated: es/que-es-un-fisiatra" in result.output
+    assert "unchanged: what-is-a-physiatrist" in result.output
+    html = page(app.test_client(), ES)
+    assert "¿Qué es un médico fisiatra?" in html
+    assert "¿Qué es un médico fisiatra?" not in page(app.test_client(), EN)
+
+
+def test_the_preview_of_a_spanish_article_is_the_spanish_page(app, editor):
+    with app.app_context():
+        spanish = record(app, "que-es-un-fisiatra", "es").id
+    html = page(editor, f"/staff/articles/{spanish}/preview")
+    assert '<html lang="es">' in html and "¿Qué es un fisiatra?" in html
+    assert 'href="/es/articles/primera-cita-de-columna"' in html
+    # The staff pages themselves stay English.
+    assert '<html lang="en">' in page(editor, f"/staff/articles/{spanish}")
