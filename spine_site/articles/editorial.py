@@ -320,10 +320,11 @@ def restore(article: ArticleRecord, revision: ArticleRevision, by: User) -> Arti
 
 def needs_update(translation: ArticleRecord) -> bool:
     """Whether a published (or scheduled) translation is behind its English article: the
-    English article was published (again) on a later day, in clinic time, than the medical
-    review date of the translation's live revision. A review date has no time of day, so
-    an English publish on the review day itself counts as reviewed with it; from the next
-    clinic day on, the translation needs an update (and a new review)."""
+    English article's latest publish (`publish_at`, a scheduled one included), as a date in
+    clinic time, is later than the medical review date of the translation's live revision.
+    A review date has no time of day, so an English publish on the review day itself counts
+    as reviewed with it; from the next clinic day on, the translation needs an update (and
+    a new review)."""
     original = translation.translation_of
     live = translation.live
     if (

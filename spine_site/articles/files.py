@@ -45,7 +45,8 @@ def _moment(day: date) -> datetime:
 
 def import_file(path: Path, by: User | None = None) -> tuple[ArticleRecord, str]:
     """Take in one file: a new article (published as the file says, if it names its reviewer
-    and dates), or a new revision of the article with that slug. Returns the article and
+    and dates; a translation tied to the English article its `translation_of` names), or a
+    new revision of the article with that slug in the file's language. Returns the article and
     "new", "updated" or "unchanged".
     Raises ArticleError for a malformed file, EditorialError for content the editor rules
     refuse."""

@@ -25,6 +25,7 @@ from spine_site.articles.render import Article, Library, markdown_parser, render
 from spine_site.clock import utcnow
 from spine_site.extensions import db
 from spine_site.models import ArticleRecord, ArticleRedirect
+from spine_site.web.i18n import DEFAULT
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class LiveArticles:
     def all(self) -> list[Article]:
         return self.current().all
 
-    def get(self, slug: str, language: str = "en") -> Article | None:
+    def get(self, slug: str, language: str = DEFAULT) -> Article | None:
         return self.current().get(slug, language)
 
     def related(self, article: Article) -> list[Article]:
@@ -162,10 +163,10 @@ class LiveArticles:
         snapshot = self.snapshot
         return Shelf(snapshot.library, snapshot, language)
 
-    def moved_to(self, slug: str, language: str = "en") -> str | None:
+    def moved_to(self, slug: str, language: str = DEFAULT) -> str | None:
         return self.shelf(language).moved_to(slug)
 
-    def is_gone(self, slug: str, language: str = "en") -> bool:
+    def is_gone(self, slug: str, language: str = DEFAULT) -> bool:
         return self.shelf(language).is_gone(slug)
 
     def current(self) -> Library:
