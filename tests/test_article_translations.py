@@ -510,3 +510,11 @@ def test_the_preview_of_a_spanish_article_is_the_spanish_page(app, editor):
     assert 'href="/es/articles/primera-cita-de-columna"' in html
     # The staff pages themselves stay English.
     assert '<html lang="en">' in page(editor, f"/staff/articles/{spanish}")
+
+
+def test_the_list_shows_each_translation_under_its_english_article(editor):
+    html = page(editor, "/staff/articles")
+    titles = re.findall(r'<tr>\s*<td><a href="/staff/articles/\d+">([^<]+)</a>', html)
+    assert titles.index("¿Qué es un fisiatra?") == titles.index("What Is a Physiatrist?") + 1
+    first_visit = titles.index("What to Expect at Your First Spine Appointment")
+    assert titles[first_visit + 1].startswith("Qué esperar en su primera cita")

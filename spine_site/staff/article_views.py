@@ -5,6 +5,7 @@ Marketing may read all of it; only editors and admins change anything (access.py
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -54,9 +55,11 @@ def translation_label(original: ArticleRecord) -> str:
 
 @bp.get("/articles", endpoint="articles")
 def articles_list():
-    found = db.session.scalars(
-        select(ArticleRecord).order_by(ArticleRecord.updated_at.desc(), ArticleRecord.id)
-    ).all()
+    found = grouped(
+        db.session.scalars(
+            select(ArticleRecord).order_by(ArticleRecord.updated_at.desc(), ArticleRecord.id)
+        ).all()
+    )
     return render_template(
         "staff/articles.html",
         articles=found,
@@ -68,6 +71,18 @@ def articles_list():
         },
         can_edit=current_user.role in EDITORS,
     )
+
+
+def grouped(articles: Sequence[ArticleRecord]) -> list[ArticleRecord]:
+    """The articles in their order, each translation right under its English article."""
+    listed = {a.id for a in articles}
+    ordered: list[ArticleRecord] = []
+    for article in articles:
+        if article.translation_of_id in listed:
+            continue  # placed under its English article
+        ordered.append(article)
+        ordered += [t for t in articles if t.translation_of_id == article.id]
+    return ordered
 
 
 @bp.route("/articles/new", methods=["GET", "POST"], endpoint="article_new")
