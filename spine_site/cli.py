@@ -200,9 +200,11 @@ articles_cli = AppGroup("articles", help="Articles: import and export Markdown f
 @articles_cli.command("import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 def articles_import(path: Path) -> None:
-    """Take in a .md file or every .md file in a folder (front matter as in
-    spine_site/content/articles/). A file whose slug exists becomes a new revision of that
-    article; one with `state: published` (or no state) is published as its dates say."""
+    """Take in a .md file or every .md file in a folder and its es/ folder (front matter as
+    in spine_site/content/articles/; a Spanish file says `language: es` and
+    `translation_of: <English slug>`). A file whose slug exists in its language becomes a
+    new revision of that article; one with `state: published` (or no state) is published as
+    its dates say."""
     try:
         with atomic():
             results = import_path(path)
@@ -212,12 +214,14 @@ def articles_import(path: Path) -> None:
     except (ArticleError, EditorialError) as exc:
         raise click.ClickException(str(exc)) from None
     for article, status in results:
-        click.echo(f"{status}: {article.slug}")
+        prefix = "" if article.language == "en" else f"{article.language}/"
+        click.echo(f"{status}: {prefix}{article.slug}")
 
 
 @articles_cli.command("export")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
 def articles_export(path: Path) -> None:
-    """Write every article's newest revision to PATH/<slug>.md (for backup, or review in git)."""
+    """Write every article's newest revision to PATH/<slug>.md, a Spanish one to
+    PATH/es/<slug>.md (for backup, or review in git; `import PATH` takes it back in)."""
     for written in export_all(path):
         click.echo(f"wrote {written}")

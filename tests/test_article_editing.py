@@ -476,7 +476,9 @@ def test_two_editors_taking_one_address_at_once_get_a_plain_answer(app, editor, 
     """The form's check passed for both (neither had saved yet); the database's unique
     address decides, and the second editor gets the form back with the reason, not a 500."""
     create(editor, slug="pain-at-night")
-    monkeypatch.setattr("spine_site.articles.editorial.slug_taken", lambda slug, article: False)
+    monkeypatch.setattr(
+        "spine_site.articles.editorial.slug_taken", lambda slug, article, language="en": False
+    )
     fields = form_posting_to(page(editor, NEW), NEW)
     response = editor.post(NEW, data={**fields, **TYPED, "slug": "pain-at-night"})
     assert response.status_code == 422

@@ -50,10 +50,16 @@ def render_all(app) -> dict[str, tuple[str, str]]:
     public = app.test_client()
     for name, path, status in public_pages(site):
         rendered[name] = (path, get(public, path, status))
-    article = site.articles[0]
+    # (site.articles has each language's; the Spanish article's forms post to /es/schedule)
+    article = next(path for path in site.articles if not path.startswith("/es/"))
+    spanish = next(path for path in site.articles if path.startswith("/es/"))
     rendered["schedule with errors"] = ("/schedule", post_empty(public, "/schedule", "/schedule"))
     rendered["guide with errors"] = ("/guide", post_empty(public, "/guide", "/guide"))
     rendered["article with errors"] = (article, post_empty(public, article, "/schedule"))
+    rendered["spanish article with errors"] = (
+        spanish,
+        post_empty(public, spanish, "/es/schedule"),
+    )
     done = public.post(site.unsubscribe)
     assert done.status_code == 200
     rendered["unsubscribe done"] = (site.unsubscribe, done.get_data(as_text=True))

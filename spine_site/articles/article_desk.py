@@ -35,9 +35,16 @@ def _committed(step: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _
         ) from None
 
 
-def create(draft: Draft, by: User, note: str | None = None) -> ArticleRecord:
-    """A new article as a draft (revision 1)."""
-    return _committed(editorial.create, draft, by, note)
+def create(
+    draft: Draft,
+    by: User,
+    note: str | None = None,
+    translation_of: ArticleRecord | None = None,
+    language: str = "en",
+) -> ArticleRecord:
+    """A new article as a draft (revision 1); with `translation_of`, its translation into
+    `language`."""
+    return _committed(editorial.create, draft, by, note, translation_of, language)
 
 
 def save(

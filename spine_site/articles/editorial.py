@@ -20,9 +20,10 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 
 from spine_site.accounts import audit
-from spine_site.clock import utcnow
+from spine_site.clock import clinic_zone, utcnow
 from spine_site.extensions import db
 from spine_site.models import ArticleRecord, ArticleRedirect, ArticleRevision, User, Workflow
+from spine_site.web.i18n import DEFAULT, LANGUAGES
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Addresses the site itself uses under /articles/ could never be an article's.
@@ -73,8 +74,11 @@ class Draft:
         return self == Draft.of(revision)
 
 
-def problems(draft: Draft, article: ArticleRecord | None = None) -> dict[str, str]:
-    """What must be fixed before the draft can be saved, by field, in plain words."""
+def problems(
+    draft: Draft, article: ArticleRecord | None = None, language: str = DEFAULT
+) -> dict[str, str]:
+    """What must be fixed before the draft can be saved, by field, in plain words. A new
+    article is checked in `language`; an existing one in its own."""
     found: dict[str, str] = {}
     for name, limit in (("title", 200), ("description", 400)):
         value = getattr(draft, name).strip()
@@ -88,7 +92,9 @@ def problems(draft: Draft, article: ArticleRecord | None = None) -> dict[str, st
         found["slug"] = (
             "Use lowercase letters, digits and single hyphens, like what-is-a-physiatrist."
         )
-    elif draft.slug in _RESERVED_SLUGS or slug_taken(draft.slug, article):
+    elif draft.slug in _RESERVED_SLUGS or slug_taken(
+        draft.slug, article, article.language if article is not None else language
+    ):
         found["slug"] = "Another article uses this address; choose another."
     for item in draft.faq:
         if not item.get("q", "").strip() or not item.get("a", "").strip():
@@ -98,16 +104,23 @@ def problems(draft: Draft, article: ArticleRecord | None = None) -> dict[str, st
     return found
 
 
-def slug_taken(slug: str, article: ArticleRecord | None) -> bool:
-    """Whether another article has this address now or had it before (its old links must
-    keep going to it)."""
+def slug_taken(slug: str, article: ArticleRecord | None, language: str = DEFAULT) -> bool:
+    """Whether another article of this language has this address now or had it before (its
+    old links must keep going to it). Each language has its own addresses: a Spanish
+    article may keep its English article's slug."""
     own = article.id if article is not None else -1
     other = db.session.scalar(
-        select(ArticleRecord.id).where(ArticleRecord.slug == slug, ArticleRecord.id != own)
+        select(ArticleRecord.id).where(
+            ArticleRecord.slug == slug, ArticleRecord.language == language, ArticleRecord.id != own
+        )
     )
     moved = db.session.scalar(
-        select(ArticleRedirect.article_id).where(
-            ArticleRedirect.old_slug == slug, ArticleRedirect.article_id != own
+        select(ArticleRedirect.article_id)
+        .join(ArticleRecord, ArticleRecord.id == ArticleRedirect.article_id)
+        .where(
+            ArticleRedirect.old_slug == slug,
+            ArticleRedirect.article_id != own,
+            ArticleRecord.language == language,
         )
     )
     return other is not None or moved is not None
@@ -149,17 +162,43 @@ def _new_revision(
     return revision
 
 
-def create(draft: Draft, by: User | None, note: str | None = None) -> ArticleRecord:
-    """A new article, as a draft (revision 1)."""
-    found = problems(draft)
+def create(
+    draft: Draft,
+    by: User | None,
+    note: str | None = None,
+    translation_of: ArticleRecord | None = None,
+    language: str = DEFAULT,
+) -> ArticleRecord:
+    """A new article, as a draft (revision 1): in English, or in `language` as the
+    translation of the English article `translation_of` (its own slug, revisions and
+    medical review; one translation per language)."""
+    if translation_of is not None:
+        translation_problem(translation_of, language)
+    found = problems(draft, language=language)
     if found:
         raise EditorialError(" ".join(found.values()))
-    article = ArticleRecord(slug=draft.slug, workflow=Workflow.DRAFT)
+    article = ArticleRecord(
+        slug=draft.slug, workflow=Workflow.DRAFT, language=language, translation_of=translation_of
+    )
     db.session.add(article)
     db.session.flush()
     _new_revision(article, draft, by, note)
     audit.record("article_create", user=by, target=f"article:{article.id}")
     return article
+
+
+def translation_problem(original: ArticleRecord, language: str) -> None:
+    """Raise EditorialError unless `original` may have a new translation into `language`."""
+    if language not in LANGUAGES or language == DEFAULT:
+        raise EditorialError("Translations are into Spanish.")
+    if original.language != DEFAULT:
+        raise EditorialError("Only an English article can have translations.")
+    if translation(original, language) is not None:
+        raise EditorialError(f"This article already has a {LANGUAGES[language]} translation.")
+
+
+def translation(original: ArticleRecord, language: str) -> ArticleRecord | None:
+    return next((t for t in original.translations if t.language == language), None)
 
 
 def save(
@@ -224,14 +263,28 @@ def publish(article: ArticleRecord, by: User, at: datetime | None = None) -> Non
 
 
 def move_address(article: ArticleRecord, old: str | None, new: str) -> None:
-    """A published article that changes its slug leaves a 301 at the old address."""
+    """A published article that changes its slug leaves a 301 at the old address.
+
+    An old slug is kept once, for one article (article_redirect's key), though each
+    language has its own addresses: when an article of the other language already left
+    that slug behind, the first one keeps it. The public side sends the old slug, in each
+    language, to that article or to its translation (articles/live.py), so an English
+    article and its translation that shared a slug both keep their old links."""
     if old is not None and old != new:
-        db.session.merge(ArticleRedirect(old_slug=old, article_id=article.id))
-    # Taking an address back removes its redirect.
+        held = db.session.get(ArticleRedirect, old)
+        if held is None:
+            db.session.add(ArticleRedirect(old_slug=old, article_id=article.id))
+        elif held.article_id != article.id and _language_of(held.article_id) == article.language:
+            held.article_id = article.id  # (slug_taken keeps this from happening)
+    # Taking an address back removes its redirect (one of this article's own).
     reclaimed = db.session.get(ArticleRedirect, new)
-    if reclaimed is not None:
+    if reclaimed is not None and reclaimed.article_id == article.id:
         db.session.delete(reclaimed)
     article.slug = new
+
+
+def _language_of(article_id: int) -> str:
+    return db.session.scalar(select(ArticleRecord.language).where(ArticleRecord.id == article_id))
 
 
 def unpublish(article: ArticleRecord, by: User) -> None:
@@ -249,7 +302,7 @@ def restore(article: ArticleRecord, revision: ArticleRevision, by: User) -> Arti
     if revision.article_id != article.id:
         raise EditorialError("That revision belongs to another article.")
     draft = Draft.of(revision)
-    if slug_taken(draft.slug, article):
+    if slug_taken(draft.slug, article, article.language):
         raise EditorialError(
             "Another article now uses that revision's address; change its slug first."
         )
@@ -263,3 +316,26 @@ def restore(article: ArticleRecord, revision: ArticleRevision, by: User) -> Arti
         detail={"from": revision.number, "to": restored.number},
     )
     return restored
+
+
+def needs_update(translation: ArticleRecord) -> bool:
+    """Whether a published (or scheduled) translation is behind its English article: the
+    English article's latest publish (`publish_at`, a scheduled one included), as a date in
+    clinic time, is later than the medical review date of the translation's live revision.
+    A review date has no time of day, so an English publish on the review day itself counts
+    as reviewed with it; from the next clinic day on, the translation needs an update (and
+    a new review)."""
+    original = translation.translation_of
+    live = translation.live
+    if (
+        original is None
+        or live is None
+        or translation.unpublished_at is not None
+        or original.live_id is None
+        or original.unpublished_at is not None
+        or original.publish_at is None
+    ):
+        return False
+    if live.reviewed_on is None:  # (publish refuses this; an old import might not)
+        return True
+    return original.publish_at.astimezone(clinic_zone()).date() > live.reviewed_on

@@ -3,8 +3,11 @@ under content/articles/, which a fresh database takes in by itself), and an expo
 article for backup and for review in git.
 
 The file format is the one the site began with (title, description, published, updated,
-reviewer, summary, faq, related), plus `reviewed` (the review date; `updated` when absent)
-and, on export, `state`.
+reviewer, summary, faq, related), plus `reviewed` (the review date; `updated` when absent),
+on export `state`, and for a translation `language` (es) and `translation_of` (the English
+article's slug). A folder holds the English files, and the Spanish ones in its es/ folder
+(as content/articles/ does): the export writes that layout and the import reads it, English
+first, so a translation finds its English article.
 """
 
 from __future__ import annotations
@@ -19,11 +22,18 @@ from sqlalchemy.exc import IntegrityError
 
 from spine_site.articles import editorial
 from spine_site.articles.editorial import Draft
-from spine_site.articles.render import ARTICLES_DIR, ArticleError, parse_article, split_front_matter
+from spine_site.articles.render import (
+    ARTICLES_DIR,
+    ArticleError,
+    article_files,
+    parse_article,
+    split_front_matter,
+)
 from spine_site.clock import clinic_zone, utcnow
 from spine_site.extensions import db
-from spine_site.models import ArticleRecord, User, Workflow
+from spine_site.models import ArticleRecord, ArticleRedirect, User, Workflow
 from spine_site.transaction import atomic
+from spine_site.web.i18n import DEFAULT
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +45,8 @@ def _moment(day: date) -> datetime:
 
 def import_file(path: Path, by: User | None = None) -> tuple[ArticleRecord, str]:
     """Take in one file: a new article (published as the file says, if it names its reviewer
-    and dates), or a new revision of the article with that slug. Returns the article and
+    and dates; a translation tied to the English article its `translation_of` names), or a
+    new revision of the article with that slug in the file's language. Returns the article and
     "new", "updated" or "unchanged".
     Raises ArticleError for a malformed file, EditorialError for content the editor rules
     refuse."""
@@ -52,10 +63,22 @@ def import_file(path: Path, by: User | None = None) -> tuple[ArticleRecord, str]
         reviewer=rendered.reviewer,
         reviewed_on=rendered.reviewed,
     )
-    article = db.session.scalar(select(ArticleRecord).where(ArticleRecord.slug == draft.slug))
+    language = rendered.language
+    article = db.session.scalar(
+        select(ArticleRecord).where(
+            ArticleRecord.language == language, ArticleRecord.slug == draft.slug
+        )
+    )
     status = "new" if article is None else "updated"
     if article is None:
-        article = editorial.create(draft, by, note=f"imported from {path.name}")
+        original = _original(rendered.translation_of, path.name)
+        article = editorial.create(
+            draft,
+            by,
+            note=f"imported from {path.name}",
+            translation_of=original,
+            language=language,
+        )
     elif editorial.save(article, draft, by, note=f"imported from {path.name}") is None:
         return article, "unchanged"
     if str(meta.get("state", "published")) == "published":
@@ -69,8 +92,27 @@ def import_file(path: Path, by: User | None = None) -> tuple[ArticleRecord, str]
     return article, status
 
 
+def _original(slug: str | None, source: str) -> ArticleRecord | None:
+    """The English article a translation file names (by its slug, or a slug it had)."""
+    if slug is None:
+        return None
+    found = db.session.scalar(
+        select(ArticleRecord).where(ArticleRecord.language == DEFAULT, ArticleRecord.slug == slug)
+    )
+    if found is None:
+        found = db.session.scalar(
+            select(ArticleRecord)
+            .join(ArticleRedirect, ArticleRedirect.article_id == ArticleRecord.id)
+            .where(ArticleRecord.language == DEFAULT, ArticleRedirect.old_slug == slug)
+        )
+    if found is None:
+        raise ArticleError(f"{source}: translation_of names no English article ({slug})")
+    return found
+
+
 def import_path(path: Path, by: User | None = None) -> list[tuple[ArticleRecord, str]]:
-    files = sorted(path.glob("*.md")) if path.is_dir() else [path]
+    """A file, or a folder's files (English, then its es/ folder's)."""
+    files = article_files(path) if path.is_dir() else [path]
     if not files:
         raise ArticleError(f"{path}: no .md files")
     return [import_file(f, by) for f in files]
@@ -98,7 +140,12 @@ def export_article(article: ArticleRecord) -> str:
     zone = clinic_zone()
     first = (article.first_published_at or revision.created_at).astimezone(zone).date()
     latest = (article.publish_at or revision.created_at).astimezone(zone).date()
-    meta: dict[str, object] = {
+    meta: dict[str, object] = {}
+    if article.language != DEFAULT:
+        meta["language"] = article.language
+        if article.translation_of is not None:
+            meta["translation_of"] = article.translation_of.slug
+    meta |= {
         "title": revision.title,
         "description": revision.description,
         "published": first,
@@ -122,10 +169,14 @@ def export_article(article: ArticleRecord) -> str:
 
 
 def export_all(directory: Path) -> list[Path]:
+    """Every article to `directory`/<slug>.md, a translation to `directory`/es/<slug>.md."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for article in db.session.scalars(select(ArticleRecord).order_by(ArticleRecord.slug)):
-        target = directory / f"{article.slug}.md"
+    query = select(ArticleRecord).order_by(ArticleRecord.language, ArticleRecord.slug)
+    for article in db.session.scalars(query):
+        folder = directory if article.language == DEFAULT else directory / article.language
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{article.slug}.md"
         target.write_text(export_article(article), encoding="utf-8")
         written.append(target)
     return written

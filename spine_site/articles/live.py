@@ -25,6 +25,7 @@ from spine_site.articles.render import Article, Library, markdown_parser, render
 from spine_site.clock import utcnow
 from spine_site.extensions import db
 from spine_site.models import ArticleRecord, ArticleRedirect
+from spine_site.web.i18n import DEFAULT
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,10 @@ log = logging.getLogger(__name__)
 @dataclass
 class Snapshot:
     library: Library = field(default_factory=lambda: Library([]))
-    # Addresses that answer 301 (old slug -> current, live) and 410 (unpublished).
-    moved: dict[str, str] = field(default_factory=dict)
-    gone: set[str] = field(default_factory=set)
+    # Addresses that answer 301 and 410, by (language, slug): an old slug -> the current
+    # slug in that language; the slugs of articles taken down (and their old slugs).
+    moved: dict[tuple[str, str], str] = field(default_factory=dict)
+    gone: set[tuple[str, str]] = field(default_factory=set)
     next_publish: datetime | None = None
     newest_change: datetime | None = None
 
@@ -42,14 +44,14 @@ class Snapshot:
 def _load(now: datetime) -> Snapshot:
     md = markdown_parser()
     rendered: list[Article] = []
-    gone: set[str] = set()
+    gone: set[tuple[str, str]] = set()
     next_publish = None
     articles = db.session.scalars(select(ArticleRecord).where(ArticleRecord.live_id.is_not(None)))
     for record in articles:
         live = record.live
         assert live is not None and record.publish_at is not None
         if record.unpublished_at is not None:
-            gone.add(record.slug)
+            gone.add((record.language, record.slug))
             continue
         if record.publish_at > now:
             next_publish = min(next_publish or record.publish_at, record.publish_at)
@@ -57,27 +59,84 @@ def _load(now: datetime) -> Snapshot:
         # The same source the staff preview renders (dated as the live page is).
         source = source_of(record, live)
         rendered.append(render_article(source, md))
-    public = {a.slug for a in rendered}
+    public = {(a.language, a.slug) for a in rendered}
     # A related article that is not public (yet, or any more) is left out, not an error.
-    rendered = [replace(a, related=[s for s in a.related if s in public]) for a in rendered]
-    # An old address leads on only once the new one is live: a rename scheduled for later
-    # starts its redirect at that time (the copy is rendered again then), never to a 404.
-    # The old address of an article taken down is gone with it.
-    moved: dict[str, str] = {}
-    for old, slug in db.session.execute(
-        select(ArticleRedirect.old_slug, ArticleRecord.slug).join(
+    rendered = [
+        replace(a, related=[s for s in a.related if (a.language, s) in public]) for a in rendered
+    ]
+    library = Library(rendered)
+    return Snapshot(library, *_addresses(library, gone), next_publish)
+
+
+def _addresses(
+    library: Library, gone: set[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], str], set[tuple[str, str]]]:
+    """The 301s and 410s of old slugs. An old slug (article_redirect keeps each once, for
+    one article) leads on in its article's language, and in each other language to that
+    article's published translation, unless that language has its own page or 410 there.
+    An old address leads on only once the new one is live: a rename scheduled for later
+    starts its redirect at that time (the copy is rendered again then), never to a 404.
+    The old address of an article taken down is gone with it."""
+    moved: dict[tuple[str, str], str] = {}
+    gone = set(gone)
+    rows = db.session.execute(
+        select(ArticleRedirect.old_slug, ArticleRecord.language, ArticleRecord.slug).join(
             ArticleRecord, ArticleRecord.id == ArticleRedirect.article_id
         )
-    ):
-        if slug in public:
-            moved[old] = slug
-        elif slug in gone:
-            gone.add(old)
-    return Snapshot(Library(rendered), moved, gone, next_publish)
+    ).all()
+    for old, language, slug in rows:
+        if library.get(slug, language) is not None:
+            moved[(language, old)] = slug
+        elif (language, slug) in gone:
+            gone.add((language, old))
+    for old, language, slug in rows:
+        found = library.get(slug, language)
+        if found is None:
+            continue
+        for code, version in library.versions(found).items():
+            key = (code, old)
+            if key not in moved and key not in gone and library.get(old, code) is None:
+                moved[key] = version.slug
+    return moved, gone
+
+
+@dataclass(frozen=True)
+class Shelf:
+    """The public articles of one language, as its pages look them up."""
+
+    library: Library
+    snapshot: Snapshot
+    language: str
+
+    @property
+    def all(self) -> list[Article]:
+        return self.library.in_language(self.language)
+
+    def get(self, slug: str) -> Article | None:
+        return self.library.get(slug, self.language)
+
+    def related(self, article: Article) -> list[Article]:
+        return self.library.related(article)
+
+    def versions(self, article: Article) -> dict[str, Article]:
+        return self.library.versions(article)
+
+    def alternates(self, article: Article) -> dict[str, str]:
+        """The article's page in each language it is published in (code -> path), for its
+        hreflang links and language link; empty when it has no published translation."""
+        versions = self.versions(article)
+        return {code: a.path for code, a in versions.items()} if len(versions) > 1 else {}
+
+    def moved_to(self, slug: str) -> str | None:
+        return self.snapshot.moved.get((self.language, slug))
+
+    def is_gone(self, slug: str) -> bool:
+        return (self.language, slug) in self.snapshot.gone
 
 
 class LiveArticles:
-    """The public articles as `Library` offered them (`all`, `get`, `related`), kept current."""
+    """The public articles as `Library` offered them (`all` of every language, `get`,
+    `related`; `shelf` for one language's pages), kept current."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -92,19 +151,23 @@ class LiveArticles:
     def all(self) -> list[Article]:
         return self.current().all
 
-    def get(self, slug: str) -> Article | None:
-        return self.current().get(slug)
+    def get(self, slug: str, language: str = DEFAULT) -> Article | None:
+        return self.current().get(slug, language)
 
     def related(self, article: Article) -> list[Article]:
         return self.current().related(article)
 
-    def moved_to(self, slug: str) -> str | None:
+    def shelf(self, language: str) -> Shelf:
+        """One language's articles, from one copy (a page made from it stays consistent)."""
         self.current()
-        return self.snapshot.moved.get(slug)
+        snapshot = self.snapshot
+        return Shelf(snapshot.library, snapshot, language)
 
-    def is_gone(self, slug: str) -> bool:
-        self.current()
-        return slug in self.snapshot.gone
+    def moved_to(self, slug: str, language: str = DEFAULT) -> str | None:
+        return self.shelf(language).moved_to(slug)
+
+    def is_gone(self, slug: str, language: str = DEFAULT) -> bool:
+        return self.shelf(language).is_gone(slug)
 
     def current(self) -> Library:
         if time.monotonic() - self._checked >= self.check_seconds:

@@ -30,6 +30,8 @@ def source_of(record: ArticleRecord, revision: ArticleRevision) -> ArticleSource
         reviewed=revision.reviewed_on,
         published=first.astimezone(zone).date() if first else today,
         updated=updated,
+        language=record.language,
+        translation_of=record.translation_of.slug if record.translation_of else None,
     )
 
 

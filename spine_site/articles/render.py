@@ -1,6 +1,9 @@
 """Articles: Markdown files with YAML front matter, parsed and rendered once per process.
 
-Editors add a file under spine_site/content/articles/; its name (without .md) is the slug.
+A file's name (without .md) is its slug. English files live in spine_site/content/articles/,
+Spanish ones in its es/ folder, each saying `language: es` and `translation_of: <the English
+slug>`. Each language has its own addresses (/articles/<slug>, /es/articles/<slug>), its own
+list and its own related articles.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from markupsafe import Markup
 from mdit_py_plugins.anchors import anchors_plugin
 
 from spine_site.articles.images import responsive
+from spine_site.web.i18n import DEFAULT, LANGUAGES, PREFIXES
 
 CONTENT_DIR = Path(__file__).parent.parent / "content"
 ARTICLES_DIR = CONTENT_DIR / "articles"
@@ -51,10 +55,18 @@ class Article:
     related: list[str] = field(default_factory=list)
     # The date of the medical review (shown and in JSON-LD as lastReviewed).
     reviewed: date | None = None
+    # "en" or "es"; a translation names the slug of the English article it translates.
+    language: str = DEFAULT
+    translation_of: str | None = None
 
     @property
     def path(self) -> str:
-        return f"/articles/{self.slug}"
+        return f"{PREFIXES[self.language]}/articles/{self.slug}"
+
+    @property
+    def original_slug(self) -> str | None:
+        """The English slug its language versions share: its own for an English article."""
+        return self.slug if self.language == DEFAULT else self.translation_of
 
 
 def markdown_parser() -> MarkdownIt:
@@ -138,6 +150,7 @@ def parse_article(path: Path, md: MarkdownIt | None = None) -> Article:
         if not isinstance(item, dict) or not item.get("q") or not item.get("a"):
             raise ArticleError(f"{path.name}: each faq item needs q and a")
     updated = _as_date(meta["updated"], "updated", path.name)
+    language, translation_of = file_language(meta, path)
     return render_article(
         ArticleSource(
             slug=slug,
@@ -151,9 +164,33 @@ def parse_article(path: Path, md: MarkdownIt | None = None) -> Article:
             reviewed=_as_date(meta.get("reviewed") or updated, "reviewed", path.name),
             published=_as_date(meta["published"], "published", path.name),
             updated=updated,
+            language=language,
+            translation_of=translation_of,
         ),
         md,
     )
+
+
+def file_language(meta: dict, path: Path) -> tuple[str, str | None]:
+    """A file's `language` and, for a translation, the English slug in its
+    `translation_of`. Without the key, a file in a language's folder (es/) is in that
+    language, any other English."""
+    source = path.name
+    folder = path.parent.name if path.parent.name in LANGUAGES else DEFAULT
+    language = str(meta.get("language") or folder).strip().lower()
+    if language != folder and folder != DEFAULT:
+        raise ArticleError(f"{source}: says language {language} inside the {folder}/ folder")
+    if language not in LANGUAGES:
+        raise ArticleError(f"{source}: language must be one of {', '.join(LANGUAGES)}")
+    original = meta.get("translation_of")
+    if original is None or str(original).strip() == "":
+        return language, None
+    original = str(original).strip()
+    if language == DEFAULT:
+        raise ArticleError(f"{source}: an English article is not a translation_of another")
+    if not _SLUG.match(original):
+        raise ArticleError(f"{source}: translation_of must be an English article's slug")
+    return language, original
 
 
 @dataclass(frozen=True)
@@ -171,6 +208,8 @@ class ArticleSource:
     reviewed: date | None
     published: date
     updated: date
+    language: str = DEFAULT
+    translation_of: str | None = None
 
 
 def render_article(source: ArticleSource, md: MarkdownIt | None = None) -> Article:
@@ -209,31 +248,66 @@ def render_article(source: ArticleSource, md: MarkdownIt | None = None) -> Artic
         toc=toc,
         faq=faq,
         related=list(source.related),
+        language=source.language,
+        translation_of=source.translation_of,
     )
 
 
 class Library:
-    """Every article, rendered at start-up; views only look them up."""
+    """Every article, rendered at start-up; views only look them up, in one language."""
 
     def __init__(self, articles: list[Article]) -> None:
-        self._by_slug = {a.slug: a for a in articles}
+        self._by_key = {(a.language, a.slug): a for a in articles}
         for article in articles:
-            unknown = [s for s in article.related if s not in self._by_slug]
+            unknown = [s for s in article.related if (article.language, s) not in self._by_key]
             if unknown:
                 raise ArticleError(f"{article.slug}.md: related names unknown {unknown}")
         # Newest first, the order readers and the sitemap want.
         self.all = sorted(articles, key=lambda a: (a.published, a.slug), reverse=True)
+        self._lists = {code: [a for a in self.all if a.language == code] for code in LANGUAGES}
+        # English slug -> the article in each language that has it.
+        self._versions: dict[str, dict[str, Article]] = {}
+        for article in self.all:
+            if article.original_slug is not None:
+                self._versions.setdefault(article.original_slug, {})[article.language] = article
 
     @classmethod
     def load(cls, directory: Path = ARTICLES_DIR) -> Library:
+        """The files of `directory` and of its language folders (es/)."""
         md = markdown_parser()
-        return cls([parse_article(p, md) for p in sorted(directory.glob("*.md"))])
+        return cls([parse_article(p, md) for p in article_files(directory)])
 
-    def get(self, slug: str) -> Article | None:
-        return self._by_slug.get(slug)
+    def in_language(self, language: str) -> list[Article]:
+        """The articles of one language, newest first."""
+        return self._lists.get(language, [])
+
+    def get(self, slug: str, language: str = DEFAULT) -> Article | None:
+        return self._by_key.get((language, slug))
 
     def related(self, article: Article) -> list[Article]:
-        return [self._by_slug[s] for s in article.related]
+        """Its related articles, all in its own language."""
+        found = (self._by_key.get((article.language, s)) for s in article.related)
+        return [a for a in found if a is not None]
+
+    def versions(self, article: Article) -> dict[str, Article]:
+        """The article in each language it is published in (itself included), in the order
+        of LANGUAGES."""
+        key = article.original_slug
+        group = self._versions.get(key, {}) if key is not None else {}
+        if group.get(article.language) is not article:
+            # A translation whose English article is not public (or one of no article).
+            group = {article.language: article}
+        return {code: group[code] for code in LANGUAGES if code in group}
+
+
+def article_files(directory: Path) -> list[Path]:
+    """A folder's article files: English first, then each language folder's, so that a
+    translation's English article is already there when it comes in."""
+    files = sorted(directory.glob("*.md"))
+    for code in LANGUAGES:
+        if code != DEFAULT and (directory / code).is_dir():
+            files += sorted((directory / code).glob("*.md"))
+    return files
 
 
 # -- The HTML allow-list (nh3): what readers may be shown

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 
-from flask import Response, current_app, redirect, render_template, request, url_for
+from flask import Response, current_app, g, redirect, render_template, request, url_for
 
 from spine_site import tokens
-from spine_site.articles.render import Article, Library
+from spine_site.articles.live import Shelf
+from spine_site.articles.render import Article
 from spine_site.leads import intake
 from spine_site.models import FormKind
 from spine_site.public import visits
@@ -34,15 +35,20 @@ DATABASE_DOWN = (
     "We couldn't save your request just now. Your details are still here: please "
     "try again in a minute, or call us."
 )
-_ARTICLE_PATH = re.compile(r"^/articles/([a-z0-9-]+)$")
+_ARTICLE_PATH = re.compile(r"^(?:/[a-z]{2})?/articles/([a-z0-9-]+)$")
 # endpoint -> form name, for the pages that take a post
 FORM_ENDPOINTS = {"public.schedule": "schedule", "public.guide": "guide"}
 
 PageResult = tuple[str, int]
 
 
-def library() -> Library:
-    return current_app.extensions["articles"]
+def library() -> Shelf:
+    """The published articles in this page's language."""
+    return articles_in(current_language())
+
+
+def articles_in(language: str) -> Shelf:
+    return current_app.extensions["articles"].shelf(language)
 
 
 def fresh_form(name: str, placement: str, source_page: str) -> LeadForm:
@@ -69,6 +75,7 @@ def render_article(
     forms = forms or {}
     for name in FORMS:
         forms.setdefault(name, fresh_form(name, "embedded", found.path))
+    g.alternates = library().alternates(found)
     return render_template(
         "public/article.html",
         article=found,
@@ -82,7 +89,7 @@ def render_form_page(name: str, form: LeadForm, problems: list[str], status: int
     path = form.source_page.data or ""
     match = _ARTICLE_PATH.match(path)
     article = library().get(match.group(1)) if match else None
-    if form.placement.data == "embedded" and article is not None:
+    if form.placement.data == "embedded" and article is not None and article.path == path:
         # The form was inside an article: show the article again, errors in place.
         return render_article(article, {name: form}, problems={name: problems}, status=status)
     return render_template(

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from datetime import date
 from io import BytesIO
-from typing import Any
 
 from flask import (
     Blueprint,
     Response,
     abort,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -23,6 +23,7 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from spine_site import privacy, tokens
+from spine_site.articles.live import Shelf
 from spine_site.articles.render import Article
 from spine_site.extensions import db
 from spine_site.leads import emails, intake
@@ -36,6 +37,7 @@ from spine_site.public.lead_forms import (
     DATABASE_DOWN,
     FORMS,
     PageResult,
+    articles_in,
     embedded_forms,
     fresh_form,
     handle_form,
@@ -87,6 +89,8 @@ for _error in errors.DATABASE_UNAVAILABLE:
 
 @localized(bp, "/", methods=["GET"])
 def index() -> Response:
+    """The home page, listing the articles of its language (kept by path, so /es/ and /
+    are kept apart)."""
     articles = library().all
     return caching.kept_page(
         "text/html", lambda: render_template("public/index.html", articles=articles)
@@ -95,10 +99,14 @@ def index() -> Response:
 
 @localized(bp, "/articles/<slug>", methods=["GET"])
 def article(slug: str) -> Response | tuple[str, int]:
+    """An article of the page's language; its translations are its alternates (hreflang
+    and the language link), and an article with none links to no other language."""
     articles = library()
     found = articles.get(slug)
     if found is not None:
+        g.alternates = articles.alternates(found)
         return caching.kept_page("text/html", lambda: _article_with_slot(found))
+    g.alternates = {}  # a redirect or a 410 has no page in another language
     moved = articles.moved_to(slug)
     if moved is not None:
         # The slug changed: old links and search results land on the article.
@@ -276,17 +284,51 @@ def privacy_page() -> str:
 
 @bp.get("/sitemap.xml")
 def sitemap() -> Response:
-    articles = library().all
-    return caching.kept_page("application/xml", lambda: _sitemap(articles))
+    shelves = {code: articles_in(code) for code in i18n.LANGUAGES}
+    return caching.kept_page("application/xml", lambda: _sitemap(shelves))
 
 
-def _sitemap(articles: list[Any]) -> str:
-    newest = max((a.updated for a in articles), default=date.today())
-    pages: list[dict[str, Any]] = [{"loc": url_for("public.index"), "lastmod": newest}]
-    pages += [{"loc": a.path, "lastmod": a.updated} for a in articles]
-    pages += [{"loc": url_for(f"public.{n}"), "lastmod": None} for n in ("schedule", "guide")]
-    pages.append({"loc": url_for("public.privacy"), "lastmod": None})
+def _sitemap(shelves: dict[str, Shelf]) -> str:
+    """Every public page in every language it has, each naming its versions in the other
+    languages (hreflang, both ways) and English as the x-default."""
+    groups: list[tuple[dict[str, str], dict[str, date | None]]] = []
+    home: dict[str, date | None] = {}
+    for code, shelf in shelves.items():
+        home[code] = max((a.updated for a in shelf.all), default=date.today())
+    groups.append(({code: url_for("public.index", language=code) for code in shelves}, home))
+    seen: set[tuple[str, str]] = set()
+    for shelf in shelves.values():
+        for found in shelf.all:
+            if (found.language, found.slug) in seen:
+                continue
+            versions = shelf.versions(found)
+            seen.update((a.language, a.slug) for a in versions.values())
+            groups.append(
+                (
+                    {code: a.path for code, a in versions.items()},
+                    {code: a.updated for code, a in versions.items()},
+                )
+            )
+    for name in ("schedule", "guide", "privacy"):
+        paths = {code: url_for(f"public.{name}", language=code) for code in shelves}
+        groups.append((paths, dict.fromkeys(shelves)))
+    pages = [
+        {
+            "loc": path,
+            "lastmod": lastmods[code],
+            "alternates": _hreflang(paths) if len(paths) > 1 else [],
+        }
+        for paths, lastmods in groups
+        for code, path in paths.items()
+    ]
     return render_template("public/sitemap.xml", pages=pages)
+
+
+def _hreflang(paths: dict[str, str]) -> list[tuple[str, str]]:
+    links = list(paths.items())
+    if i18n.DEFAULT in paths:
+        links.append(("x-default", paths[i18n.DEFAULT]))
+    return links
 
 
 @bp.get("/robots.txt")

@@ -5,6 +5,7 @@ Marketing may read all of it; only editors and admins change anything (access.py
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -20,7 +21,11 @@ from spine_site.models import ArticleRecord, ArticleRevision, Workflow
 from spine_site.staff.access import EDITORS, acting_user, bp, get_or_404
 from spine_site.staff.article_forms import ArticleForm, PublishForm
 from spine_site.staff.forms import ActionForm
+from spine_site.web.i18n import DEFAULT, use_language
 from spine_site.web.templating import clinic_time
+
+# The language articles are translated into.
+SPANISH = "es"
 
 
 def state_label(article: ArticleRecord) -> str:
@@ -35,35 +40,127 @@ def state_label(article: ArticleRecord) -> str:
     return label
 
 
+def translation_label(original: ArticleRecord) -> str:
+    """An English article's Spanish translation as the list shows it: "No Spanish
+    translation", "Spanish: <its state>", or "Spanish needs update" once the English
+    article was published again after the translation's medical review
+    (editorial.needs_update)."""
+    found = editorial.translation(original, SPANISH)
+    if found is None:
+        return "No Spanish translation"
+    if editorial.needs_update(found):
+        return "Spanish needs update"
+    return f"Spanish: {state_label(found)}"
+
+
 @bp.get("/articles", endpoint="articles")
 def articles_list():
-    found = db.session.scalars(
-        select(ArticleRecord).order_by(ArticleRecord.updated_at.desc(), ArticleRecord.id)
-    ).all()
+    found = grouped(
+        db.session.scalars(
+            select(ArticleRecord).order_by(ArticleRecord.updated_at.desc(), ArticleRecord.id)
+        ).all()
+    )
     return render_template(
         "staff/articles.html",
         articles=found,
         labels={a.id: state_label(a) for a in found},
+        translations={
+            a.id: (editorial.translation(a, SPANISH), translation_label(a))
+            for a in found
+            if a.language == DEFAULT
+        },
         can_edit=current_user.role in EDITORS,
     )
 
 
+def grouped(articles: Sequence[ArticleRecord]) -> list[ArticleRecord]:
+    """The articles in their order, each translation right under its English article."""
+    listed = {a.id for a in articles}
+    ordered: list[ArticleRecord] = []
+    for article in articles:
+        if article.translation_of_id in listed:
+            continue  # placed under its English article
+        ordered.append(article)
+        ordered += [t for t in articles if t.translation_of_id == article.id]
+    return ordered
+
+
 @bp.route("/articles/new", methods=["GET", "POST"], endpoint="article_new")
 def article_new():
-    form = ArticleForm()
+    """A new English article; with ?translation_of=<id>, that article's Spanish translation,
+    its form prefilled with the English text to translate (slug included, which the editor
+    may change) but not the medical review: a translation is reviewed on its own."""
+    original = _original_to_translate()
+    if original is not None:
+        existing = editorial.translation(original, SPANISH)
+        if existing is not None:
+            flash("This article already has a Spanish translation; here it is.")
+            return redirect(url_for("staff.article", article_id=existing.id), 303)
+    language = SPANISH if original is not None else DEFAULT
     if request.method == "POST":
-        draft = _checked_draft(form, None)
+        form = ArticleForm()
+        draft = _checked_draft(form, None, language)
         if draft is not None:
             try:
-                article = article_desk.create(draft, by=acting_user(), note=form.note.data or None)
+                article = article_desk.create(
+                    draft,
+                    by=acting_user(),
+                    note=form.note.data or None,
+                    translation_of=original,
+                    language=language,
+                )
             except EditorialError as exc:  # the address taken meanwhile
                 form.slug.errors = [*form.slug.errors, str(exc)]
             else:
                 flash("Saved as a draft. Readers see nothing until it is published.")
                 return _after_save(article)
-    return render_template("staff/article_edit.html", article=None, form=form, can_edit=True), (
-        422 if form.errors else 200
-    )
+    elif original is not None:
+        form = ArticleForm.of(translation_start(original))
+    else:
+        form = ArticleForm()
+    return render_template(
+        "staff/article_edit.html",
+        article=None,
+        form=form,
+        can_edit=True,
+        original=original,
+        article_language=language,
+    ), (422 if form.errors else 200)
+
+
+def _original_to_translate() -> ArticleRecord | None:
+    """The English article named by ?translation_of=, if any (404 if it is not one)."""
+    text = request.args.get("translation_of")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
+        abort(404)
+    original = get_or_404(ArticleRecord, int(text))
+    if original.language != DEFAULT:
+        abort(404)
+    return original
+
+
+def translation_start(original: ArticleRecord) -> Draft:
+    """Where a translation starts: the English article's published text (its newest if it
+    is not published), for the editor to translate in place, with the same slug. Related
+    articles become their Spanish translations (those without one are left out); the
+    reviewer and review date are left empty for the translation's own medical review."""
+    source = original.live or original.head
+    assert source is not None
+    draft = Draft.of(source)
+    spanish = {
+        record.slug: editorial.translation(record, SPANISH)
+        for record in db.session.scalars(
+            select(ArticleRecord).where(
+                ArticleRecord.language == DEFAULT, ArticleRecord.slug.in_(draft.related)
+            )
+        )
+    }
+    draft.related = [t.slug for s in draft.related if (t := spanish.get(s)) is not None]
+    draft.reviewer = ""
+    draft.reviewed_on = None
+    return draft
 
 
 @bp.get("/articles/<int:article_id>", endpoint="article")
@@ -92,15 +189,17 @@ def article_save(article_id: int):
     return _after_save(article)
 
 
-def _checked_draft(form: ArticleForm, article: ArticleRecord | None) -> Draft | None:
+def _checked_draft(
+    form: ArticleForm, article: ArticleRecord | None, language: str = DEFAULT
+) -> Draft | None:
     """The typed draft if the form and the rules accept it; else None, the form carrying
-    every problem in plain words."""
+    every problem in plain words. A new article is checked in `language`."""
     shape_ok = form.validate_on_submit()
     form.plain_errors()
     draft = form.draft()
     found = {
         name: message
-        for name, message in editorial.problems(draft, article).items()
+        for name, message in editorial.problems(draft, article, language).items()
         if not form[name].errors
     }
     form.show_problems(found)
@@ -138,6 +237,10 @@ def _edit_page(
         publish_form=publish_form or PublishForm(formdata=None),
         action_form=ActionForm(formdata=None),
         zone=utcnow().astimezone(clinic_zone()).tzname(),
+        article_language=article.language,
+        original=article.translation_of,
+        translation=editorial.translation(article, SPANISH),
+        translation_text=translation_label(article) if article.language == DEFAULT else "",
     ), status
 
 
@@ -164,6 +267,8 @@ def article_preview(article_id: int):
     revision = revision_or_404(article, number) if number is not None else article.head
     assert revision is not None
     found = preview_of(article, revision)
+    # The page in the article's language, as its readers get it.
+    use_language(article.language)
     return render_template(
         "staff/article_preview.html",
         article=found,

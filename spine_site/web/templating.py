@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 from flask import Flask, current_app, has_request_context, request
+from flask_babel import force_locale, gettext
 from markupsafe import Markup
 
 from spine_site.articles.render import Article
 from spine_site.config import clinic_details
 from spine_site.leads.intake import BEST_TIMES, CONTACT_METHODS, REASONS
-from spine_site.web.i18n import LANGUAGES
+from spine_site.web.i18n import LANGUAGES, PREFIXES, TAGS
 
 REASON_LABELS = dict(REASONS)
 CONTACT_LABELS = dict(CONTACT_METHODS)
@@ -105,6 +106,10 @@ def article_ld(article: Article) -> dict[str, Any]:
     config = current_app.config
     site = config["SITE_URL"]
     url = absolute(article.path)
+    # The breadcrumbs are in the article's language and lead to its language's home page.
+    home = site + PREFIXES[article.language] + "/"
+    with force_locale(article.language):
+        names = (gettext("Home"), gettext("Articles"))
     return {
         "@context": "https://schema.org",
         "@graph": [
@@ -120,7 +125,7 @@ def article_ld(article: Article) -> dict[str, Any]:
                 "dateModified": article.updated.isoformat(),
                 **_review(article),
                 "publisher": {"@id": site + "/#clinic"},
-                "inLanguage": "en-US",
+                "inLanguage": TAGS[article.language],
                 "audience": {"@type": "MedicalAudience", "audienceType": "Patient"},
             },
             {
@@ -138,12 +143,12 @@ def article_ld(article: Article) -> dict[str, Any]:
             {
                 "@type": "BreadcrumbList",
                 "itemListElement": [
-                    {"@type": "ListItem", "position": 1, "name": "Home", "item": site + "/"},
+                    {"@type": "ListItem", "position": 1, "name": names[0], "item": home},
                     {
                         "@type": "ListItem",
                         "position": 2,
-                        "name": "Articles",
-                        "item": site + "/#articles",
+                        "name": names[1],
+                        "item": home + "#articles",
                     },
                     {"@type": "ListItem", "position": 3, "name": article.title, "item": url},
                 ],
