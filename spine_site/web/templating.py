@@ -17,6 +17,7 @@ from markupsafe import Markup
 from spine_site.articles.render import Article
 from spine_site.config import clinic_details
 from spine_site.leads.intake import BEST_TIMES, CONTACT_METHODS, REASONS
+from spine_site.web.i18n import current_language
 
 REASON_LABELS = dict(REASONS)
 CONTACT_LABELS = dict(CONTACT_METHODS)
@@ -243,7 +244,8 @@ def init_app(app: Flask) -> None:
         config = current_app.config
         return {
             "favicon": favicon,
-            "clinic": clinic_details(config),
+            # Its hours in the page's language.
+            "clinic": clinic_details(config, current_language()),
             "site_url": config["SITE_URL"],
             # Outside a request (a command rendering an email) there is no page.
             "canonical": config["SITE_URL"] + (request.path if has_request_context() else "/"),
