@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.html_forms import form_posting_to
-from tests.site_pages import Site, public_pages, seed_site, staff_pages
+from tests.site_pages import Site, public_pages, seed_site, spanish_pages, staff_pages
 from tests.support import IN_CI, signed_in
 
 VNU_INSTALL = "npm install --prefix ~/.cache/spine_site/vnu vnu-jar"
@@ -48,12 +48,15 @@ def render_all(app) -> dict[str, tuple[str, str]]:
     site = seed_site(app)
     rendered: dict[str, tuple[str, str]] = {}
     public = app.test_client()
-    for name, path, status in public_pages(site):
+    for name, path, status in public_pages(site) + spanish_pages():
         rendered[name] = (path, get(public, path, status))
     article = site.articles[0]
     rendered["schedule with errors"] = ("/schedule", post_empty(public, "/schedule", "/schedule"))
     rendered["guide with errors"] = ("/guide", post_empty(public, "/guide", "/guide"))
     rendered["article with errors"] = (article, post_empty(public, article, "/schedule"))
+    for name in ("schedule", "guide"):
+        path = f"/es/{name}"
+        rendered[f"es {name} with errors"] = (path, post_empty(public, path, path))
     done = public.post(site.unsubscribe)
     assert done.status_code == 200
     rendered["unsubscribe done"] = (site.unsubscribe, done.get_data(as_text=True))
