@@ -11,10 +11,13 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from flask import g
 from sqlalchemy import select
 
 from spine_site.extensions import db
 from spine_site.models import Lead
+from spine_site.public.lead_forms import library, render_article
+from spine_site.web.i18n import use_language
 from tests.html_forms import GUIDE, SCHEDULE, fill, form_posting_to
 
 # Spanish page -> its English twin.
@@ -329,3 +332,45 @@ def test_a_spanish_leads_choices_read_in_english_for_staff(client, app, admin_cl
     csv = admin_client.get("/staff/leads/export.csv").get_data(as_text=True)
     assert "Text message" in csv and "Early evening" in csv and "Sciatica" in csv
     assert "Mensaje" not in csv and "Ciática" not in csv
+
+
+# -- An article's own words around its text -----------------------------------------------
+
+ARTICLE_CHROME = {
+    # English -> Spanish
+    "On this page": "En esta página",
+    "Frequently asked questions": "Preguntas frecuentes",
+    "Medical disclaimer": "Aviso médico",
+    "Related articles": "Artículos relacionados",
+    "Medically reviewed by": "Revisado médicamente por",
+    "Schedule an appointment": "Programar una cita",
+    "Download the free guide": "Descargue la guía gratuita",
+    "This article is general health information": "Este artículo ofrece información general",
+}
+
+
+def test_an_article_page_says_its_own_words_in_the_pages_language(app):
+    """The words around an article (its contents list, review line, FAQ and disclaimer
+    headings, the two forms) follow the page's language, whatever language the article's
+    own text is in: rendered here for a Spanish page without depending on which Spanish
+    articles the library holds."""
+    for language, words in (("es", ARTICLE_CHROME.values()), ("en", ARTICLE_CHROME)):
+        with app.test_request_context("/es/" if language == "es" else "/"):
+            use_language(language)
+            g.alternates = {}  # as the article view sets them; none needed here
+            article = library().get("what-is-a-physiatrist")
+            assert article is not None and article.faq and article.toc and article.reviewed
+            page, status = render_article(article)
+        assert status == 200
+        text = htmllib.unescape(page)
+        for phrase in words:
+            assert phrase in text, (language, phrase)
+        if language == "es":
+            for english in ARTICLE_CHROME:
+                assert english not in text, english
+            reviewed = article.reviewed
+            months = ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto"]
+            months += ["septiembre", "octubre", "noviembre", "diciembre"]
+            spanish_date = f"{reviewed.day} de {months[reviewed.month - 1]} de {reviewed.year}"
+            assert f">{spanish_date}</time>" in text
+            assert 'action="/es/schedule#appt-errors"' in text
