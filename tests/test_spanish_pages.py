@@ -14,6 +14,7 @@ import pytest
 from flask import g
 from sqlalchemy import select
 
+from spine_site.config import clinic_details, hours_text
 from spine_site.extensions import db
 from spine_site.models import Lead
 from spine_site.public.lead_forms import library, render_article
@@ -172,6 +173,23 @@ def test_the_spanish_clinic_hours_are_shown_on_spanish_pages(app_factory):
         assert "Monday to Thursday" not in page, path
     english = htmllib.unescape(client.get("/schedule/thanks").get_data(as_text=True))
     assert "Monday to Thursday, 7 am to 4 pm" in english and "De lunes" not in english
+
+
+def test_hours_without_a_spanish_wording_fall_back_to_the_english_one():
+    config = {"CLINIC_HOURS_TEXT": "Mon-Fri 8-5", "CLINIC_HOURS_TEXT_ES": None}
+    assert hours_text(config, "es") == "Mon-Fri 8-5"
+    assert hours_text({**config, "CLINIC_HOURS_TEXT_ES": "Lun-Vie 8-5"}, "es") == "Lun-Vie 8-5"
+    assert hours_text({**config, "CLINIC_HOURS_TEXT_ES": "Lun-Vie 8-5"}, "en") == "Mon-Fri 8-5"
+    details = clinic_details({**config, "CLINIC_HOURS_TEXT_ES": "Lun-Vie 8-5"}, "es")
+    assert details["hours_text"] == "Lun-Vie 8-5"
+
+
+def test_other_spanish_error_pages_are_in_spanish(client, app):
+    refused = client.post("/es/privacy")
+    assert refused.status_code == 405
+    page = refused.get_data(as_text=True)
+    assert "Esa página no se puede usar de esa manera" in page
+    assert english_words(page, clinic(app)) == []
 
 
 def test_the_spanish_thank_you_page_words_the_promise_in_spanish(client):
