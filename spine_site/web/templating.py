@@ -177,16 +177,17 @@ def phone_display(e164: str, extension: str | None = None) -> str:
 
 
 def reason_label(value: str | None) -> str:
-    return REASON_LABELS.get(value or "", value or "")
+    """The reason as the patient read it, in the current language (English on staff pages)."""
+    return str(REASON_LABELS.get(value or "", value or ""))
 
 
 def contact_label(value: str | None) -> str:
     """The preferred contact method as the patient read it ("Text message"), never a code."""
-    return CONTACT_LABELS.get(value or "", value or "")
+    return str(CONTACT_LABELS.get(value or "", value or ""))
 
 
 def best_time_label(value: str | None) -> str:
-    return BEST_TIME_LABELS.get(value or "", value or "")
+    return str(BEST_TIME_LABELS.get(value or "", value or ""))
 
 
 def waiting(minutes: int) -> str:
