@@ -197,7 +197,7 @@ def test_the_spanish_thank_you_page_words_the_promise_in_spanish(client):
         client.get("/es/schedule/thanks?contact=text&time=evening").get_data(as_text=True)
     )
     assert "le enviará un mensaje de texto, como usted pidió" in page
-    assert "Usted pidió que le contactemos al anochecer" in page
+    assert "Usted pidió que le contactemos al final de la tarde" in page
     assert "(De lunes a viernes, de 8 a. m. a 5 p. m.)" in page
 
 
@@ -330,7 +330,7 @@ def test_a_valid_spanish_guide_post_goes_to_the_spanish_thank_you_page(client, a
 
 def test_the_spanish_form_offers_its_choices_in_spanish(client):
     page = htmllib.unescape(client.get("/es/schedule").get_data(as_text=True))
-    for label in ("Llamada telefónica", "Mensaje de texto", "Por la mañana", "Al anochecer"):
+    for label in ("Llamada telefónica", "Mensaje de texto", "Por la mañana", "Al final de la tarde"):
         assert f">{label}</option>" in page
     assert "Acepto que la clínica se comunique conmigo" in page
 
