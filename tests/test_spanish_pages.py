@@ -13,9 +13,11 @@ from html.parser import HTMLParser
 import pytest
 from flask import g
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from spine_site.config import clinic_details, hours_text
 from spine_site.extensions import db
+from spine_site.leads import intake
 from spine_site.models import Lead
 from spine_site.public.lead_forms import library, render_article
 from spine_site.web.i18n import use_language
@@ -304,6 +306,42 @@ def test_a_spanish_email_and_extension_problem_is_in_spanish(client):
     assert "Una extensión tiene como máximo 8 dígitos." in page
 
 
+def test_a_spanish_form_sent_back_for_its_token_or_from_another_site_says_why_in_spanish(
+    client, app
+):
+    fields = fill(open_spanish(client, "guide"), "guide", {**GUIDE, "first_name": "Lucía"})
+    damaged = {**fields, "guide-form_token": fields["guide-form_token"][:-2] + "xx"}
+    timed_out = client.post("/es/guide", data=damaged)
+    assert timed_out.status_code == 400
+    page = timed_out.get_data(as_text=True)
+    assert "Por su seguridad, este formulario caducó." in htmllib.unescape(page)
+    assert 'value="Lucía"' in page
+    assert english_words(page.replace(GUIDE["email"], ""), clinic(app)) == []
+
+    other_site = client.post("/es/guide", data=fields, headers={"Sec-Fetch-Site": "cross-site"})
+    assert other_site.status_code == 403
+    page = other_site.get_data(as_text=True)
+    assert "Este formulario se envió desde otro sitio web" in htmllib.unescape(page)
+    assert english_words(page.replace(GUIDE["email"], ""), clinic(app)) == []
+    with app.app_context():
+        assert db.session.scalars(select(Lead)).all() == []
+
+
+def test_a_spanish_form_the_database_could_not_take_says_so_in_spanish(client, app, monkeypatch):
+    def database_down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("INSERT", {}, ConnectionError("server closed the connection"))
+
+    monkeypatch.setattr(intake, "capture", database_down)
+    fields = fill(open_spanish(client, "schedule"), "appt", SCHEDULE)
+    response = client.post("/es/schedule", data=fields)
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert "No pudimos guardar su solicitud en este momento." in htmllib.unescape(page)
+    assert 'value="Ada"' in page
+    typed = page.replace(SCHEDULE["message"], "")
+    assert english_words(typed, clinic(app)) == []
+
+
 def test_a_valid_spanish_schedule_post_stores_a_spanish_lead(client, app):
     fields = open_spanish(client, "schedule")
     response = client.post("/es/schedule", data=fill(fields, "appt", SCHEDULE))
@@ -330,7 +368,12 @@ def test_a_valid_spanish_guide_post_goes_to_the_spanish_thank_you_page(client, a
 
 def test_the_spanish_form_offers_its_choices_in_spanish(client):
     page = htmllib.unescape(client.get("/es/schedule").get_data(as_text=True))
-    for label in ("Llamada telefónica", "Mensaje de texto", "Por la mañana", "Al final de la tarde"):
+    for label in (
+        "Llamada telefónica",
+        "Mensaje de texto",
+        "Por la mañana",
+        "Al final de la tarde",
+    ):
         assert f">{label}</option>" in page
     assert "Acepto que la clínica se comunique conmigo" in page
 
