@@ -9,9 +9,11 @@ from __future__ import annotations
 import html as htmllib
 import re
 from html.parser import HTMLParser
+from io import BytesIO
 
 import pytest
 from flask import g
+from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -393,6 +395,11 @@ def test_a_spanish_leads_choices_read_in_english_for_staff(client, app, admin_cl
     csv = admin_client.get("/staff/leads/export.csv").get_data(as_text=True)
     assert "Text message" in csv and "Early evening" in csv and "Sciatica" in csv
     assert "Mensaje" not in csv and "Ciática" not in csv
+    with admin_client.get("/staff/leads/export.xlsx") as response:
+        workbook = load_workbook(BytesIO(response.data))
+    cells = {str(c.value) for row in workbook.worksheets[0].iter_rows() for c in row if c.value}
+    assert {"Text message", "Early evening", "Sciatica"} <= cells
+    assert not {"Mensaje de texto", "Al final de la tarde", "Ciática"} & cells
 
 
 # -- An article's own words around its text -----------------------------------------------
