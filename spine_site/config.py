@@ -193,6 +193,10 @@ def load_settings(
         "CLINIC_COUNTRY": env_str("CLINIC_COUNTRY", "US"),
         "CLINIC_HOURS": env_str("CLINIC_HOURS", "Mo-Fr 08:00-17:00"),
         "CLINIC_HOURS_TEXT": env_str("CLINIC_HOURS_TEXT", "Monday to Friday, 8 am to 5 pm"),
+        # The same hours in Spanish, for the pages under /es/.
+        "CLINIC_HOURS_TEXT_ES": env_str(
+            "CLINIC_HOURS_TEXT_ES", "De lunes a viernes, de 8 a. m. a 5 p. m."
+        ),
         "CLINIC_TIMEZONE": env_str("CLINIC_TIMEZONE", "America/Chicago"),
         # Staff area.
         "STAFF_IDLE_MINUTES": env_int("STAFF_IDLE_MINUTES", 30),
@@ -259,12 +263,28 @@ CLINIC_SETTINGS = (
     "CLINIC_COUNTRY",
     "CLINIC_HOURS",
     "CLINIC_HOURS_TEXT",
+    "CLINIC_HOURS_TEXT_ES",
     "CLINIC_TIMEZONE",
     "CLINIC_HOLIDAYS",
 )
 _CLINIC_NAMES = tuple((key, key.removeprefix("CLINIC_").lower()) for key in CLINIC_SETTINGS)
 
 
-def clinic_details(config: Mapping[str, Any]) -> dict[str, str]:
-    """The clinic's identity (CLINIC_NAME -> name, CLINIC_PHONE -> phone ...) for templates."""
-    return {name: config[key] for key, name in _CLINIC_NAMES if key in config}
+# The clinic's hours for people, per language (English: CLINIC_HOURS_TEXT).
+_HOURS_TEXT = {"es": "CLINIC_HOURS_TEXT_ES"}
+
+
+def hours_text(config: Mapping[str, Any], language: str) -> str:
+    """The clinic's hours as a reader of `language` reads them; English for a language
+    without its own setting, or when that setting is empty."""
+    key = _HOURS_TEXT.get(language)
+    return (config.get(key) if key else None) or config.get("CLINIC_HOURS_TEXT") or ""
+
+
+def clinic_details(config: Mapping[str, Any], language: str = "en") -> dict[str, str]:
+    """The clinic's identity (CLINIC_NAME -> name, CLINIC_PHONE -> phone ...) for templates,
+    with `hours_text` in `language`."""
+    details = {name: config[key] for key, name in _CLINIC_NAMES if key in config}
+    if "hours_text" in details:
+        details["hours_text"] = hours_text(config, language)
+    return details

@@ -118,6 +118,21 @@ def public_pages(site: Site) -> list[tuple[str, str, int]]:
     return pages
 
 
+def spanish_pages() -> list[tuple[str, str, int]]:
+    """(name, path, status) of the patient's pages in Spanish (under /es/) a plain GET shows.
+    (An article in Spanish joins once the library has one.)"""
+    return [
+        ("es home", "/es/", 200),
+        ("es schedule", "/es/schedule", 200),
+        ("es guide", "/es/guide", 200),
+        ("es schedule thanks", "/es/schedule/thanks", 200),
+        ("es schedule thanks, text, evening", "/es/schedule/thanks?contact=text&time=evening", 200),
+        ("es guide thanks", "/es/guide/thanks", 200),
+        ("es privacy", "/es/privacy", 200),
+        ("es not found", "/es/no-such-page", 404),
+    ]
+
+
 def staff_pages(site: Site) -> list[tuple[str, str, int]]:
     """(name, path, status) of every GET page in the staff ACCESS table, for an admin."""
     lead = site.appointment_lead

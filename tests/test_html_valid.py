@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.html_forms import form_posting_to
-from tests.site_pages import Site, public_pages, seed_site, staff_pages
+from tests.site_pages import Site, public_pages, seed_site, spanish_pages, staff_pages
 from tests.support import IN_CI, signed_in
 
 VNU_INSTALL = "npm install --prefix ~/.cache/spine_site/vnu vnu-jar"
@@ -48,7 +48,7 @@ def render_all(app) -> dict[str, tuple[str, str]]:
     site = seed_site(app)
     rendered: dict[str, tuple[str, str]] = {}
     public = app.test_client()
-    for name, path, status in public_pages(site):
+    for name, path, status in public_pages(site) + spanish_pages():
         rendered[name] = (path, get(public, path, status))
     # (site.articles has each language's; the Spanish article's forms post to /es/schedule)
     article = next(path for path in site.articles if not path.startswith("/es/"))
@@ -60,6 +60,9 @@ def render_all(app) -> dict[str, tuple[str, str]]:
         spanish,
         post_empty(public, spanish, "/es/schedule"),
     )
+    for name in ("schedule", "guide"):
+        path = f"/es/{name}"
+        rendered[f"es {name} with errors"] = (path, post_empty(public, path, path))
     done = public.post(site.unsubscribe)
     assert done.status_code == 200
     rendered["unsubscribe done"] = (site.unsubscribe, done.get_data(as_text=True))

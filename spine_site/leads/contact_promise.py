@@ -11,17 +11,61 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+
+# Each sentence whole, so a translation can order its words as its language needs; each is
+# read in the language of the page or email it is said on.
 # How intake reaches a patient who chose this way (intake.CONTACT_METHODS codes).
-_REACH = {
-    "phone": "call you",
-    "text": "send you a text message",
-    "email": "email you",
+_HOW = {
+    "phone": _l(
+        "Our intake team will call you, as you asked, usually within one business day, "
+        "to find an appointment time that suits you."
+    ),
+    "text": _l(
+        "Our intake team will send you a text message, as you asked, usually within one "
+        "business day, to find an appointment time that suits you."
+    ),
+    "email": _l(
+        "Our intake team will email you, as you asked, usually within one business day, "
+        "to find an appointment time that suits you."
+    ),
 }
 # No preference: a call, since the phone number is the one way to reach a patient that the
 # schedule form always has besides email, and a call is what the desk does first.
-_DEFAULT_REACH = "call you"
-# The times of day the form offers (intake.BEST_TIMES codes) that fall inside usual hours.
-_DAYTIME = ("morning", "afternoon")
+_DEFAULT_HOW = _l(
+    "Our intake team will call you, usually within one business day, to find an "
+    "appointment time that suits you."
+)
+# When, by the times of day the form offers (intake.BEST_TIMES codes; "" for none): with the
+# clinic's hours as people read them, and without (an empty setting).
+# Early evening: the desk works business hours, which may end before anyone's early evening:
+# say so, rather than leave the patient waiting by the phone at 6 pm. Worded to stay true if
+# the clinic's hours do reach into the evening.
+_WHEN: dict[str, tuple[LazyString, LazyString]] = {
+    "morning": (
+        _l("We'll aim for the morning, within our hours (%(hours)s)."),
+        _l("We'll aim for the morning, within our business hours."),
+    ),
+    "afternoon": (
+        _l("We'll aim for the afternoon, within our hours (%(hours)s)."),
+        _l("We'll aim for the afternoon, within our business hours."),
+    ),
+    "evening": (
+        _l(
+            "You asked for early evening: we can only reach you within our hours "
+            "(%(hours)s), so we'll try as late in the day as we can."
+        ),
+        _l(
+            "You asked for early evening: we can only reach you within our business hours, "
+            "so we'll try as late in the day as we can."
+        ),
+    ),
+    "": (
+        _l("We'll get in touch within our hours (%(hours)s)."),
+        _l("We'll get in touch within our business hours."),
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -39,30 +83,17 @@ class ContactPromise:
 def contact_promise(
     contact_method: str | None, best_time: str | None, hours_text: str
 ) -> ContactPromise:
-    """What we promise a patient who picked these codes (None or unknown: no preference).
+    """What we promise a patient who picked these codes (None or unknown: no preference),
+    in the current language (the page's, or the lead's for an email).
 
-    `hours_text` is the clinic's hours as people read them (CLINIC_HOURS_TEXT), e.g.
-    "Monday to Friday, 8 am to 5 pm": intake only calls, texts and emails within them.
+    `hours_text` is the clinic's hours as people read them in that language
+    (config.hours_text), e.g. "Monday to Friday, 8 am to 5 pm": intake only calls, texts
+    and emails within them.
     """
-    reach = _REACH.get(contact_method or "")
-    chosen = f"{reach}, as you asked," if reach else f"{_DEFAULT_REACH},"
-    how = (
-        f"Our intake team will {chosen} usually within one business day, "
-        "to find an appointment time that suits you."
-    )
+    how = str(_HOW.get(contact_method or "", _DEFAULT_HOW))
     return ContactPromise(how=how, when=_when(best_time, hours_text.strip()))
 
 
 def _when(best_time: str | None, hours_text: str) -> str:
-    hours = f"our hours ({hours_text})" if hours_text else "our business hours"
-    if best_time == "evening":
-        # The desk works business hours, which may end before anyone's early evening: say so,
-        # rather than leave the patient waiting by the phone at 6 pm. Worded to stay true if
-        # the clinic's hours do reach into the evening.
-        return (
-            f"You asked for early evening: we can only reach you within {hours}, "
-            "so we'll try as late in the day as we can."
-        )
-    if best_time in _DAYTIME:
-        return f"We'll aim for the {best_time}, within {hours}."
-    return f"We'll get in touch within {hours}."
+    with_hours, without = _WHEN.get(best_time or "", _WHEN[""])
+    return str(with_hours) % {"hours": hours_text} if hours_text else str(without)

@@ -158,11 +158,13 @@ _ATTRIBUTE = {
 _COMPUTED = {"guide_downloads", "attempts", "owner", "phone_international", "phone_extension"}
 # Choices staff read as the words the patient picked, not the stored codes. The codes stay
 # in the *_code columns at the end: a formula or an import keyed on them keeps working when
-# a label's wording changes. A value the form no longer offers is shown as stored.
+# a label's wording changes. A value the form no longer offers is shown as stored. The
+# form's labels are translatable (lazy): read here once, at import, outside any request,
+# they are the English words staff read.
 CHOICE_LABELS: dict[str, dict[str, str]] = {
-    "contact_method": dict(CONTACT_METHODS),
-    "best_time": dict(BEST_TIMES),
-    "reason": dict(REASONS),
+    "contact_method": {code: str(label) for code, label in CONTACT_METHODS},
+    "best_time": {code: str(label) for code, label in BEST_TIMES},
+    "reason": {code: str(label) for code, label in REASONS},
     "form": {"appointment": "Appointment", "guide": "Guide"},
     "status": {
         "new": "New",

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from flask import current_app
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,25 +30,35 @@ from spine_site.transaction import atomic
 log = logging.getLogger(__name__)
 
 # The reasons a patient can pick: the conditions the physiatrist article covers, plus other.
-REASONS: list[tuple[str, str]] = [
-    ("herniated_disc", "Herniated or bulging disc"),
-    ("degenerative_disc", "Degenerative disc disease"),
-    ("annular_tear", "Annular tear"),
-    ("disc_back_pain", "Disc-related back pain"),
-    ("radiculopathy", "Radiculopathy (radiating arm or leg pain)"),
-    ("sciatica", "Sciatica"),
-    ("neuropathy", "Peripheral neuropathy"),
-    ("stenosis", "Spinal stenosis"),
-    ("spondylolisthesis", "Spondylolisthesis"),
-    ("facet", "Facet joint arthritis"),
-    ("failed_surgery", "Pain after back surgery"),
-    ("chronic_pain", "Long-lasting (chronic) back or neck pain"),
-    ("injury", "Spine pain after an injury"),
-    ("other", "Something else"),
+# Each label reads in the language of the page or email it is shown on (staff pages are
+# English); a file written for staff (the exports) takes str() of it outside any page.
+REASONS: list[tuple[str, LazyString]] = [
+    ("herniated_disc", _l("Herniated or bulging disc")),
+    ("degenerative_disc", _l("Degenerative disc disease")),
+    ("annular_tear", _l("Annular tear")),
+    ("disc_back_pain", _l("Disc-related back pain")),
+    ("radiculopathy", _l("Radiculopathy (radiating arm or leg pain)")),
+    ("sciatica", _l("Sciatica")),
+    ("neuropathy", _l("Peripheral neuropathy")),
+    ("stenosis", _l("Spinal stenosis")),
+    ("spondylolisthesis", _l("Spondylolisthesis")),
+    ("facet", _l("Facet joint arthritis")),
+    ("failed_surgery", _l("Pain after back surgery")),
+    ("chronic_pain", _l("Long-lasting (chronic) back or neck pain")),
+    ("injury", _l("Spine pain after an injury")),
+    ("other", _l("Something else")),
 ]
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
-CONTACT_METHODS = [("phone", "Phone call"), ("text", "Text message"), ("email", "Email")]
-BEST_TIMES = [("morning", "Morning"), ("afternoon", "Afternoon"), ("evening", "Early evening")]
+CONTACT_METHODS: list[tuple[str, LazyString]] = [
+    ("phone", _l("Phone call")),
+    ("text", _l("Text message")),
+    ("email", _l("Email")),
+]
+BEST_TIMES: list[tuple[str, LazyString]] = [
+    ("morning", _l("Morning")),
+    ("afternoon", _l("Afternoon")),
+    ("evening", _l("Early evening")),
+]
 
 # What a patient types into each form, in the order the form shows it. The forms take their
 # field order from here, and the submission key (below) covers exactly these fields.

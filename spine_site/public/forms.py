@@ -7,6 +7,9 @@ import re
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     EmailField,
@@ -46,12 +49,14 @@ def email_address(form: PostForm, field: EmailField) -> None:
             check_deliverability=current_app.config["EMAIL_CHECK_DELIVERABILITY"],
         )
     except EmailNotValidError:
-        raise ValidationError("Enter an email address in the form name@example.com.") from None
+        raise ValidationError(_("Enter an email address in the form name@example.com.")) from None
     if checked.ascii_email is None:
         # Accented letters before the @ need SMTPUTF8, which most mail relays lack.
         raise ValidationError(
-            "We can't send email to an address with accented letters before the @. "
-            "Please use another address, or call us."
+            _(
+                "We can't send email to an address with accented letters before the @. "
+                "Please use another address, or call us."
+            )
         )
     # The ASCII form (an international domain in punycode) is what SMTP can deliver to.
     field.data = checked.ascii_email
@@ -61,7 +66,7 @@ def email_address(form: PostForm, field: EmailField) -> None:
 # ";ext=4". phonenumbers reads an extension after any of these when it is digits; this finds
 # the mark when it is not, to say what is wrong with the extension.
 _EXTENSION_MARK = re.compile(r"\s*(?:ext(?:ension)?\.?|x|#|,|;\s*ext=)\s*", re.IGNORECASE)
-PHONE_HELP = "Enter a phone number we can call, like (217) 555-0134."
+PHONE_HELP = _l("Enter a phone number we can call, like (217) 555-0134.")
 
 
 class PhoneField(TelField):
@@ -101,8 +106,8 @@ def _extension_problem(text: str) -> str | None:
             continue
         rest = text[mark.end() :].strip()
         if rest.isdigit() and len(rest) > EXTENSION_MAX_DIGITS:
-            return f"An extension has at most {EXTENSION_MAX_DIGITS} digits."
-        return "Write the extension in digits after the number, like (217) 555-0134 ext. 4."
+            return _extension_too_long()
+        return _("Write the extension in digits after the number, like (217) 555-0134 ext. 4.")
     return None
 
 
@@ -112,21 +117,26 @@ def phone_number(form: PostForm, field: PhoneField) -> None:
         return
     number = _valid_number(field.data)
     if number is None:
-        raise ValidationError(_extension_problem(field.data) or PHONE_HELP)
+        raise ValidationError(_extension_problem(field.data) or str(PHONE_HELP))
     extension = phonenumbers.normalize_digits_only(number.extension or "")
     if len(extension) > EXTENSION_MAX_DIGITS:
-        raise ValidationError(f"An extension has at most {EXTENSION_MAX_DIGITS} digits.")
+        raise ValidationError(_extension_too_long())
     # E.164 has no extension: it is kept apart, and dialled after the number.
     field.number = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     field.extension = extension or None
 
 
-def _choices(blank: str, options: list[tuple[str, str]]) -> list[SelectChoice]:
+def _extension_too_long() -> str:
+    return _("An extension has at most %(count)s digits.", count=EXTENSION_MAX_DIGITS)
+
+
+def _choices(blank: LazyString, options: list[tuple[str, LazyString]]) -> list[SelectChoice]:
+    """The options in the page's language: each label is translated as it is rendered."""
     return [SelectChoice("", blank), *(SelectChoice(value, label) for value, label in options)]
 
 
-def _required(what: str) -> DataRequired:
-    return DataRequired(message=f"Enter your {what}.")
+def _required(message: LazyString) -> DataRequired:
+    return DataRequired(message=message)
 
 
 class LeadForm(PostForm):
@@ -143,19 +153,24 @@ class LeadForm(PostForm):
     source_page = HiddenField(filters=[visible_only], validators=[Length(max=200)])
     placement = HiddenField(filters=[visible_only], validators=[Length(max=20)])
     # Honeypot: hidden from people and screen readers, filled in by naive bots.
-    website = StringField("Leave this field empty", filters=[visible_only])
+    website = StringField(_l("Leave this field empty"), filters=[visible_only])
 
     # Shared fields; subclasses add the rest.
     first_name = StringField(
-        "First name",
+        _l("First name"),
         filters=[_strip],
-        validators=[_required("first name"), Length(max=100), one_line],
+        validators=[_required(_l("Enter your first name.")), Length(max=100), one_line],
         render_kw={"autocomplete": "given-name"},
     )
     email = EmailField(
-        "Email",
+        _l("Email"),
         filters=[_strip],
-        validators=[_required("email address"), Length(max=254), one_line, email_address],
+        validators=[
+            _required(_l("Enter your email address.")),
+            Length(max=254),
+            one_line,
+            email_address,
+        ],
         render_kw={"autocomplete": "email", "spellcheck": "false"},
     )
 
@@ -166,44 +181,54 @@ class LeadForm(PostForm):
 
 class ScheduleForm(LeadForm):
     last_name = StringField(
-        "Last name",
+        _l("Last name"),
         filters=[_strip],
-        validators=[_required("last name"), Length(max=100), one_line],
+        validators=[_required(_l("Enter your last name.")), Length(max=100), one_line],
         render_kw={"autocomplete": "family-name"},
     )
     phone = PhoneField(
-        "Phone",
+        _l("Phone"),
         filters=[_strip],
-        validators=[_required("phone number"), Length(max=40), one_line, phone_number],
+        validators=[
+            _required(_l("Enter your phone number.")),
+            Length(max=40),
+            one_line,
+            phone_number,
+        ],
         render_kw={"autocomplete": "tel"},
     )
     contact_method = SelectField(
-        "Preferred contact method",
-        choices=_choices("No preference", CONTACT_METHODS),
+        _l("Preferred contact method"),
+        choices=_choices(_l("No preference"), CONTACT_METHODS),
         validators=[Optional()],
     )
     best_time = SelectField(
-        "Best time to call",
-        choices=_choices("Any time", BEST_TIMES),
+        _l("Best time to call"),
+        choices=_choices(_l("Any time"), BEST_TIMES),
         validators=[Optional()],
     )
     reason = SelectField(
-        "Reason for visit",
-        choices=_choices("Choose one (optional)", REASONS),
+        _l("Reason for visit"),
+        choices=_choices(_l("Choose one (optional)"), REASONS),
         validators=[Optional()],
     )
     message = TextAreaField(
-        "Anything else we should know?",
+        _l("Anything else we should know?"),
         filters=[unix_newlines],
         validators=[Optional(), Length(max=MESSAGE_MAX), multi_line],
-        description=f"Optional, up to {MESSAGE_MAX} characters. Please don't include urgent "
-        "symptoms: call 911 in an emergency.",
+        description=_l(
+            "Optional, up to %(count)s characters. Please don't include urgent "
+            "symptoms: call 911 in an emergency.",
+            count=MESSAGE_MAX,
+        ),
     )
     consent = BooleanField(
-        "I agree that the clinic may contact me by phone, text message or email about this "
-        "request.",
+        _l(
+            "I agree that the clinic may contact me by phone, text message or email about this "
+            "request."
+        ),
         validators=[
-            DataRequired(message="Tick this box so we can contact you about your request.")
+            DataRequired(message=_l("Tick this box so we can contact you about your request."))
         ],
     )
 
@@ -220,8 +245,10 @@ class ScheduleForm(LeadForm):
 
 class GuideForm(LeadForm):
     opt_in = BooleanField(
-        "Also send me occasional emails with new articles and clinic news (the guide email "
-        "has a link to confirm). I can unsubscribe at any time."
+        _l(
+            "Also send me occasional emails with new articles and clinic news (the guide email "
+            "has a link to confirm). I can unsubscribe at any time."
+        )
     )
 
     field_order = GUIDE_FIELDS

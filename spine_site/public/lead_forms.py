@@ -7,6 +7,9 @@ from __future__ import annotations
 import re
 
 from flask import Response, current_app, g, redirect, render_template, request, url_for
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from spine_site import tokens
 from spine_site.articles.live import Shelf
@@ -23,19 +26,21 @@ FORMS: dict[str, tuple[FormKind, type[LeadForm], str]] = {
     "schedule": (FormKind.APPOINTMENT, ScheduleForm, "appt"),
     "guide": (FormKind.GUIDE, GuideForm, "guide"),
 }
-TIMED_OUT = (
+# Shown above a form sent back, in the language of its page.
+TIMED_OUT = _l(
     "For your security this form timed out. Your details are still here: "
     "please check them and press the button again."
 )
-CROSS_SITE = (
+CROSS_SITE = _l(
     "This form was sent from another website, so we did not send it on. Your details are "
     "here: if this is your request, please check them and press the button."
 )
-DATABASE_DOWN = (
+DATABASE_DOWN = _l(
     "We couldn't save your request just now. Your details are still here: please "
     "try again in a minute, or call us."
 )
-_ARTICLE_PATH = re.compile(r"^(?:/[a-z]{2})?/articles/([a-z0-9-]+)$")
+# An article's path in any language: /articles/<slug>, /es/articles/<slug>.
+_ARTICLE_PATH = re.compile(r"^(?:/es)?/articles/([a-z0-9-]+)$")
 # endpoint -> form name, for the pages that take a post
 FORM_ENDPOINTS = {"public.schedule": "schedule", "public.guide": "guide"}
 
@@ -109,7 +114,7 @@ def handle_form(name: str) -> PageResult | Response:
         # still good keeps its time (the minimum fill time still applies to it).
         if tokens.read_form_token(form.form_token.data or "", max_age) is None:
             form.form_token.data = tokens.new_form_token()
-        return render_form_page(name, form, [CROSS_SITE], 403)
+        return render_form_page(name, form, [str(CROSS_SITE)], 403)
     valid = form.validate()
     token = tokens.read_form_token(form.form_token.data or "", max_age)
     if token is None:
@@ -119,7 +124,7 @@ def handle_form(name: str) -> PageResult | Response:
         # bot would send to get that waiver, gets a plain new token.
         expired = tokens.read_form_token(form.form_token.data or "", max_age=2**31) is not None
         form.form_token.data = tokens.new_form_token(reissued=expired)
-        return render_form_page(name, form, [TIMED_OUT], 400)
+        return render_form_page(name, form, [str(TIMED_OUT)], 400)
     if not valid:
         return render_form_page(name, form, [], 422)
     intake.capture(
@@ -147,18 +152,18 @@ def thanks_choices(form: LeadForm) -> dict[str, str]:
     return {key: field.data for key, field in picked.items() if field is not None and field.data}
 
 
-def rerender_after_failure(message: str, status: int) -> PageResult | None:
+def rerender_after_failure(message: str | LazyString, status: int) -> PageResult | None:
     """A form post that could not be handled shows the form again with what was typed."""
     name = FORM_ENDPOINTS.get(request.endpoint or "")
     if request.method != "POST" or name is None:
         return None
     _, cls, prefix = FORMS[name]
-    return render_form_page(name, cls(prefix=prefix), [message], status)
+    return render_form_page(name, cls(prefix=prefix), [str(message)], status)
 
 
 def rate_limited_message() -> str:
-    return (
+    return _(
         "We've had several requests from your connection in a short time. Your details are "
-        "still here: please wait a minute and try again, or call us at "
-        f"{current_app.config['CLINIC_PHONE']}."
+        "still here: please wait a minute and try again, or call us at %(phone)s.",
+        phone=current_app.config["CLINIC_PHONE"],
     )

@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from spine_site import privacy, tokens
 from spine_site.articles.live import Shelf
 from spine_site.articles.render import Article
+from spine_site.config import hours_text
 from spine_site.extensions import db
 from spine_site.leads import emails, intake
 from spine_site.leads.contact_promise import contact_promise
@@ -173,7 +174,7 @@ def thanks(name: str) -> str:
         promise = contact_promise(
             request.args.get("contact"),
             request.args.get("time"),
-            current_app.config["CLINIC_HOURS_TEXT"],
+            hours_text(current_app.config, i18n.current_language()),
         )
     return render_template("public/thanks.html", name=name, promise=promise, articles=library().all)
 

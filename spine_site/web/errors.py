@@ -8,6 +8,8 @@ import logging
 from collections.abc import Callable
 
 from flask import Flask, Response, make_response, render_template, request
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -19,37 +21,47 @@ log = logging.getLogger(__name__)
 # The database is restarting or unreachable: these mean "try again soon", not a bug.
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, SQLAlchemyTimeoutError)
 
-MESSAGES = {
+# (title, detail) of each error page, in the page's language: an error under /es/ reads in
+# Spanish (i18n.current_language reads the path when no route set the language).
+MESSAGES: dict[int, tuple[LazyString, LazyString]] = {
     400: (
-        "Something in that request didn't look right",
-        "Please go back, check what you entered and try again.",
+        _l("Something in that request didn't look right"),
+        _l("Please go back, check what you entered and try again."),
     ),
     404: (
-        "We couldn't find that page",
-        "The link may be old or mistyped. Try the home page or one of our articles.",
+        _l("We couldn't find that page"),
+        _l("The link may be old or mistyped. Try the home page or one of our articles."),
     ),
-    405: ("That page can't be used that way", "Please go back and try again."),
+    405: (_l("That page can't be used that way"), _l("Please go back and try again.")),
     413: (
-        "That was more than we can accept",
-        "What you sent was too large. Please shorten your message and try again, "
-        "or call us instead.",
+        _l("That was more than we can accept"),
+        _l(
+            "What you sent was too large. Please shorten your message and try again, "
+            "or call us instead."
+        ),
     ),
     429: (
-        "Too many requests",
-        "You've sent several requests in a short time. Please wait a minute and try again, "
-        "or call us instead.",
+        _l("Too many requests"),
+        _l(
+            "You've sent several requests in a short time. Please wait a minute and try "
+            "again, or call us instead."
+        ),
     ),
     500: (
-        "Something went wrong on our side",
-        "We're sorry. Nothing you did caused this. Please try again in a few minutes, or call us.",
+        _l("Something went wrong on our side"),
+        _l(
+            "We're sorry. Nothing you did caused this. Please try again in a few minutes, "
+            "or call us."
+        ),
     ),
-    503: ("We're briefly unavailable", "Please try again in a minute, or call us."),
+    503: (_l("We're briefly unavailable"), _l("Please try again in a minute, or call us.")),
 }
 
 
 def render_error(code: int) -> tuple[str, int]:
     title, detail = MESSAGES.get(code, MESSAGES[400] if code < 500 else MESSAGES[500])
-    return render_template("errors/error.html", code=code, title=title, detail=detail), code
+    page = render_template("errors/error.html", code=code, title=str(title), detail=str(detail))
+    return page, code
 
 
 def http_error(exc: HTTPException, page: object = None) -> Response:

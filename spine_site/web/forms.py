@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from flask import request
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import CombinedMultiDict
 from wtforms import Field
@@ -81,17 +82,24 @@ def _unreadable(form: object, field: Field) -> None:
     # U+FFFD is what bytes that were not valid UTF-8 became on the way in.
     if field.data and "\ufffd" in field.data:
         raise ValidationError(
-            f"{field.label.text} has characters we couldn't read. Please type it again."
+            _(
+                "%(label)s has characters we couldn't read. Please type it again.",
+                label=field.label.text,
+            )
         )
 
 
 def one_line(form: object, field: Field) -> None:
     _unreadable(form, field)
     if field.data and _has_hidden(field.data):
-        raise ValidationError(f"{field.label.text} can't contain line breaks or hidden characters.")
+        raise ValidationError(
+            _("%(label)s can't contain line breaks or hidden characters.", label=field.label.text)
+        )
 
 
 def multi_line(form: object, field: Field) -> None:
     _unreadable(form, field)
     if field.data and _has_hidden(field.data, multiline=True):
-        raise ValidationError(f"{field.label.text} can't contain hidden control characters.")
+        raise ValidationError(
+            _("%(label)s can't contain hidden control characters.", label=field.label.text)
+        )

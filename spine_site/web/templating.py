@@ -18,7 +18,7 @@ from markupsafe import Markup
 from spine_site.articles.render import Article
 from spine_site.config import clinic_details
 from spine_site.leads.intake import BEST_TIMES, CONTACT_METHODS, REASONS
-from spine_site.web.i18n import LANGUAGES, PREFIXES, TAGS
+from spine_site.web.i18n import LANGUAGES, PREFIXES, TAGS, current_language
 
 REASON_LABELS = dict(REASONS)
 CONTACT_LABELS = dict(CONTACT_METHODS)
@@ -182,16 +182,17 @@ def phone_display(e164: str, extension: str | None = None) -> str:
 
 
 def reason_label(value: str | None) -> str:
-    return REASON_LABELS.get(value or "", value or "")
+    """The reason as the patient read it, in the current language (English on staff pages)."""
+    return str(REASON_LABELS.get(value or "", value or ""))
 
 
 def contact_label(value: str | None) -> str:
     """The preferred contact method as the patient read it ("Text message"), never a code."""
-    return CONTACT_LABELS.get(value or "", value or "")
+    return str(CONTACT_LABELS.get(value or "", value or ""))
 
 
 def best_time_label(value: str | None) -> str:
-    return BEST_TIME_LABELS.get(value or "", value or "")
+    return str(BEST_TIME_LABELS.get(value or "", value or ""))
 
 
 def language_name(code: str | None) -> str:
@@ -255,7 +256,8 @@ def init_app(app: Flask) -> None:
         config = current_app.config
         return {
             "favicon": favicon,
-            "clinic": clinic_details(config),
+            # Its hours in the page's language.
+            "clinic": clinic_details(config, current_language()),
             "site_url": config["SITE_URL"],
             # Outside a request (a command rendering an email) there is no page.
             "canonical": config["SITE_URL"] + (request.path if has_request_context() else "/"),

@@ -16,7 +16,7 @@ import pytest
 from axe_playwright_python.base import AXE_SCRIPT
 
 from tests.factories import STAFF_PASSWORD, make_user, totp_code
-from tests.site_pages import public_pages, seed_site, staff_pages
+from tests.site_pages import public_pages, seed_site, spanish_pages, staff_pages
 
 pytestmark = pytest.mark.browser
 
@@ -98,7 +98,7 @@ def test_every_page_passes_axe(browser, live_server, viewport):
 
 def visit_every_page(page, base: str, site, app) -> Audit:
     audit = Audit(page, base)
-    for name, path, status in public_pages(site):
+    for name, path, status in public_pages(site) + spanish_pages():
         audit.open(name, path, status)
     # The same pages again, each form sent with nothing typed.
     audit.go("/schedule")
@@ -107,6 +107,10 @@ def visit_every_page(page, base: str, site, app) -> Audit:
     audit.press("guide with errors", "main form.lead-form button[type=submit]", 422)
     audit.go(site.articles[0])
     audit.press("article with errors", "#schedule form button[type=submit]", 422)
+    audit.go("/es/schedule")
+    audit.press("es schedule with errors", "main form.lead-form button[type=submit]", 422)
+    audit.go("/es/guide")
+    audit.press("es guide with errors", "main form.lead-form button[type=submit]", 422)
     audit.go(site.unsubscribe)
     audit.press("unsubscribe done", "main form button[type=submit]", 200)
 
