@@ -74,7 +74,9 @@ def language_links(html: str) -> dict[str, str]:
     """The visible links to the page in another language: code -> path."""
     return {
         code: href
-        for href, code in re.findall(r'<a href="([^"]+)" hreflang="([^"]+)" lang="[^"]+"', html)
+        for href, code in re.findall(
+            r'<a (?:class="[^"]*" )?href="([^"]+)" hreflang="([^"]+)" lang="[^"]+"', html
+        )
     }
 
 

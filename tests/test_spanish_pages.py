@@ -12,7 +12,6 @@ from html.parser import HTMLParser
 from io import BytesIO
 
 import pytest
-from flask import g
 from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -419,14 +418,13 @@ ARTICLE_CHROME = {
 
 def test_an_article_page_says_its_own_words_in_the_pages_language(app):
     """The words around an article (its contents list, review line, FAQ and disclaimer
-    headings, the two forms) follow the page's language, whatever language the article's
-    own text is in: rendered here for a Spanish page without depending on which Spanish
-    articles the library holds."""
+    headings, the two forms) follow the page's language: the bundled physiatrist article and
+    its Spanish translation, each rendered in its own language."""
+    slugs = {"es": "que-es-un-fisiatra", "en": "what-is-a-physiatrist"}
     for language, words in (("es", ARTICLE_CHROME.values()), ("en", ARTICLE_CHROME)):
         with app.test_request_context("/es/" if language == "es" else "/"):
             use_language(language)
-            g.alternates = {}  # as the article view sets them; none needed here
-            article = library().get("what-is-a-physiatrist")
+            article = library().get(slugs[language])
             assert article is not None and article.faq and article.toc and article.reviewed
             page, status = render_article(article)
         assert status == 200

@@ -22,6 +22,15 @@ def _read_po():
         return read_po(f, locale="es")
 
 
+def _entries(catalog) -> dict:
+    """id -> translation; a plural's forms as tuples."""
+
+    def frozen(value):
+        return tuple(value) if isinstance(value, list | tuple) else value
+
+    return {frozen(m.id): frozen(m.string) for m in catalog if m.id}
+
+
 def _ids(message) -> tuple[str, ...]:
     return message.id if isinstance(message.id, tuple) else (message.id,)
 
@@ -71,7 +80,7 @@ def test_the_shipped_compiled_catalog_matches_the_po_file():
     compiled = BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)
-    expected = {m.id: m.string for m in read_mo(compiled) if m.id}
+    expected = _entries(read_mo(compiled))
     with (CATALOG / "messages.mo").open("rb") as f:
-        shipped = {m.id: m.string for m in read_mo(f) if m.id}
+        shipped = _entries(read_mo(f))
     assert shipped == expected
