@@ -227,9 +227,18 @@ def test_the_spanish_download_link_serves_the_tagged_spanish_guide(smtp_app, smt
         "clinic.example/es/schedule",
         "Página 2 de",
         "llame al 911",
+        smtp_app.config["CLINIC_HOURS_TEXT_ES"],
     ):
         assert spanish in text, spanish
-    for english in ("Contact us", "Phone:", "Website:", "Page 2 of", "What to bring"):
+    english_hours = smtp_app.config["CLINIC_HOURS_TEXT"]
+    for english in (
+        "Contact us",
+        "Phone:",
+        "Website:",
+        "Page 2 of",
+        "What to bring",
+        english_hours,
+    ):
         assert english not in text, english
 
 
@@ -373,8 +382,12 @@ def test_a_spanish_appointment_request_is_confirmed_in_spanish_and_staff_in_engl
         "En una emergencia, llame al 911.",
     ):
         assert phrase in text and phrase in html, phrase
+    # How and when intake will reach her, with the clinic's hours in Spanish.
+    assert smtp_app.config["CLINIC_HOURS_TEXT_ES"] in text
+    english_hours = smtp_app.config["CLINIC_HOURS_TEXT"]
     for english in ("Hello", "Thank you for asking", "would rather call", "In an emergency"):
         assert english not in text and english not in html, english
+    assert english_hours not in text and english_hours not in html
     assert '<html lang="es"' in html
     assert f"{SITE}/es/" in text_of(message).splitlines()
     staff = one_email(smtp, smtp_app.config["STAFF_NOTIFY_EMAIL"])

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 
 from spine_site import tokens
 from spine_site.clock import utcnow
+from spine_site.config import hours_text
 from spine_site.extensions import db
 from spine_site.leads.contact_promise import contact_promise
 from spine_site.mail import outbox
@@ -184,7 +185,7 @@ def _patient_context(lead: Lead) -> dict[str, Any]:
     }
     if lead.form is FormKind.APPOINTMENT:
         context["contact"] = contact_promise(
-            lead.contact_method, lead.best_time, current_app.config["CLINIC_HOURS_TEXT"]
+            lead.contact_method, lead.best_time, hours_text(current_app.config, lead.language)
         )
     if lead.marketing_opt_in and lead.marketing_confirmed_at is None:
         token = tokens.newsletter_token(lead.id)

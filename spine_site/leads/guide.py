@@ -71,7 +71,7 @@ class GuideContact:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], language: str = DEFAULT) -> GuideContact:
-        clinic = clinic_details(config)
+        clinic = clinic_details(config, language)
         return cls(
             name=clinic["name"],
             phone=clinic["phone"],

@@ -78,7 +78,7 @@ def render(
     """
     config = current_app.config
     ctx = {
-        "clinic": clinic_details(config),
+        "clinic": clinic_details(config, language or "en"),
         "site_url": config["SITE_URL"],
         "email_language": language or "en",  # the HTML's lang, as Content-Language says
         **context,
