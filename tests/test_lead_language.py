@@ -332,6 +332,13 @@ def test_the_morning_digest_says_how_many_waiting_requests_are_in_spanish(app):
         counts = digest.desk_counts()
     assert (counts.waiting, counts.waiting_in) == (3, {"Spanish": 2})
     assert digest.subject(counts).startswith("Intake desk: 3 waiting (2 in Spanish), ")
+    with app.app_context():
+        message = digest.build_message(counts, app.config)
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "2 of them are in Spanish: answer in Spanish." in text
+    assert "2 of them in Spanish: answer in Spanish" in html
+    assert "es1@example.com" not in text + html  # still counts only
     none_in_spanish = digest.DeskCounts(date(2025, 6, 9), 4, 1, 3, 60)
     assert digest.subject(none_in_spanish) == (
         "Intake desk: 4 waiting, 1 overdue, 3 follow-ups today"
