@@ -103,6 +103,33 @@ def _secret_key(overrides: Mapping[str, Any], development: bool) -> str:
     return secret_key
 
 
+# A lead stores the consent wording's version in 40 characters; a Spanish lead's has "-es".
+CONSENT_VERSION_MAX = 40 - len("-es")
+
+
+def _consent_version(name: str, default: str) -> str:
+    value = env_str(name, default) or default
+    if len(value) > CONSENT_VERSION_MAX:
+        raise ConfigError(
+            f"{name} is {len(value)} characters; use at most {CONSENT_VERSION_MAX} (each lead "
+            "stores it, with -es added for the Spanish wording)."
+        )
+    return value
+
+
+def _spanish_hours_text() -> str:
+    """CLINIC_HOURS_TEXT_ES; its example default only while CLINIC_HOURS_TEXT keeps its own,
+    so the Spanish pages never show hours the clinic did not set."""
+    spanish = env_str("CLINIC_HOURS_TEXT_ES")
+    if spanish is None and env_str("CLINIC_HOURS_TEXT") is not None:
+        raise ConfigError(
+            "CLINIC_HOURS_TEXT is set but CLINIC_HOURS_TEXT_ES is not: the Spanish pages "
+            "would show the example hours. Set CLINIC_HOURS_TEXT_ES to the same hours in "
+            'Spanish, e.g. "De lunes a viernes, de 8 a. m. a 5 p. m.".'
+        )
+    return spanish or "De lunes a viernes, de 8 a. m. a 5 p. m."
+
+
 def load_settings(
     instance_path: Path, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -181,8 +208,10 @@ def load_settings(
         "READY_MAX_QUEUE_AGE_SECONDS": env_int("READY_MAX_QUEUE_AGE_SECONDS", 900),
         # Guide links and consent.
         "GUIDE_LINK_DAYS": env_int("GUIDE_LINK_DAYS", 14),
-        "CONSENT_VERSION": env_str("CONSENT_VERSION", "2026-11-contact-v1"),
-        "MARKETING_CONSENT_VERSION": env_str("MARKETING_CONSENT_VERSION", "2026-11-news-v2"),
+        "CONSENT_VERSION": _consent_version("CONSENT_VERSION", "2026-11-contact-v1"),
+        "MARKETING_CONSENT_VERSION": _consent_version(
+            "MARKETING_CONSENT_VERSION", "2026-11-news-v2"
+        ),
         # Clinic identity, shown in the layout and in JSON-LD.
         "CLINIC_NAME": env_str("CLINIC_NAME", "Valor Spine"),
         "CLINIC_PHONE": env_str("CLINIC_PHONE", "(217) 555-0134"),
@@ -194,9 +223,7 @@ def load_settings(
         "CLINIC_HOURS": env_str("CLINIC_HOURS", "Mo-Fr 08:00-17:00"),
         "CLINIC_HOURS_TEXT": env_str("CLINIC_HOURS_TEXT", "Monday to Friday, 8 am to 5 pm"),
         # The same hours in Spanish, for the pages under /es/.
-        "CLINIC_HOURS_TEXT_ES": env_str(
-            "CLINIC_HOURS_TEXT_ES", "De lunes a viernes, de 8 a. m. a 5 p. m."
-        ),
+        "CLINIC_HOURS_TEXT_ES": _spanish_hours_text(),
         "CLINIC_TIMEZONE": env_str("CLINIC_TIMEZONE", "America/Chicago"),
         # Staff area.
         "STAFF_IDLE_MINUTES": env_int("STAFF_IDLE_MINUTES", 30),

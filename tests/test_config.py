@@ -136,3 +136,30 @@ def test_the_session_cookie_has_the_host_prefix_over_https(app_factory, monkeypa
     # What browsers demand of a __Host- cookie: Secure, Path=/, no Domain.
     assert cookie.startswith("__Host-session=")
     assert "Secure" in cookie and "Path=/" in cookie and "Domain" not in cookie
+
+
+def test_clinic_hours_set_in_english_alone_stop_start_up(monkeypatch, tmp_path):
+    """Otherwise the Spanish pages would show the example hours, not the clinic's."""
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("CLINIC_HOURS_TEXT", "Monday to Thursday, 7 am to 4 pm")
+    monkeypatch.delenv("CLINIC_HOURS_TEXT_ES", raising=False)
+    with pytest.raises(ConfigError, match="CLINIC_HOURS_TEXT_ES"):
+        load_settings(tmp_path)
+    monkeypatch.setenv("CLINIC_HOURS_TEXT_ES", "De lunes a jueves, de 7 a. m. a 4 p. m.")
+    settings = load_settings(tmp_path)
+    assert clinic_details(settings, "es")["hours_text"] == "De lunes a jueves, de 7 a. m. a 4 p. m."
+    assert clinic_details(settings, "en")["hours_text"] == "Monday to Thursday, 7 am to 4 pm"
+
+
+@pytest.mark.parametrize("name", ["CONSENT_VERSION", "MARKETING_CONSENT_VERSION"])
+def test_a_consent_version_too_long_for_its_spanish_suffix_stops_start_up(
+    monkeypatch, tmp_path, name
+):
+    """A lead stores it in 40 characters, with -es for the Spanish wording: a longer one
+    would make every Spanish request fail on PostgreSQL."""
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    monkeypatch.setenv(name, "v" * 38)
+    with pytest.raises(ConfigError, match=f"{name} is 38 characters; use at most 37"):
+        load_settings(tmp_path)
+    monkeypatch.setenv(name, "v" * 37)
+    assert load_settings(tmp_path)[name] == "v" * 37

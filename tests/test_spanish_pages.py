@@ -440,3 +440,49 @@ def test_an_article_page_says_its_own_words_in_the_pages_language(app):
             spanish_date = f"{reviewed.day} de {months[reviewed.month - 1]} de {reviewed.year}"
             assert f">{spanish_date}</time>" in text
             assert 'action="/es/schedule#appt-errors"' in text
+
+
+# -- What the language links carry, and where they are left out --------------------------
+
+
+def test_a_visitors_query_string_never_reaches_the_language_links_of_a_kept_page(client, app):
+    """Kept pages are shared by every reader of their path: a query one visitor sent (a
+    campaign tag, or anything) must not become the links every later reader gets."""
+    site = app.config["SITE_URL"]
+    for path, twin in (("/es/", "/"), ("/schedule", "/es/schedule"), ("/guide", "/es/guide")):
+        tagged = client.get(path + "?utm_source=x&evil=%22%3E").get_data(as_text=True)
+        clean = client.get(path).get_data(as_text=True)
+        for page in (tagged, clean):
+            assert "evil" not in page and "utm_source" not in page
+            assert set(alternates(page).values()) == {site + path, site + twin}
+
+
+def test_the_thank_you_page_keeps_only_its_choices_in_the_other_language(client, app):
+    site = app.config["SITE_URL"]
+    page = client.get("/schedule/thanks?contact=text&time=dusk&x=1").get_data(as_text=True)
+    assert alternates(page)["es"] == site + "/es/schedule/thanks?contact=text"
+    assert language_link(page) == ("/es/schedule/thanks?contact=text", "es", "Español")
+
+
+@pytest.mark.parametrize("path", ["/es/no-such-page", "/no-such-page"])
+def test_an_error_page_has_no_language_links(client, path):
+    page = client.get(path).get_data(as_text=True)
+    assert alternates(page) == {} and language_link(page) is None
+
+
+def test_each_language_has_its_own_web_manifest(client):
+    """A site saved to a phone's home screen from /es/ opens at /es/, described in Spanish."""
+    spanish = client.get("/es/").get_data(as_text=True)
+    assert '<link rel="manifest" href="/es/manifest.webmanifest">' in spanish
+    es = client.get("/es/manifest.webmanifest").get_json()
+    en = client.get("/manifest.webmanifest").get_json()
+    assert (es["start_url"], es["lang"]) == ("/es/", "es-US")
+    assert (en["start_url"], en["lang"]) == ("/", "en-US")
+    assert es["description"].startswith("Cuidado de la columna sin cirugía")
+    assert en["description"].startswith("Non-surgical spine care")
+
+
+def test_robots_keeps_the_spanish_private_paths_out_too(client):
+    body = client.get("/robots.txt").get_data(as_text=True)
+    for path in ("/guide/download/", "/unsubscribe/", "/schedule/thanks", "/guide/thanks"):
+        assert f"Disallow: {path}" in body and f"Disallow: /es{path}" in body

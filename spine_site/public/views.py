@@ -20,6 +20,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 from spine_site import privacy, tokens
@@ -30,6 +31,7 @@ from spine_site.extensions import db
 from spine_site.leads import emails, intake
 from spine_site.leads.contact_promise import contact_promise
 from spine_site.leads.guide import DOWNLOAD_NAMES, GuideContact, guide_pdf
+from spine_site.leads.intake import BEST_TIMES, CONTACT_METHODS
 from spine_site.models import Lead, Person
 from spine_site.ops import health
 from spine_site.public import caching, media, visits
@@ -83,6 +85,10 @@ def _database_unavailable(exc: Exception) -> Response:
 
 for _error in errors.DATABASE_UNAVAILABLE:
     bp.register_error_handler(_error, _database_unavailable)
+
+
+CONTACT_CODES = {code for code, _ in CONTACT_METHODS}
+TIME_CODES = {code for code, _ in BEST_TIMES}
 
 
 # -- Pages ------------------------------------------------------------------------------
@@ -170,10 +176,20 @@ def thanks(name: str) -> str:
     when we will reach the patient, from the choice codes in its query string
     (lead_forms.thanks_choices); anything else there reads as no preference."""
     promise = None
+    # The choices it words its promise from, and only those, follow to the other language.
+    choices = {
+        key: request.args[key]
+        for key, known in (("contact", CONTACT_CODES), ("time", TIME_CODES))
+        if name == "schedule" and request.args.get(key) in known
+    }
+    g.alternates = {
+        code: url_for("public.thanks", name=name, language=code, **choices)
+        for code in i18n.LANGUAGES
+    }
     if name == "schedule":
         promise = contact_promise(
-            request.args.get("contact"),
-            request.args.get("time"),
+            choices.get("contact"),
+            choices.get("time"),
             hours_text(current_app.config, i18n.current_language()),
         )
     return render_template("public/thanks.html", name=name, promise=promise, articles=library().all)
@@ -353,9 +369,10 @@ def readiness() -> Response:
     return Response("ready\n", mimetype="text/plain")
 
 
-@bp.get("/manifest.webmanifest")
+@localized(bp, "/manifest.webmanifest", methods=["GET"])
 def manifest() -> Response:
-    """The web app manifest: the clinic's name and icons when a patient saves the site."""
+    """The web app manifest: the clinic's name and icons when a patient saves the site. Each
+    language has its own, so a site saved from /es/ opens at /es/."""
     name = current_app.config["CLINIC_NAME"]
 
     def icon(name: str, kind: str, sizes: str, **extra: str) -> dict[str, str]:
@@ -364,7 +381,10 @@ def manifest() -> Response:
     body = {
         "name": name,
         "short_name": name[:12],
-        "description": f"Non-surgical spine care and patient education from {name}.",
+        "description": gettext(
+            "Non-surgical spine care and patient education from %(clinic)s.", clinic=name
+        ),
+        "lang": i18n.TAGS[i18n.current_language()],
         "start_url": url_for("public.index"),
         "scope": "/",
         "display": "browser",

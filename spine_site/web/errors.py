@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from flask import Flask, Response, make_response, render_template, request
+from flask import Flask, Response, g, make_response, render_template, request
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -60,6 +60,8 @@ MESSAGES: dict[int, tuple[LazyString, LazyString]] = {
 
 def render_error(code: int) -> tuple[str, int]:
     title, detail = MESSAGES.get(code, MESSAGES[400] if code < 500 else MESSAGES[500])
+    # An error page is no version of the page asked for: no hreflang, no language switch.
+    g.alternates = {}
     page = render_template("errors/error.html", code=code, title=str(title), detail=str(detail))
     return page, code
 

@@ -67,8 +67,9 @@ def localized(bp: Blueprint, rule: str, **options: Any) -> Callable[[Callable], 
 def alternates() -> dict[str, str]:
     """This page in each language that has it (code -> path), for hreflang links and the
     language switch: what the view set in `g.alternates` (an article knows its
-    translations), or the same endpoint in every language for the pages every language has.
-    Empty for a page with no counterpart (an email link's page, an error)."""
+    translations; the thank-you page keeps its choices), or the same endpoint in every
+    language for the pages every language has. Empty for a page with no counterpart (an
+    email link's page, an error page: web/errors sets none)."""
     if "alternates" in g:
         return g.alternates
     rule = request.url_rule
@@ -76,10 +77,10 @@ def alternates() -> dict[str, str]:
         return {}
     if request.endpoint not in current_app.extensions["translated_endpoints"]:
         return {}
+    # The path alone: a query string is the visitor's, and a page kept as bytes would hand
+    # it to every later reader. (A page whose query matters sets g.alternates itself.)
     args = dict(request.view_args or {})
-    query = request.query_string.decode("ascii", "replace")
-    suffix = f"?{query}" if query else ""
-    return {code: url_for(request.endpoint, **args, language=code) + suffix for code in LANGUAGES}
+    return {code: url_for(request.endpoint, **args, language=code) for code in LANGUAGES}
 
 
 def init_app(app: Flask, *, translated_endpoints: set[str]) -> None:
