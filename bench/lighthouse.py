@@ -81,7 +81,19 @@ def free_port() -> int:
 
 
 def run_lighthouse(command: Path, url: str, output: Path) -> dict[str, Any] | None:
-    """Lighthouse's report for `url` (also written to `output`), or None if it failed."""
+    """Lighthouse's report for `url` (also written to `output`), or None if it failed
+    twice. Lighthouse 12 on this Chromium now and then loses a page's trace (NO_NAVSTART,
+    "Please run Lighthouse again"): that run is repeated once, and says so."""
+    for attempt in (1, 2):
+        report = _lighthouse_once(command, url, output)
+        if report is not None:
+            return report
+        if attempt == 1:
+            print("  trying once more")
+    return None
+
+
+def _lighthouse_once(command: Path, url: str, output: Path) -> dict[str, Any] | None:
     done = subprocess.run(
         [
             str(command),
