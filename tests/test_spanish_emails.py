@@ -30,6 +30,7 @@ from spine_site.leads.guide import DOWNLOAD_NAMES, GuideContact, guide_pdf
 from spine_site.models import EmailKind, Lead, OutboxEmail
 from tests.html_forms import GUIDE, PUBLIC_FORM_PREFIX, SCHEDULE, fill, form_posting_to
 from tests.support import IN_CI, deliver
+from tests.test_guide import structure_types
 
 SITE = "https://clinic.example"
 URL = re.compile(r"https?://[^\s<>\"']+")
@@ -136,21 +137,6 @@ def need_weasyprint() -> None:
         if IN_CI:
             pytest.fail(f"WeasyPrint cannot load Pango in CI ({exc}): .ci/run installs it")
         pytest.skip(f"no Pango ({exc}): apt-get install {guide.PANGO_PACKAGES}")
-
-
-def structure_types(pdf: pikepdf.Pdf) -> list[str]:
-    found = []
-
-    def walk(node) -> None:
-        if isinstance(node, pikepdf.Array):
-            for kid in node:
-                walk(kid)
-        elif isinstance(node, pikepdf.Dictionary) and "/S" in node:
-            found.append(str(node.S))
-            walk(node.get("/K"))
-
-    walk(pdf.Root.StructTreeRoot.K)
-    return found
 
 
 @pytest.fixture
