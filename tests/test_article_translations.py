@@ -520,3 +520,11 @@ def test_the_list_shows_each_translation_under_its_english_article(editor):
     assert titles.index("¿Qué es un fisiatra?") == titles.index("What Is a Physiatrist?") + 1
     first_visit = titles.index("What to Expect at Your First Spine Appointment")
     assert titles[first_visit + 1].startswith("Qué esperar en su primera cita")
+
+
+def test_a_spanish_articles_table_is_named_in_spanish_for_screen_readers(client):
+    """The comparison table's scrolling region is announced in the page's language."""
+    spanish, english = page(client, ES), page(client, EN)
+    assert 'role="region" tabindex="0" aria-label="Tabla comparativa"' in spanish
+    assert "Comparison table" not in spanish
+    assert 'role="region" tabindex="0" aria-label="Comparison table"' in english

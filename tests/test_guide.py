@@ -233,7 +233,7 @@ def test_guide_links_dial_the_clinic_and_open_the_site_and_the_schedule_form(app
         schedule_path = url_for("public.schedule")
     assert link_targets(tagged_guide) >= {
         "tel:+12175550134",
-        "https://clinic.example",
+        "https://clinic.example/",  # the home page
         "https://clinic.example" + schedule_path,
     }
 

@@ -203,6 +203,8 @@ def test_the_spanish_download_link_serves_the_tagged_spanish_guide(smtp_app, smt
         if annot.Subtype == "/Link" and "/URI" in annot.get("/A", {})
     }
     assert f"{SITE}/es/schedule" in links and f"{SITE}/schedule" not in links
+    # Its website link opens the Spanish home page.
+    assert f"{SITE}/es/" in links and f"{SITE}/" not in links
     text = pdf_text(response.data)
     for spanish in (
         "Qué traer a su primera consulta",

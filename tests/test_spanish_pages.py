@@ -201,7 +201,7 @@ def test_the_spanish_thank_you_page_words_the_promise_in_spanish(client):
     )
     assert "le enviará un mensaje de texto, como usted pidió" in page
     assert "Usted pidió que le contactemos al final de la tarde" in page
-    assert "(De lunes a viernes, de 8 a. m. a 5 p. m.)" in page
+    assert "lo más tarde posible. Horario: De lunes a viernes, de 8 a. m. a 5 p. m." in page
 
 
 def test_the_spanish_not_found_page_is_in_spanish(client, app):

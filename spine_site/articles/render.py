@@ -125,12 +125,18 @@ def _label_cells(table: re.Match[str]) -> str:
     return re.sub(r"<tr>.*?</tr>", row, html, flags=re.S)
 
 
-def _polish_html(html: str) -> str:
+# What a screen reader calls a table's scrolling region, in the article's own language (the
+# body is rendered once per copy of the articles, outside any request and its locale).
+TABLE_LABELS = {"en": "Comparison table", "es": "Tabla comparativa"}
+
+
+def _polish_html(html: str, language: str = DEFAULT) -> str:
     html = re.sub(r"<table>.*?</table>", _label_cells, html, flags=re.S)
     # Wide tables scroll inside their own focusable region on a phone instead of the page.
+    label = TABLE_LABELS.get(language, TABLE_LABELS[DEFAULT])
     html = html.replace(
         "<table>",
-        '<div class="table-wrap" role="region" tabindex="0" aria-label="Comparison table"><table>',
+        f'<div class="table-wrap" role="region" tabindex="0" aria-label="{label}"><table>',
     ).replace("</table>", "</table></div>")
     html = html.replace("<th>", '<th scope="col">')
     return html.replace("<blockquote>", '<blockquote class="note">')
@@ -224,7 +230,8 @@ def render_article(source: ArticleSource, md: MarkdownIt | None = None) -> Artic
                 child.content for child in (tokens[i + 1].children or []) if child.content
             )
             toc.append((str(token.attrs["id"]), text))
-    body_html = sanitize(responsive(_polish_html(md.renderer.render(tokens, md.options, {}))))
+    rendered = md.renderer.render(tokens, md.options, {})
+    body_html = sanitize(responsive(_polish_html(rendered, source.language)))
     faq = []
     for item in source.faq:
         answer = str(item["a"]).strip()

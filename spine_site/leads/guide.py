@@ -103,6 +103,11 @@ class GuideContact:
         return self.site_url + self.schedule_path
 
     @property
+    def home_url(self) -> str:
+        """The site's home page in the guide's language (/ or /es/)."""
+        return f"{self.site_url}{PREFIXES[self.language]}/"
+
+    @property
     def lang_tag(self) -> str:
         """The guide's language as `<html lang>` and the PDF's /Lang say it (en-US, es-US)."""
         return TAGS[self.language]
@@ -236,7 +241,7 @@ def _cover(pdf: _GuidePDF, meta: dict, contact: GuideContact) -> None:
     pdf.set_text_color(*_BLUE)
     for text, url in (
         (_("Call %(phone)s", phone=contact.phone), contact.tel_url),
-        (contact.site_label, contact.site_url),
+        (contact.site_label, contact.home_url),
         (_("Request an appointment"), contact.schedule_url),
     ):
         pdf.cell(0, 7, _latin1(text), link=url, new_x="LMARGIN", new_y="NEXT")
