@@ -188,9 +188,10 @@ def test_each_language_lists_and_shows_only_its_own_articles(client):
     assert article_links(spanish_home) == {ES, "/es/articles/primera-cita-de-columna"}
     english_home = page(client, "/")
     assert article_links(english_home) == {EN, "/articles/first-spine-visit"}
-    # An address in the other language's list is not this language's page.
-    page(client, "/articles/que-es-un-fisiatra", 404)
-    page(client, "/es/articles/what-is-a-physiatrist", 404)
+    # An address in the other language's list is not shown as this language's page: it
+    # leads on to this language's version (the test of that is below).
+    assert client.get("/articles/que-es-un-fisiatra").status_code == 301
+    assert client.get("/es/articles/what-is-a-physiatrist").status_code == 301
     # Kept pages are kept per address: the English home page asked again is still English.
     assert article_links(page(client, "/")) == {EN, "/articles/first-spine-visit"}
     assert article_links(page(client, "/es/")) == {ES, "/es/articles/primera-cita-de-columna"}
@@ -528,3 +529,16 @@ def test_a_spanish_articles_table_is_named_in_spanish_for_screen_readers(client)
     assert 'role="region" tabindex="0" aria-label="Tabla comparativa"' in spanish
     assert "Comparison table" not in spanish
     assert 'role="region" tabindex="0" aria-label="Comparison table"' in english
+
+
+def test_an_address_in_the_other_languages_slug_leads_to_the_article_in_this_language(
+    client,
+):
+    """/es/articles/<English slug> (a Spanish reader who edited the address, or a link
+    written by hand) opens the Spanish article, and the other way round."""
+    english_slug, spanish_slug = EN.rsplit("/", 1)[1], ES.rsplit("/", 1)[1]
+    to_spanish = client.get(f"/es/articles/{english_slug}")
+    assert (to_spanish.status_code, to_spanish.headers["Location"]) == (301, ES)
+    to_english = client.get(f"/articles/{spanish_slug}")
+    assert (to_english.status_code, to_english.headers["Location"]) == (301, EN)
+    assert client.get("/es/articles/no-such-article").status_code == 404

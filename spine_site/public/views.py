@@ -121,7 +121,26 @@ def article(slug: str) -> Response | tuple[str, int]:
     if articles.is_gone(slug):
         # Taken down on purpose: 410 tells search engines to drop it; readers get the rest.
         return render_template("public/article_gone.html", articles=articles.all), 410
+    translated = _translation_at(slug)
+    if translated is not None:
+        # Another language's address under this one's prefix (/es/articles/<English slug>):
+        # the article in this page's language, where it is published.
+        return redirect(translated, 301)
     abort(404)
+
+
+def _translation_at(slug: str) -> str | None:
+    """The path of this page's language's version of the article another language
+    publishes at `slug`, if there is one."""
+    language = i18n.current_language()
+    for other in i18n.LANGUAGES:
+        if other == language:
+            continue
+        shelf = articles_in(other)
+        found = shelf.get(slug)
+        if found is not None:
+            return shelf.alternates(found).get(language)
+    return None
 
 
 @localized(bp, "/schedule", methods=["GET", "POST"])
