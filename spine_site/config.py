@@ -188,6 +188,7 @@ def load_settings(
         "FORM_MIN_FILL_SECONDS": env_int("FORM_MIN_FILL_SECONDS", 3),
         "FORM_TOKEN_MAX_AGE": env_int("FORM_TOKEN_MAX_AGE", 7 * 24 * 3600),
         "WTF_CSRF_TIME_LIMIT": env_int("CSRF_TIME_LIMIT", 3600),
+        "WTF_I18N_ENABLED": False,  # web/forms.py gives WTForms the page's language instead
         "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 32 * 1024),
         "MAX_FORM_PARTS": env_int("MAX_FORM_PARTS", 100),
         # Article images (staff upload only; the 32 KiB bound above holds everywhere else):

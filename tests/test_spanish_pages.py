@@ -285,8 +285,8 @@ def test_an_empty_spanish_guide_form_answers_in_spanish(client, app):
 
 
 def test_wtforms_own_messages_are_in_spanish_too(client):
-    """A name over 100 characters fails WTForms' own Length check, translated by
-    Flask-WTF (WTF_I18N_ENABLED)."""
+    """A name over 100 characters fails WTForms' own Length check, in the page's language
+    (WTForms' own catalog, through the forms' Meta.locales)."""
     fields = open_spanish(client, "guide")
     typed = {**GUIDE, "first_name": "A" * 101}
     page = client.post("/es/guide", data=fill(fields, "guide", typed)).get_data(as_text=True)

@@ -13,6 +13,8 @@ from werkzeug.datastructures import CombinedMultiDict
 from wtforms import Field
 from wtforms.validators import ValidationError
 
+from spine_site.web.i18n import current_language
+
 # Stands for "read the request", as opposed to an explicit formdata (None: an empty form).
 _FROM_REQUEST: Any = object()
 
@@ -25,6 +27,15 @@ class PostForm(FlaskForm):
     empty submission, answered like any other incomplete form. The form body is handed to
     FlaskForm explicitly, so none of its request-reading is used.
     """
+
+    class Meta:
+        # WTForms' own messages ("Field cannot be longer than 100 characters.") in the page's
+        # language, from the catalogs WTForms ships: WTForms loads each language's once and
+        # keeps it (its Meta.cache_translations). Flask-WTF's translation hook, switched off
+        # in config (WTF_I18N_ENABLED), would read the catalog's file on every request.
+        @property
+        def locales(self) -> list[str]:
+            return [current_language()]
 
     def __init__(self, formdata: Any = _FROM_REQUEST, **kwargs: Any) -> None:
         if formdata is _FROM_REQUEST:
