@@ -12,6 +12,8 @@ line (gunicorn.conf.py loads the product's log filter and rate-limit check, so i
 for the anchor; it adds no per-request work: the access log is off). Then wrk runs each page
 against the bare app and the product, interleaved, round after round, and the script prints
 the product/bare ratio per page (target >= 0.50, p99 < 30 ms at 32 connections).
+/healthz asks the database on every call, so it is also measured against the bare app's
+/healthz-with-database, which runs one `SELECT 1` on the same SQLite file before answering.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from article_speed import (
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ARTICLE, "/", "/schedule", "/guide", "/healthz", "/robots.txt", "/sitemap.xml"]
+# Pages also measured against a bare view that asks the database first: product path -> bare path.
+WITH_DATABASE = {"/healthz": "/healthz-with-database"}
 # The floor every public page keeps (docs/benchmarks.md): product/bare req/s, worst p99.
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 30
@@ -154,15 +158,18 @@ def line(label: str, f: dict[str, float]) -> str:
 
 def interleaved(bare: str, product: str, args: argparse.Namespace) -> dict[str, list]:
     """For each round and page: the bare app, then the product. Pairs of figures by path."""
-    runs: dict[str, list] = {path: [] for path in PAGES}
+    pairs = [(path, path, path) for path in PAGES] + [
+        (f"{path} vs {anchor}", anchor, path) for path, anchor in WITH_DATABASE.items()
+    ]
+    runs: dict[str, list] = {label: [] for label, _, _ in pairs}
     for number in range(1, args.rounds + 1):
         print(f"round {number}")
-        for path in PAGES:
-            b = measure(bare + path, args)
+        for label, bare_path, path in pairs:
+            b = measure(bare + bare_path, args)
             p = measure(product + path, args)
-            runs[path].append((b, p))
+            runs[label].append((b, p))
             ratio = p["rps"] / b["rps"]
-            print(f"  {path:<32} {line('bare', b)} | {line('product', p)} | {ratio:.2f}")
+            print(f"  {label:<32} {line('bare', b)} | {line('product', p)} | {ratio:.2f}")
     return runs
 
 
@@ -210,7 +217,11 @@ def main() -> None:
         wait_until_up(product + ARTICLE)
         wait_until_booted(servers[0], args.workers)
         sizes = write_pages(product, tmp / "pages")
-        bare_env = {**env, "BARE_PAGES_DIR": str(tmp / "pages")}
+        bare_env = {
+            **env,
+            "BARE_PAGES_DIR": str(tmp / "pages"),
+            "BARE_DATABASE_URL": env["DATABASE_URL"],
+        }
         servers.append(start_bare(args.workers, args.bare_port, bare_env, tmp / "bare.log"))
         wait_until_up(bare + "/healthz")
         wait_until_booted(servers[1], args.workers)
