@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -56,8 +56,24 @@ def language_of_path(path: str) -> str:
     return DEFAULT
 
 
+class _Conversion:
+    """Page views and the requests sent from those pages; the rate is requests per view."""
+
+    views: int
+    appointments: int
+    guides: int
+
+    @property
+    def leads(self) -> int:
+        return self.appointments + self.guides
+
+    @property
+    def rate(self) -> float | None:
+        return ratio(self.leads, self.views)
+
+
 @dataclass(frozen=True)
-class PlaceRow:
+class PlaceRow(_Conversion):
     """One place a form is shown: an article (embedded) or a form's own page."""
 
     page: str
@@ -67,18 +83,10 @@ class PlaceRow:
     appointments: int
     guides: int
 
-    @property
-    def leads(self) -> int:
-        return self.appointments + self.guides
-
-    @property
-    def rate(self) -> float | None:
-        return self.leads / self.views if self.views else None
-
 
 @dataclass(frozen=True)
-class LanguageRow:
-    """One language's share: its pages' views and the requests sent from them."""
+class LanguageRow(_Conversion):
+    """One language's pages."""
 
     language: str  # a code of web/i18n.LANGUAGES
     views: int
@@ -88,15 +96,6 @@ class LanguageRow:
     @property
     def name(self) -> str:
         return LANGUAGES.get(self.language, self.language)
-
-    @property
-    def leads(self) -> int:
-        return self.appointments + self.guides
-
-    @property
-    def rate(self) -> float | None:
-        """Requests per page view, as a place's conversion reads."""
-        return self.leads / self.views if self.views else None
 
 
 @dataclass(frozen=True)
@@ -201,17 +200,12 @@ def _spam_count(start: datetime, end: datetime) -> int:
     return db.session.scalar(select(func.count()).where(*in_range, Lead.is_spam)) or 0
 
 
-def _chunks(items: list[int], size: int = 500) -> Iterator[list[int]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 def _status_history(ids: list[int]) -> tuple[dict[int, datetime], dict[int, set[LeadStatus]]]:
     """Each lead's first move to contacted or scheduled (its first contact), and every status
     it ever reached. (A lead closed or turned away without a contact has no first contact.)"""
     first_move: dict[int, datetime] = {}
     reached: dict[int, set[LeadStatus]] = defaultdict(set)
-    for chunk in _chunks(ids):
+    for chunk in intake_report.chunks(ids):
         changes = db.session.execute(
             select(
                 LeadStatusChange.lead_id, LeadStatusChange.to_status, LeadStatusChange.created_at
@@ -230,7 +224,7 @@ def _guide_outcomes(guide_ids: list[int]) -> tuple[set[int], set[int]]:
     """Which guide requests had their email sent, and which downloaded the guide."""
     sent: set[int] = set()
     downloaded: set[int] = set()
-    for chunk in _chunks(guide_ids):
+    for chunk in intake_report.chunks(guide_ids):
         sent.update(
             db.session.scalars(
                 select(OutboxEmail.lead_id).where(
