@@ -80,18 +80,11 @@ COLUMNS: list[Column] = [
         "Newsletter wording",
         "Version of the newsletter sign-up wording agreed to",
     ),
-    Column("utm_source", "UTM source", "Campaign tag utm_source of the link the visit came in on"),
-    Column("utm_medium", "UTM medium", "Campaign tag utm_medium of the link the visit came in on"),
-    Column(
-        "utm_campaign",
-        "UTM campaign",
-        "Campaign tag utm_campaign of the link the visit came in on",
-    ),
-    Column("utm_term", "UTM term", "Campaign tag utm_term of the link the visit came in on"),
-    Column(
-        "utm_content",
-        "UTM content",
-        "Campaign tag utm_content of the link the visit came in on",
+    *(
+        Column(
+            f"utm_{tag}", f"UTM {tag}", f"Campaign tag utm_{tag} of the link the visit came in on"
+        )
+        for tag in ("source", "medium", "campaign", "term", "content")
     ),
     Column("referrer", "Referrer", "Outside page that linked to the site"),
     Column("landing_page", "Landing page", "First page of the visit"),
@@ -300,17 +293,9 @@ class ExportPlan:
         for choices, bools, ints, UTC datetimes, None for empty. Each batch is read in its
         own short transaction."""
         db.session.rollback()
-        downloads = (
-            select(func.count())
-            .select_from(GuideDownload)
-            .where(GuideDownload.lead_id == Lead.id)
-            .scalar_subquery()
-        )
-        tries = (
-            select(func.count())
-            .select_from(ContactAttempt)
-            .where(ContactAttempt.lead_id == Lead.id)
-            .scalar_subquery()
+        downloads, tries = (
+            select(func.count()).where(model.lead_id == Lead.id).scalar_subquery()
+            for model in (GuideDownload, ContactAttempt)
         )
         owner = aliased(User)
         # Keyset pages (id < last) keep memory flat however many leads there are.
