@@ -13,7 +13,8 @@ from typing import Any
 from flask import Flask
 
 from spine_site.config import ConfigError, load_settings
-from spine_site.desk.business_hours import BusinessHours, cadence_from_config
+from spine_site.desk.business_hours import BusinessHours
+from spine_site.desk.hours_settings import cadence_from_config
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 

@@ -1,17 +1,8 @@
 """The intake desk's work on a request: contact attempts, follow-ups, who owns it.
 
-Each function that changes data takes the acting user and writes the audit entry, in one
-transaction (transaction.atomic). The queue that reads all this is queue.py.
-
-Rules:
-- The first attempt and the first time the patient was reached are kept on the lead
-  (first_attempt_at, first_reached_at): the speed of the first call is what decides whether
-  a request becomes a visit, and analytics measure it.
-- Reaching the patient moves a new request to "contacted" (staff can still set any status)
-  and ends the follow-ups. A try that did not reach them proposes the next one from the
-  cadence (FOLLOW_UP_CADENCE); after the last step none is proposed, and the page suggests
-  closing the request as unreachable. A wrong number ends the follow-ups too: calling again
-  will not help, and staff choose what to do next.
+The first attempt and the first reach are kept on the lead: the speed of the first call
+decides whether a request becomes a visit, and analytics measure it. A wrong number ends
+the follow-ups, as reaching the patient does: calling again will not help.
 """
 
 from __future__ import annotations
@@ -23,7 +14,8 @@ from sqlalchemy import update
 
 from spine_site.accounts import audit
 from spine_site.clock import utcnow
-from spine_site.desk.business_hours import BusinessHours, cadence_from_config
+from spine_site.desk.business_hours import BusinessHours
+from spine_site.desk.hours_settings import cadence_from_config
 from spine_site.extensions import db
 from spine_site.models import (
     AttemptChannel,

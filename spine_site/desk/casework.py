@@ -39,12 +39,9 @@ def open_lead(lead: Lead, *, by: User) -> str | None:
 
 @atomic()
 def change_status(lead: Lead, status: LeadStatus, *, seen: LeadStatus, by: User) -> bool:
-    """Move a lead from the status the user saw to a new one, recording who and when.
-
-    False when nothing changed, or when someone else moved the lead first (the UPDATE only
-    matches the status the user saw), so the history never records a step that did not
-    happen.
-    """
+    """Move a lead from the status the user saw to a new one, recording who and when. False
+    when nothing changed or someone else moved the lead first (the UPDATE matches only the
+    status the user saw)."""
     if seen is status:
         return False
     moved = db.session.execute(
@@ -119,10 +116,8 @@ def keep_draft(user: User, lead_id: int, body: str) -> None:
 
 
 def _take_draft(user: User, lead_id: int) -> str | None:
-    """The author's kept draft for this lead, removed as it is handed back (shown once).
-
-    Old drafts of theirs go at the same time, so none lingers past DRAFT_HOURS for long.
-    """
+    """The author's kept draft for this lead, removed as it is handed back (shown once), with
+    their drafts older than DRAFT_HOURS."""
     draft = db.session.scalar(
         select(NoteDraft).where(NoteDraft.user_id == user.id, NoteDraft.lead_id == lead_id)
     )
@@ -162,9 +157,7 @@ class TimelineEvent:
 
 
 def timeline(person: Person) -> list[TimelineEvent]:
-    """Everything that happened to one person's requests, newest first: what they did
-    (requests, guide downloads, newsletter confirmations, unsubscribing) and what the desk
-    and the mail did (tries, notes, status changes, emails)."""
+    """Everything that happened to one person's requests, newest first."""
     events: list[TimelineEvent] = []
     for lead in person.leads:
         events.append(TimelineEvent(lead.created_at, "request", lead, lead))
