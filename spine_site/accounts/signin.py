@@ -69,12 +69,9 @@ def _email_key(typed: str) -> tuple[str, str, str]:
 
 
 def check_password(email: str, password: str) -> User | None:
-    """The first step: the account, if the password is right and the account active.
-
-    Raises SignInThrottled, the same for every email, after LOGIN_MAX_FAILURES failures for
-    this email from this address. Records the outcome in the audit log, in a transaction of
-    its own.
-    """
+    """The first step: the account, if the password is right and the account active; the
+    outcome audited in a transaction of its own. Raises SignInThrottled, the same for every
+    email, after LOGIN_MAX_FAILURES failures for this email from this address."""
     typed = _typed_email(email)
     limiter, item = _limit()
     key = _email_key(typed)
@@ -141,12 +138,8 @@ def code_wait(user: User) -> int:
 
 def check_code(user: User, code: str) -> str | None:
     """An authenticator or recovery code: which it was ("totp", "recovery"), or None.
-
-    Raises SignInThrottled after too many wrong app codes. Recovery codes (80 bits) need no
-    such limit, so they still get in while app codes wait: the throttle cannot be used to
-    lock the owner out. One transaction: a code is spent, or a wrong one audited, even if
-    no session follows.
-    """
+    Raises SignInThrottled after too many wrong app codes; recovery codes (80 bits) are not
+    throttled, so the throttle cannot lock the owner out."""
     # One box takes both: six digits are the app's code, anything else a recovery code.
     cleaned = mfa.clean_code(code)
     with atomic():
@@ -177,10 +170,7 @@ def _hash(key: str) -> str:
 @atomic()
 def start_session(user: User, factor: str) -> None:
     """A new signed-in session for this browser; `user.session_key` is what its cookie holds.
-
-    `factor` is how the second step was passed: totp, recovery, passkey, enrolment (the first
-    factor was just added), or none (development, no factor yet).
-    """
+    `factor`: totp, recovery, passkey, enrolment, or none (development, no factor yet)."""
     max_age = timedelta(hours=current_app.config["STAFF_SESSION_HOURS"])
     # Sessions past their absolute limit are dead anyway; clear them out as we go.
     db.session.execute(

@@ -183,12 +183,9 @@ def reset_password(user: User, *, by: User) -> str:
 
 
 def change_own_password(user: User, current: str, new: str, confirm: str) -> None:
-    """A signed-in person's own change: the current password first, the new one twice.
-
-    Wrong current passwords are audited; after LOGIN_MAX_FAILURES of them within
-    LOGIN_LOCK_MINUTES the session ends (PasswordGuessing), so a borrowed or stolen session
-    cannot be used to guess the password, and the next try goes through the sign-in page.
-    """
+    """A signed-in person's own change: the current password first, the new one twice. After
+    LOGIN_MAX_FAILURES wrong current passwords within LOGIN_LOCK_MINUTES the session ends
+    (PasswordGuessing), so a stolen session cannot be used to guess the password."""
     if not password_matches(user, current):
         if _count_wrong_password(user):
             raise PasswordGuessing
