@@ -109,10 +109,8 @@ def suppressed_since(emails: Iterable[str]) -> dict[str, datetime]:
 
 @atomic()
 def erase_person(person: Person, *, by: User | None) -> int:
-    """Remove a person's data everywhere; keep only a hashed opt-out. Returns leads erased.
-
-    Deleting the person is enough: their leads, and everything that hangs off a lead, go
-    with it (every foreign key to a person or a lead is ON DELETE CASCADE)."""
+    """Remove a person's data everywhere (by the schema's cascade); keep only a hashed
+    opt-out. Returns leads erased."""
     _suppress(email_hash(person.email_normalized))
     person_id, erased = person.id, len(person.leads)
     db.session.delete(person)
@@ -121,12 +119,8 @@ def erase_person(person: Person, *, by: User | None) -> int:
 
 
 def purge_older_than(days: int, *, batch: int = 500) -> dict[str, int]:
-    """Retention: delete leads older than `days` (with all that hangs off them, by the
-    schema's cascade), quarantined spam first, in batches.
-
-    People left with no lead are deleted too. Each batch is a transaction of its own, so a
-    long purge holds no lock for long. Returns counts for the operator.
-    """
+    """Retention: delete leads older than `days`, quarantined spam first, and people left
+    with no lead, in batches of a transaction each (no lock held for long)."""
     cutoff = utcnow() - timedelta(days=days)
     counts = {"spam": 0, "leads": 0, "people": 0}
     for label, spam in (("spam", True), ("leads", False)):

@@ -53,11 +53,8 @@ class ViewCounter:
 
     def flush(self) -> int:
         """Add the counts held here to page_view_day; on a database error keep them for later.
-
-        Inside a request (the analytics page) this uses the request's own session, whose
-        write ends the snapshot its earlier reads opened: the reads that follow see these
-        counts (on SQLite a second connection's commit would fall outside that snapshot).
-        """
+        In a request this uses the request's own session, so the reads that follow see these
+        counts (on SQLite a second connection's commit would fall outside their snapshot)."""
         with self._lock:
             counts, self._counts = self._counts, Counter()
         if not counts:
@@ -83,10 +80,8 @@ class ViewCounter:
 
     def start(self) -> None:
         """The flusher thread of this process, and its exit hook (from the first counted view).
-
-        With ANALYTICS_FLUSH_SECONDS 0 there is no thread: counts are added when the
-        analytics page is opened and when the process exits (tests drive it that way).
-        """
+        With ANALYTICS_FLUSH_SECONDS 0, no thread: counts are added when the analytics page
+        is opened and when the process exits."""
         running = self._thread is not None and self._thread.is_alive()
         if self._exit_hook and (running or self.app.config["ANALYTICS_FLUSH_SECONDS"] <= 0):
             return

@@ -157,9 +157,6 @@ def source_of(lead: Any) -> str:
     return "(direct)"
 
 
-# -- Small queries -----------------------------------------------------------------------
-
-
 def _views(day_from: date, day_to: date) -> tuple[dict[date, int], Counter[str]]:
     """Views per day (every day of the period present) and per path."""
     days = (day_to - day_from).days + 1
@@ -240,9 +237,6 @@ def _guide_outcomes(guide_ids: list[int]) -> tuple[set[int], set[int]]:
             )
         )
     return sent, downloaded
-
-
-# -- Putting the figures together ---------------------------------------------------------
 
 
 def _places(
@@ -341,10 +335,8 @@ def _guide_figures(leads: Sequence[Row[Any]], form_views: int) -> tuple[list[Ste
 
 
 def build_report(day_from: date, day_to: date, articles: list[tuple[str, str]]) -> Report:
-    """Every figure of /staff/analytics for the clinic days day_from..day_to (inclusive).
-
-    `articles` is [(path, title)] of the published articles: the places with an embedded form.
-    """
+    """Every figure of /staff/analytics for the clinic days day_from..day_to (inclusive);
+    `articles` is [(path, title)] of the published articles."""
     zone = clinic_zone()
     start, end = day_start(day_from), day_start(day_to + timedelta(days=1))
     views_per_day, views_by_path = _views(day_from, day_to)

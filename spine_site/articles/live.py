@@ -71,12 +71,9 @@ def _load(now: datetime) -> Snapshot:
 def _addresses(
     library: Library, gone: set[tuple[str, str]]
 ) -> tuple[dict[tuple[str, str], str], set[tuple[str, str]]]:
-    """The 301s and 410s of old slugs. An old slug (article_redirect keeps each once, for
-    one article) leads on in its article's language, and in each other language to that
-    article's published translation, unless that language has its own page or 410 there.
-    An old address leads on only once the new one is live: a rename scheduled for later
-    starts its redirect at that time (the copy is rendered again then), never to a 404.
-    The old address of an article taken down is gone with it."""
+    """The 301s and 410s of old slugs: an old slug leads on in its article's language, and
+    in each other language to that article's published translation unless that language
+    has its own page or 410 there. A redirect starts only once the new address is live."""
     moved: dict[tuple[str, str], str] = {}
     gone = set(gone)
     rows = db.session.execute(

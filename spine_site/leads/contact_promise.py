@@ -83,13 +83,8 @@ class ContactPromise:
 def contact_promise(
     contact_method: str | None, best_time: str | None, hours_text: str
 ) -> ContactPromise:
-    """What we promise a patient who picked these codes (None or unknown: no preference),
-    in the current language (the page's, or the lead's for an email).
-
-    `hours_text` is the clinic's hours as people read them in that language
-    (config.hours_text), e.g. "Monday to Friday, 8 am to 5 pm": intake only calls, texts
-    and emails within them.
-    """
+    """What we promise a patient who picked these codes (None or unknown: no preference), in
+    the current language; `hours_text` is config.hours_text in that language."""
     how = str(_HOW.get(contact_method or "", _DEFAULT_HOW))
     return ContactPromise(how=how, when=_when(best_time, hours_text.strip()))
 

@@ -26,10 +26,8 @@ from spine_site.web.i18n import LANGUAGES
 
 @dataclass(frozen=True)
 class Column:
-    """One column of both export files. `label` heads it (what staff read); `code` is its
-    stable key for imports and formulas (the workbook's "Columns" sheet and docs/staff.md
-    list both); `meaning` says what it holds. A column whose code names a Lead attribute
-    needs nothing else to be filled."""
+    """One column of both export files: `label` heads it, `code` is its stable key for
+    imports and formulas, `meaning` says what it holds."""
 
     code: str
     label: str
@@ -149,11 +147,9 @@ _ATTRIBUTE = {
 }
 # Filled from the query, not from a Lead attribute.
 _COMPUTED = {"guide_downloads", "attempts", "owner", "phone_international", "phone_extension"}
-# Choices staff read as the words the patient picked, not the stored codes. The codes stay
-# in the *_code columns at the end: a formula or an import keyed on them keeps working when
-# a label's wording changes. A value the form no longer offers is shown as stored. The
-# form's labels are translatable (lazy): read here once, at import, outside any request,
-# they are the English words staff read.
+# Choices as the words the patient picked; the codes stay in the *_code columns, so a formula
+# keyed on them survives a change of wording. The form's lazy labels, read here at import
+# outside any request, are the English words staff read.
 CHOICE_LABELS: dict[str, dict[str, str]] = {
     "contact_method": {code: str(label) for code, label in CONTACT_METHODS},
     "best_time": {code: str(label) for code, label in BEST_TIMES},
@@ -192,11 +188,8 @@ def csv_document(rows: Iterable[Sequence[str]]) -> str:
 
 
 def phone_cells(e164: str | None) -> tuple[str | None, str | None]:
-    """(as the clinic dials it, international). Both are text to Excel and LibreOffice as
-    they stand: no leading + or other formula mark (which would need an apostrophe), and
-    never digits alone (which both programs turn into a number, 4.42079E+11). At home
-    (312) 867-5309, abroad with the US exit code 011; internationally the country code,
-    then the number as that country groups it: 1 312-867-5309, 44 20 7946 0958."""
+    """(as the clinic dials it, international). Both stay text in a spreadsheet: no leading
+    + (a formula mark) and never digits alone (which become a number, 4.42079E+11)."""
     if not e164:
         return None, None
     digits = "".join(ch for ch in e164 if ch.isdigit())
