@@ -55,11 +55,8 @@ FORM_TOKEN_PATTERN = r"[A-Za-z0-9_-]{22}\.\d{10,}\.[01]\.[A-Za-z0-9_-]{43}"
 
 
 def new_form_token(reissued: bool = False) -> str:
-    """A token for one rendering of a form: its nonce dedupes submits, its time catches bots.
-
-    `nonce.milliseconds.flag.signature`, signed with HMAC-SHA256: a fixed shape that
-    FORM_TOKEN_PATTERN finds in a page, so the page's ETag can leave it out.
-    """
+    """A token for one rendering of a form: its nonce dedupes submits, its time catches bots
+    (the shape of FORM_TOKEN_PATTERN)."""
     payload = f"{secrets.token_urlsafe(16)}.{int(time.time() * 1000)}.{1 if reissued else 0}"
     return f"{payload}.{_form_signature(_form_keys()[0], payload)}"
 

@@ -66,10 +66,8 @@ def localized(bp: Blueprint, rule: str, **options: Any) -> Callable[[Callable], 
 
 def alternates() -> dict[str, str]:
     """This page in each language that has it (code -> path), for hreflang links and the
-    language switch: what the view set in `g.alternates` (an article knows its
-    translations; the thank-you page keeps its choices), or the same endpoint in every
-    language for the pages every language has. Empty for a page with no counterpart (an
-    email link's page, an error page: web/errors sets none)."""
+    language switch: `g.alternates` if the view set it, else the same endpoint in every
+    language; empty for a page with no counterpart."""
     if "alternates" in g:
         return g.alternates
     rule = request.url_rule

@@ -75,14 +75,9 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def is_cross_site(request: Request) -> bool:
-    """True for a form post another website made the browser send.
-
-    The public forms use this instead of a session-bound CSRF token, so a reader gets no
-    session cookie (and an article page costs no session write). It is the check of Go's
-    net/http CrossOriginProtection: browsers since 2023 send Sec-Fetch-Site on every
-    request; older ones send Origin on cross-site POSTs. A request with neither (curl, an
-    old browser posting from our own page) is not a browser acting for another site.
-    """
+    """True for a form post another website made the browser send: Go's net/http
+    CrossOriginProtection check (Sec-Fetch-Site, else Origin). The public forms use it
+    instead of a session-bound token, so a reader gets no session cookie."""
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site:
         return fetch_site not in {"same-origin", "none"}
@@ -105,11 +100,7 @@ def init_app(app: Flask) -> None:
 
 
 def trust_proxies(app: Flask) -> None:
-    """Read the client's address and scheme from the proxies we run (TRUSTED_PROXIES).
-
-    Wrapped around everything the app serves but static files (HSTS depends on the scheme
-    the visitor used).
-    """
+    """Read the client's address and scheme from the proxies we run (TRUSTED_PROXIES)."""
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies > 0:
         # Only as many hops as there are proxies we run: a client cannot spoof its address

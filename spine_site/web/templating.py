@@ -30,14 +30,8 @@ def absolute(path: str) -> str:
 
 
 def tel(number: str, extension: str | None = None) -> str:
-    """A tel: target in E.164, so a tap on a phone dials it; an extension follows a comma.
-
-    The comma is the dialers' pause: Android's and iOS's dial the number, wait about two
-    seconds and send the extension's tones. RFC 3966's `;ext=4` is the standard, but Android
-    dials its letters as keypad digits (`398` before the 4) and iOS asks for another tap
-    after the call connects (docs/staff.md, "Phone numbers"). Text links (sms:) take the
-    number alone.
-    """
+    """A tel: target in E.164; an extension follows a comma, the dialers' pause. (RFC 3966's
+    `;ext=4` is dialled as keypad letters on Android; docs/staff.md, "Phone numbers".)"""
     try:
         target = phonenumbers.format_number(
             phonenumbers.parse(number, "US"), phonenumbers.PhoneNumberFormat.E164
