@@ -352,7 +352,6 @@ class User(db.Model):
     totp_added_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     passkeys: Mapped[list[Passkey]] = relationship(order_by="Passkey.id")
-    recovery_codes: Mapped[list[RecoveryCode]] = relationship(order_by="RecoveryCode.id")
 
     # Set for the request by signin.load_user: which signed-in session this is, and how its
     # second step was passed.

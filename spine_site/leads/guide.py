@@ -43,14 +43,12 @@ GUIDE_SOURCES: dict[str, Path] = {
     "en": CONTENT_DIR / "guide.md",
     "es": CONTENT_DIR / "guide.es.md",
 }
-GUIDE_SOURCE = GUIDE_SOURCES["en"]
 GUIDE_TEMPLATE = "guide/guide.html"
 # The file name a download is saved under, in the guide's language.
 DOWNLOAD_NAMES: dict[str, str] = {
     "en": "patients-guide-to-non-surgical-spine-care.pdf",
     "es": "guia-para-pacientes-cuidado-de-la-columna-sin-cirugia.pdf",
 }
-DOWNLOAD_NAME = DOWNLOAD_NAMES["en"]
 PANGO_PACKAGES = "libpango-1.0-0 libpangoft2-1.0-0"
 
 
