@@ -130,8 +130,6 @@ def register_content(app: Flask) -> None:
     from spine_site.articles.live import LiveArticles
     from spine_site.articles.render import CONTENT_DIR
 
-    # The published articles, rendered once per process and followed from the database:
-    # requests look them up in memory (articles/live.py).
     app.extensions["articles"] = LiveArticles(app)
     # Last-Modified of the public pages: the newest of the files they are made from. (The
     # same on every worker of a deploy, unlike the time a worker started.)

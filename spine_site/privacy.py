@@ -4,10 +4,8 @@ person, retention purges.
 A ticked newsletter box only asks: the patient confirms through the link in their email
 (double opt-in), so a stranger's address typed into the form never joins the mailing list.
 
-The suppression list keeps a hash of each address that opted out or was erased. The product
-reads it where marketing data leaves the system: the leads export shows a marketing opt-in
-only for a confirmed one whose address was not suppressed after that lead was made
-(export.py), so a mailing tool fed from the export never adds an unconfirmed address, nor
+The suppression list keeps a hash of each address that opted out or was erased. The leads
+export reads it: a mailing tool fed from the export never adds an unconfirmed address, nor
 re-adds someone who said stop, even after their records were erased.
 """
 

@@ -26,7 +26,6 @@ PASSWORD_MIN = 12
 PASSWORD_MAX = 256
 PASSWORD_MIN_SCORE = 3
 ZXCVBN_MAX = 72
-# What the password forms say about the rule.
 PASSWORD_RULE = (
     "At least 12 characters, and not easy to guess: a few unrelated words work well. "
     "Common passwords, names, dates, repeats (aaaa) and sequences (1234) are refused."

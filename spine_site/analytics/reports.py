@@ -123,9 +123,7 @@ class Report:
     contacted_count: int
     spam_count: int
     page_views: list[tuple[str, int]] = field(default_factory=list)
-    # Views and requests per language of the pages (English first).
     by_language: list[LanguageRow] = field(default_factory=list)
-    # First contact by week (intake_report.py): speed of the first attempt and reach.
     intake: intake_report.IntakeReport | None = None
 
     @property

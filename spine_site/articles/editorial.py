@@ -58,17 +58,11 @@ class Draft:
 
     @classmethod
     def of(cls, revision: ArticleRevision) -> Draft:
-        return cls(
-            title=revision.title,
-            slug=revision.slug,
-            description=revision.description,
-            summary=revision.summary,
-            body=revision.body,
-            faq=[dict(item) for item in revision.faq or []],
-            related=list(revision.related or []),
-            reviewer=revision.reviewer or "",
-            reviewed_on=revision.reviewed_on,
-        )
+        values = {f.name: getattr(revision, f.name) for f in fields(cls)}
+        values["faq"] = [dict(item) for item in revision.faq or []]
+        values["related"] = list(revision.related or [])
+        values["reviewer"] = revision.reviewer or ""
+        return cls(**values)
 
     def same_as(self, revision: ArticleRevision) -> bool:
         return self == Draft.of(revision)

@@ -56,7 +56,6 @@ OUTCOMES_FOR = {
     ],
     AttemptChannel.EMAIL: [AttemptOutcome.SENT, AttemptOutcome.REACHED],
 }
-# The channel a patient's preferred contact method suggests.
 CHANNEL_FOR_METHOD = {
     "phone": AttemptChannel.CALL,
     "text": AttemptChannel.TEXT,

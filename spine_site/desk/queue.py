@@ -1,16 +1,8 @@
 """The intake queue: who to call next. Read-only; attempts.py changes things.
 
-Views (each with its count):
-- first_contact: new appointment requests nobody has tried yet, oldest first;
-- due_today: follow-ups due before the end of today (the clinic's day), soonest first;
-- overdue: requests never tried whose waiting time, in business minutes, is past
-  FIRST_CONTACT_TARGET_MINUTES, and tried ones whose next try has passed; longest overdue
-  first;
-- mine: open requests (new or contacted) the signed-in person owns, oldest first;
-- all: the full list with its filters (lead_list.py).
-Spam is left out of every queue view. Waiting time is counted in business hours
-(business_hours.py); "overdue after 60 business minutes" becomes `created_at < T` for the
-instant T that is 60 business minutes ago, so each view is one indexed query.
+Spam is left out of every view. Waiting time is counted in business hours: "overdue after
+60 business minutes" becomes `created_at < T` for the instant T that is 60 business minutes
+ago, so each view is one indexed query.
 """
 
 from __future__ import annotations

@@ -24,8 +24,7 @@ from spine_site.staff.forms import ActionForm
 from spine_site.web.i18n import DEFAULT, use_language
 from spine_site.web.templating import clinic_time
 
-# The language articles are translated into.
-SPANISH = "es"
+SPANISH = "es"  # the language articles are translated into
 
 
 def state_label(article: ArticleRecord) -> str:
@@ -41,10 +40,7 @@ def state_label(article: ArticleRecord) -> str:
 
 
 def translation_label(original: ArticleRecord) -> str:
-    """An English article's Spanish translation as the list shows it: "No Spanish
-    translation", "Spanish: <its state>", or "Spanish needs update" once the English
-    article was published again after the translation's medical review
-    (editorial.needs_update)."""
+    """An English article's Spanish translation as the list shows it."""
     found = editorial.translation(original, SPANISH)
     if found is None:
         return "No Spanish translation"
@@ -88,8 +84,7 @@ def grouped(articles: Sequence[ArticleRecord]) -> list[ArticleRecord]:
 @bp.route("/articles/new", methods=["GET", "POST"], endpoint="article_new")
 def article_new():
     """A new English article; with ?translation_of=<id>, that article's Spanish translation,
-    its form prefilled with the English text to translate (slug included, which the editor
-    may change) but not the medical review: a translation is reviewed on its own."""
+    its form prefilled with the English text to translate (translation_start)."""
     original = _original_to_translate()
     if original is not None:
         existing = editorial.translation(original, SPANISH)
