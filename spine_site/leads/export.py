@@ -18,7 +18,7 @@ from spine_site import privacy
 from spine_site.accounts import audit
 from spine_site.extensions import db
 from spine_site.leads.intake import BEST_TIMES, CONTACT_METHODS, REASONS
-from spine_site.leads.lead_list import LeadFilter, filter_clauses
+from spine_site.leads.lead_list import STATUS_LABELS, LeadFilter, filter_clauses
 from spine_site.models import ContactAttempt, GuideDownload, Lead, Role, User
 from spine_site.transaction import atomic
 from spine_site.web.i18n import LANGUAGES
@@ -155,13 +155,7 @@ CHOICE_LABELS: dict[str, dict[str, str]] = {
     "best_time": {code: str(label) for code, label in BEST_TIMES},
     "reason": {code: str(label) for code, label in REASONS},
     "form": {"appointment": "Appointment", "guide": "Guide"},
-    "status": {
-        "new": "New",
-        "contacted": "Contacted",
-        "scheduled": "Scheduled",
-        "closed": "Closed",
-        "not_a_fit": "Not a fit",
-    },
+    "status": STATUS_LABELS,
     "language": LANGUAGES,
 }
 # OWASP's CSV injection list: Excel runs a cell that starts with one of these as a formula.

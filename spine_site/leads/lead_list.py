@@ -19,6 +19,14 @@ from spine_site.models import FormKind, Lead, LeadStatus
 
 # A search's counts stop here: past it the list says "more than 1,000" (see list_leads).
 COUNT_LIMIT = 1000
+# Each status as staff read it, on the staff pages and in the exports.
+STATUS_LABELS: dict[str, str] = {
+    LeadStatus.NEW: "New",
+    LeadStatus.CONTACTED: "Contacted",
+    LeadStatus.SCHEDULED: "Scheduled",
+    LeadStatus.CLOSED: "Closed",
+    LeadStatus.NOT_A_FIT: "Not a fit",
+}
 
 
 @dataclass(frozen=True)
