@@ -8,6 +8,7 @@ forms check shape; editorial.problems checks the rules and its messages land on 
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 
 from wtforms import (
     DateField,
@@ -164,18 +165,8 @@ class ArticleForm(PostForm):
 
     @classmethod
     def of(cls, draft: Draft) -> ArticleForm:
-        return cls(
-            formdata=None,
-            title=draft.title,
-            slug=draft.slug,
-            description=draft.description,
-            summary=draft.summary,
-            body=draft.body,
-            faq=format_faq(draft.faq),
-            related=", ".join(draft.related),
-            reviewer=draft.reviewer,
-            reviewed_on=draft.reviewed_on,
-        )
+        typed = asdict(draft) | {"faq": format_faq(draft.faq), "related": ", ".join(draft.related)}
+        return cls(formdata=None, **typed)
 
 
 class PublishForm(PostForm):
