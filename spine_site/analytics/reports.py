@@ -32,7 +32,7 @@ from spine_site.models import (
     User,
 )
 from spine_site.transaction import atomic
-from spine_site.web.i18n import DEFAULT, LANGUAGES, PREFIXES
+from spine_site.web.i18n import DEFAULT, LANGUAGES, PREFIXES, language_of_path
 
 # A first contact: the first move of an appointment request to one of these.
 CONTACTED = frozenset({LeadStatus.CONTACTED, LeadStatus.SCHEDULED})
@@ -46,14 +46,6 @@ FORM_PAGES = (("/schedule", "Appointment page"), ("/guide", "Guide page"))
 def form_page_paths(path: str) -> list[str]:
     """A form page's path in every language: /schedule, /es/schedule."""
     return [prefix + path for prefix in PREFIXES.values()]
-
-
-def language_of_path(path: str) -> str:
-    """The language a page view was in: its path's prefix (/es/...), else English."""
-    for code, prefix in PREFIXES.items():
-        if prefix and (path == prefix or path.startswith(prefix + "/")):
-            return code
-    return DEFAULT
 
 
 class _Conversion:

@@ -33,16 +33,20 @@ TAGS: dict[str, str] = {"en": "en-US", "es": "es-US"}
 babel = Babel()
 
 
+def language_of_path(path: str) -> str:
+    """The language of the page at `path`: its prefix's (/es/...), else English."""
+    for code, prefix in PREFIXES.items():
+        if prefix and (path == prefix or path.startswith(prefix + "/")):
+            return code
+    return DEFAULT
+
+
 def current_language() -> str:
     """The language of this request's page: set by its route (or by its lead), else read
     from the path, so that a 404 under /es/ is in Spanish too; English outside a request."""
-    language = g.get("language") if has_request_context() else None
-    if language is None and has_request_context():
-        path = request.path
-        for code, prefix in PREFIXES.items():
-            if prefix and (path == prefix or path.startswith(prefix + "/")):
-                return code
-    return language or DEFAULT
+    if not has_request_context():
+        return DEFAULT
+    return g.get("language") or language_of_path(request.path)
 
 
 def use_language(language: str) -> None:
@@ -90,9 +94,10 @@ def init_app(app: Flask, *, translated_endpoints: set[str]) -> None:
 
     @app.context_processor
     def _language() -> dict[str, Any]:
-        if not has_request_context():
-            return {"language": current_language(), "alternates": {}}
-        return {"language": current_language(), "alternates": alternates()}
+        return {
+            "language": current_language(),
+            "alternates": alternates() if has_request_context() else {},
+        }
 
 
 def register(bp: Blueprint) -> None:
