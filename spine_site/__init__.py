@@ -50,31 +50,23 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
+    from spine_site import cli
+    from spine_site.ops import metrics
+    from spine_site.web import assets, errors, security
+
     register_logging(app)
-    register_security(app)
+    security.init_app(app)
     register_extensions(app, root)
     register_content(app)
     register_blueprints(app)
-    register_errors(app)
+    errors.init_app(app)
     register_outbox(app)
-    register_metrics(app)
-    register_cli(app)
-    register_proxies(app)
-    register_assets(app)
-    return app
-
-
-def register_proxies(app: Flask) -> None:
-    from spine_site.web.security import trust_proxies
-
-    trust_proxies(app)
-
-
-def register_assets(app: Flask) -> None:
-    from spine_site.web import assets
-
+    metrics.init_app(app)
+    cli.init_app(app)
+    security.trust_proxies(app)
     # Last: WhiteNoise wraps the finished WSGI app, ProxyFix included.
     assets.init_app(app)
+    return app
 
 
 def register_logging(app: Flask) -> None:
@@ -84,12 +76,6 @@ def register_logging(app: Flask) -> None:
     # A developer reads plain lines and clicks the links the file transport logs; production
     # gets JSON lines with every token and cookie redacted.
     configure(json_lines=app.config["LOG_FORMAT"] == "json", redact_links=not development)
-
-
-def register_security(app: Flask) -> None:
-    from spine_site.web.security import init_app
-
-    init_app(app)
 
 
 def register_extensions(app: Flask, root: Path) -> None:
@@ -168,12 +154,6 @@ def register_blueprints(app: Flask) -> None:
     templating.init_app(app)
 
 
-def register_errors(app: Flask) -> None:
-    from spine_site.web.errors import init_app
-
-    init_app(app)
-
-
 def register_outbox(app: Flask) -> None:
     from flask import request
 
@@ -192,15 +172,3 @@ def register_outbox(app: Flask) -> None:
         def _start_sender() -> None:
             if request.endpoint != "static":
                 sender.ensure_running()
-
-
-def register_metrics(app: Flask) -> None:
-    from spine_site.ops import metrics
-
-    metrics.init_app(app)
-
-
-def register_cli(app: Flask) -> None:
-    from spine_site.cli import init_app
-
-    init_app(app)
