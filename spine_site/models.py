@@ -70,9 +70,8 @@ def enum_column(kind: type[enum.Enum], name: str | None = None) -> db.Enum:
 
 # -- What patients submit, and the mail it brings
 
-# What belongs to a lead or a person is deleted with it, by the schema: every foreign key to a
-# lead or a person is ON DELETE CASCADE. With passive_deletes the ORM leaves that to the
-# database instead of loading each child first; a child already loaded is deleted with it.
+# With passive_deletes the ORM leaves the cascade to the database (ON DELETE CASCADE) instead
+# of loading each child first; a child already loaded is deleted with it.
 OWNED = "save-update, merge, delete"
 
 
@@ -188,7 +187,6 @@ class Lead(db.Model):
     reason: Mapped[str | None] = mapped_column(String(40))
     message: Mapped[str | None] = mapped_column(Text)
 
-    # Consent: whether it was given, to which wording (versioned), and when.
     consent_contact: Mapped[bool] = mapped_column(default=False)
     consent_version: Mapped[str | None] = mapped_column(String(40))
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -201,7 +199,6 @@ class Lead(db.Model):
     is_spam: Mapped[bool] = mapped_column(default=False)
     spam_reason: Mapped[str | None] = mapped_column(String(40))
 
-    # Attribution: the visit's landing page, campaign tags and referrer; where the form was.
     utm_source: Mapped[str | None] = mapped_column(String(200))
     utm_medium: Mapped[str | None] = mapped_column(String(200))
     utm_campaign: Mapped[str | None] = mapped_column(String(200))
@@ -304,12 +301,8 @@ class Suppression(db.Model):
 
 
 class PageViewDay(db.Model):
-    """Views of one public page on one day (the clinic's day): a counter, nothing else.
-
-    No cookie, no address, no visitor: a row says only that a page was shown so many times.
-    Web processes count in memory and add their counts here every few seconds
-    (analytics.ViewCounter), so a page view costs no write of its own.
-    """
+    """Views of one public page on one clinic day: a counter, nothing else (no cookie, no
+    address, no visitor). Web processes add their counts in batches (analytics.pageviews)."""
 
     __tablename__ = "page_view_day"
 
@@ -435,10 +428,8 @@ class RecoveryCode(db.Model):
 
 
 class NoteDraft(db.Model):
-    """A note a timeout kept from being saved, held on the server for its author only.
-
-    Shown once on the lead's page, then deleted; erasure and retention delete it with the lead.
-    """
+    """A note a timeout kept from being saved, held on the server for its author only, and
+    shown once on the lead's page."""
 
     __tablename__ = "note_draft"
     __table_args__ = (Index("ix_note_draft_user_lead", "user_id", "lead_id", unique=True),)

@@ -1,17 +1,14 @@
 """Signing in: the password step, the second step, and the sessions they start.
 
-Throttling (docs/staff.md, "Failed sign-ins"), chosen so that slowing a guesser never gives
-anyone a switch that locks staff out:
-- Passwords: each address may fail RATELIMIT_LOGIN times in all, and LOGIN_MAX_FAILURES times
-  for one typed email within LOGIN_LOCK_MINUTES. Both count in the rate-limit store (Redis in
-  production), keyed by address, and by a keyed hash of the typed email, so an email that has
-  no account is answered exactly like one that has. Nothing is counted per account: wrong
-  passwords from ten addresses do not stop the right one from an eleventh. A guessed password
-  alone opens nothing anyway; the second factor stands behind it.
-- Second-factor codes (authenticator or recovery): LOGIN_MAX_FAILURES wrong codes within
-  LOGIN_LOCK_MINUTES refuse further codes for the account, from every address, since a
-  six-digit code could otherwise be guessed from many addresses at once. Only someone who
-  already has the password can spend these, and a passkey still works meanwhile.
+Throttling (docs/staff.md, "Failed sign-ins") never gives anyone a switch that locks staff
+out:
+- Passwords count per address (RATELIMIT_LOGIN), and per address and typed email
+  (LOGIN_MAX_FAILURES within LOGIN_LOCK_MINUTES), never per account: wrong passwords from ten
+  addresses do not stop the right one from an eleventh, and an email with no account is
+  answered like one with.
+- Authenticator codes count per account, from every address, since six digits could
+  otherwise be guessed from many addresses at once; only someone who has the password can
+  spend these, and a passkey or a recovery code still works meanwhile.
 """
 
 from __future__ import annotations

@@ -2,12 +2,6 @@
 or at a set time, unpublish, restore an old revision. Each step is checked, audited where it
 changes what readers see; the functions flush only, in the caller's transaction (one step
 of article_desk, or a whole import).
-
-States, as the staff list shows them (`state_of`):
-- draft / in review: never published (or unpublished and being reworked), by `workflow`;
-- scheduled: a live revision whose time has not come;
-- published: readers see the live revision (the head may be a newer draft);
-- unpublished: readers get 410 Gone.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def import_file(path: Path, by: User | None = None) -> tuple[ArticleRecord, str]
     """Take in one file: a new article (published as the file says), or a new revision of
     the article with that slug in the file's language; with "new", "updated" or "unchanged".
     Raises ArticleError for a malformed file, EditorialError for content the rules refuse."""
-    rendered = parse_article(path)  # every check the site has always made of a file
+    rendered = parse_article(path)  # every check of a file
     meta, body = split_front_matter(path.read_text(encoding="utf-8"), path.name)
     draft = Draft(
         title=rendered.title,

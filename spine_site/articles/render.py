@@ -1,9 +1,7 @@
-"""Articles: Markdown files with YAML front matter, parsed and rendered once per process.
+"""Articles: Markdown with YAML front matter, parsed and rendered to a page's parts.
 
-A file's name (without .md) is its slug. English files live in spine_site/content/articles/,
-Spanish ones in its es/ folder, each saying `language: es` and `translation_of: <the English
-slug>`. Each language has its own addresses (/articles/<slug>, /es/articles/<slug>), its own
-list and its own related articles.
+A file's name (without .md) is its slug. Each language has its own addresses
+(/articles/<slug>, /es/articles/<slug>), its own list and its own related articles.
 """
 
 from __future__ import annotations

@@ -1,6 +1,4 @@
-"""Casework: what intake staff do to a lead. Each function takes the acting user, writes the
-audit entry, and runs as one transaction (transaction.atomic).
-"""
+"""Casework: what intake staff do to a lead, and a person's timeline."""
 
 from __future__ import annotations
 

@@ -134,9 +134,8 @@ def view_rows(
     if len(parts) == 1:
         query = select(Lead).where(*parts[0]).order_by(*_order(view))
         return list(db.session.scalars(query.options(*options).limit(limit).offset(offset)))
-    # Each part's first offset + limit rows, merged by the view's order, then the page.
-    # Each part is read in an order that follows when its rows fell overdue, so the first
-    # offset + limit of each hold the page.
+    # Each part is read in the order its rows fell overdue, so the first offset + limit of
+    # each, merged, hold the page.
     found: list[Lead] = []
     for n, clauses in enumerate(parts):
         query = select(Lead).where(*clauses).order_by(*_order(view, n)).limit(offset + limit)

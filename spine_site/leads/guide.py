@@ -172,9 +172,8 @@ def _cached(source: Path, mtime_ns: int, contact: GuideContact) -> bytes:
 
 
 def guide_pdf(contact: GuideContact, source: Path | None = None) -> bytes:
-    """The guide's bytes in the contact's language (from that language's source unless
-    `source` is given), built on first use and again only when the source file changes.
-    The contact, language included, is part of the cache key: each language is kept apart."""
+    """The guide's bytes for this contact (and so language), built on first use and again
+    only when the source file changes."""
     source = source or GUIDE_SOURCES[contact.language]
     return _cached(source, source.stat().st_mtime_ns, contact)
 

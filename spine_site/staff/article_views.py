@@ -137,10 +137,8 @@ def _original_to_translate() -> ArticleRecord | None:
 
 
 def translation_start(original: ArticleRecord) -> Draft:
-    """Where a translation starts: the English article's published text (its newest if it
-    is not published), for the editor to translate in place, with the same slug. Related
-    articles become their Spanish translations (those without one are left out); the
-    reviewer and review date are left empty for the translation's own medical review."""
+    """Where a translation starts: the English article's published (else newest) text, its
+    related articles' Spanish translations, and no medical review of its own yet."""
     source = original.live or original.head
     assert source is not None
     draft = Draft.of(source)
