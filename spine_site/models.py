@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -70,9 +71,14 @@ def enum_column(kind: type[enum.Enum], name: str | None = None) -> db.Enum:
 
 # -- What patients submit, and the mail it brings
 
-# With passive_deletes the ORM leaves the cascade to the database (ON DELETE CASCADE) instead
-# of loading each child first; a child already loaded is deleted with it.
-OWNED = "save-update, merge, delete"
+
+def _owned(order_by: str, **options: object) -> Any:
+    """The children of a lead or a person, deleted with it. With passive_deletes the ORM
+    leaves that to the database (ON DELETE CASCADE) instead of loading each child first; a
+    child already loaded is deleted with it."""
+    return relationship(
+        order_by=order_by, cascade="save-update, merge, delete", passive_deletes=True, **options
+    )
 
 
 class FormKind(enum.StrEnum):
@@ -128,9 +134,7 @@ class Person(db.Model):
     email_normalized: Mapped[str] = mapped_column(String(320), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    leads: Mapped[list[Lead]] = relationship(
-        back_populates="person", order_by="Lead.id", cascade=OWNED, passive_deletes=True
-    )
+    leads: Mapped[list[Lead]] = _owned("Lead.id", back_populates="person")
 
 
 class Lead(db.Model):
@@ -226,22 +230,12 @@ class Lead(db.Model):
     language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
 
     person: Mapped[Person] = relationship(back_populates="leads")
-    emails: Mapped[list[OutboxEmail]] = relationship(
-        back_populates="lead", order_by="OutboxEmail.id", cascade=OWNED, passive_deletes=True
-    )
-    downloads: Mapped[list[GuideDownload]] = relationship(
-        back_populates="lead", order_by="GuideDownload.id", cascade=OWNED, passive_deletes=True
-    )
-    notes: Mapped[list[Note]] = relationship(
-        order_by="Note.id", cascade=OWNED, passive_deletes=True
-    )
-    attempts: Mapped[list[ContactAttempt]] = relationship(
-        order_by="ContactAttempt.id", cascade=OWNED, passive_deletes=True
-    )
+    emails: Mapped[list[OutboxEmail]] = _owned("OutboxEmail.id", back_populates="lead")
+    downloads: Mapped[list[GuideDownload]] = _owned("GuideDownload.id", back_populates="lead")
+    notes: Mapped[list[Note]] = _owned("Note.id")
+    attempts: Mapped[list[ContactAttempt]] = _owned("ContactAttempt.id")
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
-    status_changes: Mapped[list[LeadStatusChange]] = relationship(
-        order_by="LeadStatusChange.id", cascade=OWNED, passive_deletes=True
-    )
+    status_changes: Mapped[list[LeadStatusChange]] = _owned("LeadStatusChange.id")
 
     @property
     def full_name(self) -> str:

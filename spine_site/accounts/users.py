@@ -1,4 +1,4 @@
-"""Staff accounts: passwords, roles, sign-in with throttling, disabling."""
+"""Staff accounts: passwords and their rule, roles, and what admins do to accounts."""
 
 from __future__ import annotations
 

@@ -119,10 +119,8 @@ def guard():
     from the app-wide one), so a refused request never reaches what a failed check does
     (keeping a note draft)."""
     endpoint = request.endpoint or ""
-    if endpoint in PUBLIC or endpoint in SECOND_STEP:
-        csrf.protect()
-        return None
-    if not current_user.is_authenticated and endpoint in ENROLMENT:
+    enrolling = not current_user.is_authenticated and endpoint in ENROLMENT
+    if endpoint in PUBLIC or endpoint in SECOND_STEP or enrolling:
         csrf.protect()
         return None
     if not current_user.is_authenticated:
