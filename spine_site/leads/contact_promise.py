@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
-# Each sentence whole, so a translation can order its words as its language needs; each is
-# read in the language of the page or email it is said on.
-# How intake reaches a patient who chose this way (intake.CONTACT_METHODS codes).
+# Each sentence whole, so a translation can order its words as its language needs. How intake
+# reaches a patient who chose this way (intake.CONTACT_METHODS codes):
 _HOW = {
     "phone": _l(
         "Our intake team will call you, as you asked, usually within one business day, "
@@ -37,11 +36,9 @@ _DEFAULT_HOW = _l(
     "Our intake team will call you, usually within one business day, to find an "
     "appointment time that suits you."
 )
-# When, by the times of day the form offers (intake.BEST_TIMES codes; "" for none): with the
-# clinic's hours as people read them, and without (an empty setting).
-# Early evening: the desk works business hours, which may end before anyone's early evening:
-# say so, rather than leave the patient waiting by the phone at 6 pm. Worded to stay true if
-# the clinic's hours do reach into the evening.
+# When, by the times of day the form offers (intake.BEST_TIMES codes; "" for none), with the
+# clinic's hours and without (an empty setting). Early evening says the desk may not reach
+# that late, rather than leave the patient waiting by the phone at 6 pm.
 _WHEN: dict[str, tuple[LazyString, LazyString]] = {
     "morning": (
         _l("We'll aim for the morning, within our hours (%(hours)s)."),
