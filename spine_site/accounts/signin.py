@@ -41,9 +41,6 @@ class SignInThrottled(Exception):
         self.retry_after = max(1, retry_after)
 
 
-# -- The password step --------------------------------------------------------------------
-
-
 def _typed_email(email: str) -> str:
     typed = email.strip().lower()[:320]
     # No account has control characters in its address (and PostgreSQL refuses NUL in text).
@@ -110,9 +107,6 @@ def pending_user(user_id: object, since: float) -> User | None:
     return None if changed is not None and changed.timestamp() >= since else user
 
 
-# -- The second step ---------------------------------------------------------------------
-
-
 def code_wait(user: User) -> int:
     """Seconds until this account may try another code; 0 when it may now."""
     config = current_app.config
@@ -155,9 +149,6 @@ def check_code(user: User, code: str) -> str | None:
             return None
         audit.record("mfa_throttled", user=user)
     raise SignInThrottled(wait)
-
-
-# -- Sessions ------------------------------------------------------------------------------
 
 
 def _hash(key: str) -> str:

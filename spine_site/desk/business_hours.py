@@ -85,8 +85,6 @@ class BusinessHours:
             holidays=setting(config, "CLINIC_HOLIDAYS", "", parse_holidays),
         )
 
-    # -- the day's open periods in UTC ----------------------------------------------------
-
     def _instant(self, day: date, minute: int) -> datetime:
         """The first instant the clinic's clocks show this wall time or later."""
         if minute == MINUTES_PER_DAY:
@@ -137,8 +135,6 @@ class BusinessHours:
         # 23:01) an instant showing Saturday can follow Sunday's start. So forward walks start
         # at this date, backward ones at the next, and lookups check both.
         return at.astimezone(self.zone).date()
-
-    # -- counting ------------------------------------------------------------------------
 
     def minutes_between(self, start: datetime, end: datetime) -> int:
         """Whole business minutes, 0 if end <= start; a start over HORIZON_DAYS back is clamped."""
@@ -206,8 +202,6 @@ class BusinessHours:
                 return closes - remaining
             remaining -= closes - opens
         raise ValueError(_BEYOND_HORIZON)
-
-    # -- openings ------------------------------------------------------------------------
 
     def is_open(self, at: datetime) -> bool:
         """Open at this instant: an opening instant is open, a closing one is not."""
