@@ -25,7 +25,7 @@ from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import delete, func, select
 
 from spine_site.accounts import audit, mfa, users
-from spine_site.accounts.users import _DUMMY_HASH, hasher
+from spine_site.accounts.users import _DUMMY_HASH, hasher, session_hash
 from spine_site.clock import utcnow
 from spine_site.extensions import db
 from spine_site.models import AuditEvent, StaffSession, User
@@ -151,10 +151,6 @@ def check_code(user: User, code: str) -> str | None:
     raise SignInThrottled(wait)
 
 
-def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 @atomic()
 def start_session(user: User, factor: str) -> None:
     """A new signed-in session for this browser; `user.session_key` is what its cookie holds.
@@ -167,7 +163,7 @@ def start_session(user: User, factor: str) -> None:
         )
     )
     key = secrets.token_urlsafe(32)
-    db.session.add(StaffSession(user_id=user.id, key_hash=_hash(key), second_factor=factor))
+    db.session.add(StaffSession(user_id=user.id, key_hash=session_hash(key), second_factor=factor))
     user.last_login_at = utcnow()
     audit.record("login", user=user, detail={"factor": factor})
     user.session_key = key
@@ -184,7 +180,7 @@ def load_user(session_id: str) -> User | None:
         select(User, StaffSession.second_factor)
         .join(StaffSession, StaffSession.user_id == User.id)
         .where(
-            StaffSession.key_hash == _hash(key),
+            StaffSession.key_hash == session_hash(key),
             User.id == int(user_id),
             StaffSession.created_at > oldest,
         )
@@ -200,5 +196,7 @@ def load_user(session_id: str) -> User | None:
 @atomic()
 def end_session(user: User, *, reason: str | None = None) -> None:
     """Sign out: this browser's session ends on the server, not only in its cookie."""
-    db.session.execute(delete(StaffSession).where(StaffSession.key_hash == _hash(user.session_key)))
+    db.session.execute(
+        delete(StaffSession).where(StaffSession.key_hash == session_hash(user.session_key))
+    )
     audit.record("logout", user=user, detail={"reason": reason} if reason else {})
