@@ -2,14 +2,11 @@
 
 `by` is the person acting (None: the command line).
 
-At rest:
-- The TOTP secret must be readable by the server to check a code, so it is encrypted
-  (Fernet: AES-128-CBC with HMAC-SHA256) under a key derived from SECRET_KEY with HKDF. A
-  copy of the database alone does not give anyone the codes. Keys in SECRET_KEY_FALLBACKS
-  still decrypt, and a secret read with an old key is re-encrypted with the current one at
-  its next use (or by `flask users reencrypt`).
-- Recovery codes are 80 random bits each, stored as SHA-256: too many to try from a copy of
-  the table, and a fast hash keeps the check cheap (no slow hash is needed at that strength).
+The TOTP secret must be readable by the server to check a code, so it is encrypted (Fernet)
+under a key derived from SECRET_KEY with HKDF: a copy of the database alone gives nobody the
+codes. A secret read with a key in SECRET_KEY_FALLBACKS is re-encrypted at its next use.
+Recovery codes are 80 random bits each, stored as SHA-256: too many to try from a copy of the
+table, so no slow hash is needed.
 """
 
 from __future__ import annotations
@@ -49,9 +46,6 @@ _RECOVERY_LENGTH = 16  # 16 x 5 bits = 80 bits
 
 class FactorError(ValueError):
     """A second-factor request that cannot be done; the message says why, plainly."""
-
-
-# -- Encryption of the TOTP secret -----------------------------------------------------
 
 
 def _fernet(secret_key: str) -> Fernet:
@@ -148,9 +142,6 @@ def reencrypt_all() -> tuple[int, int]:
             lost += 1
     audit.record("mfa_reencrypt", actor="command line", detail={"done": done, "lost": lost})
     return done, lost
-
-
-# -- Authenticator app (TOTP, RFC 6238) ------------------------------------------------
 
 
 def has_totp(user: User) -> bool:
@@ -274,9 +265,6 @@ def refuse_removing_last(user: User, *, removing_totp: bool = False, passkeys: i
         )
 
 
-# -- Recovery codes ---------------------------------------------------------------------
-
-
 def _hash_code(code: str) -> str:
     return hashlib.sha256(clean_code(code).encode()).hexdigest()
 
@@ -327,9 +315,6 @@ def recovery_codes_left(user: User) -> int:
         )
         or 0
     )
-
-
-# -- What an admin sees and resets -------------------------------------------------------
 
 
 def factor_summary(users: Iterable[User]) -> dict[int, dict[str, int | bool]]:

@@ -50,10 +50,9 @@ def normalize_email(email: str) -> str:
 
 
 def check_password_rules(password: str, email: str = "") -> None:
-    """Length, not composition (ASVS 5.0): 12 to 256 characters, not the email itself, and
-    not easy to guess: zxcvbn's estimate must reach "safely unguessable" (score 3 of 4),
-    which refuses common and breached-list passwords, repeats, sequences, dates, keyboard
-    patterns, and the clinic's or the person's own name."""
+    """Length, not composition (ASVS 5.0): 12 to 256 characters, not the email, and zxcvbn's
+    "safely unguessable" (score 3 of 4), which refuses common passwords, repeats, sequences,
+    dates, keyboard patterns, and the clinic's or the person's own name."""
     if len(password) < PASSWORD_MIN:
         raise UserError(f"Use at least {PASSWORD_MIN} characters for the password.")
     if len(password) > PASSWORD_MAX:

@@ -2,13 +2,10 @@
 (spam left out), per clinic week (Monday to Sunday, partial at the period's ends), over the
 whole period, and over the whole period per language of the request.
 
-- tried within the target: the share whose first attempt came within
-  FIRST_CONTACT_TARGET_MINUTES business minutes. A request not tried yet counts as missed
-  once its target has passed and is left out until then, so a week still under way is
-  neither flattered nor penalised; one closed without any attempt counts as missed.
-- median time to first attempt and to first reach, in business minutes: a request made on
-  Friday evening and called at 08:30 on Monday waited 30 minutes, not 60 hours.
-- attempts per scheduled appointment, over the requests that ever reached "scheduled".
+Tried within the target: a request not tried yet counts as missed once its target has
+passed and is left out until then, so a week still under way is neither flattered nor
+penalised. Times are business minutes: a request made on Friday evening and called at 08:30
+on Monday waited 30 minutes, not 60 hours.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from spine_site.models import Person
 
 
 def normalize_email(email: str) -> str:
-    """The key a person is known by: email-validator's normalised form, lower-cased."""
+    """The key a person is known by: the address trimmed and lower-cased."""
     return email.strip().lower()
 
 

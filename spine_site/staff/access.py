@@ -114,10 +114,8 @@ TIMED_OUT = "The sign-in page sat open too long. Please sign in again."
 
 @bp.before_request
 def guard():
-    """Deny by default, before anything of the request is used: signed in, the role table,
-    idle and absolute timeouts, and only then the CSRF check (the staff blueprint is exempt
-    from the app-wide one), so a refused request never reaches what a failed check does
-    (keeping a note draft)."""
+    """Deny by default: signed in, the role table, idle and absolute timeouts, and only then
+    the CSRF check, so a refused request never reaches what a failed check does."""
     endpoint = request.endpoint or ""
     enrolling = not current_user.is_authenticated and endpoint in ENROLMENT
     if endpoint in PUBLIC or endpoint in SECOND_STEP or enrolling:
