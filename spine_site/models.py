@@ -32,8 +32,6 @@ from sqlalchemy.types import TypeDecorator
 from spine_site.clock import utcnow
 from spine_site.extensions import db
 
-# -- Column types
-
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out; SQLite would otherwise hand back naive values."""

@@ -1,9 +1,8 @@
 """Page-view counting without cookies: counts per (clinic day, path), kept in memory by each
 web process and added to `page_view_day` in batches.
 
-A page view costs a dictionary update, not a database write. No cookie, IP address or visitor
-id is involved; a process killed with -9 loses at most its last few seconds of counts. Which
-requests count as a view is decided on the public side (public/visits.py).
+A page view costs a dictionary update, not a database write, and involves no cookie, IP
+address or visitor id; a process killed with -9 loses at most its last few seconds of counts.
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """The languages of the public side: English at the site's root, Spanish under /es/.
 
-A public page is declared once with `localized(bp, rule)`: it answers at `rule` in English
-and at `/es` + `rule` in Spanish, as one endpoint whose `language` (a URL default, taken off
-before the view runs) is the page's language. `url_for` inside a page then builds links in
-the same language, and `url_for(..., language="es")` builds the other one. Flask-Babel
-translates every string marked with `_()` or `lazy_gettext` into that language
-(spine_site/translations/). Nothing follows `Accept-Language`: a shared link and a search
-engine get the language they asked for. Staff pages are English.
-
-A page reached by a link in an email (the guide download, newsletter confirmation) follows
-the language of its lead instead: `use_language`.
+A public page is declared once with `localized(bp, rule)`: it answers at `rule` and at `/es`
++ `rule`, as one endpoint whose `language` (a URL default, taken off before the view runs)
+is the page's language, so `url_for` inside a page builds links in the same language.
+Nothing follows `Accept-Language`: a shared link and a search engine get the language they
+asked for. Staff pages are English; a page reached by a link in an email follows the
+language of its lead (`use_language`).
 """
 
 from __future__ import annotations
