@@ -1,10 +1,5 @@
-"""The editor's steps as the staff pages take them: each one editorial step in one
-transaction.
-
-editorial.py only flushes, so the import command can take in many articles in one
-transaction; a button press in the staff area is one step, committed here (views never
-commit), or rolled back with its plain reason when the step is refused.
-"""
+"""The editor's steps as the staff pages take them, each in one transaction (editorial.py
+only flushes, so an import can take in many articles in one)."""
 
 from __future__ import annotations
 

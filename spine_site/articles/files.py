@@ -1,6 +1,5 @@
-"""Articles in and out as Markdown files with YAML front matter: the first import (the files
-under content/articles/, which a fresh database takes in by itself), and an export of every
-article for backup and for review in git.
+"""Articles in and out as Markdown files with YAML front matter: the bundled files a fresh
+database takes in by itself, imports, and an export for backup and review in git.
 
 Front matter: title, description, published, updated, reviewer, summary, faq, related,
 `reviewed` (the review date; `updated` when absent), on export `state`, and for a

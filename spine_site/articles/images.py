@@ -1,9 +1,8 @@
 """Article images: an upload checked by its content, cleaned of every byte of metadata,
 stored as responsive files in the database, and the <picture> markup articles show them with.
 
-A phone photo carries where it was taken (EXIF GPS), the camera, sometimes the owner's name;
-none of that may reach a patient's page. So an upload is decoded to pixels and rebuilt from
-those alone: whatever metadata the file had, the stored files cannot carry it.
+A phone photo carries where it was taken (EXIF GPS), the camera, sometimes the owner's name:
+so an upload is rebuilt from its decoded pixels alone, and the stored files carry none of it.
 """
 
 from __future__ import annotations

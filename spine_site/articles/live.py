@@ -1,10 +1,9 @@
 """Each worker's copy of the published articles, rendered once and followed from the database.
 
 Pages look articles up in memory. At most every ARTICLES_CHECK_SECONDS a request asks the
-database one small question (how many articles, and the newest change); when the answer
-moves, or a scheduled article's time has come, the worker renders the published set again
-as a new `Library`. A publish on one host so reaches every worker on every host within a few
-seconds, without a restart.
+database how many articles there are and when the newest changed; when that moves, or a
+scheduled article's time has come, the worker renders the published set again. A publish so
+reaches every worker on every host within seconds.
 """
 
 from __future__ import annotations

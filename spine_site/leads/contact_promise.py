@@ -1,9 +1,8 @@
 """How and when the intake desk will reach a patient, in the words the confirmation email and
 the thank-you page both use.
 
-Built only from the choice codes the schedule form offers (intake.CONTACT_METHODS and
-BEST_TIMES), never from text a patient typed: a value this module does not know reads as
-no preference, so neither a stored value nor a hand-made thank-you link can put other words
+Built only from the choice codes the schedule form offers, never from text a patient typed:
+an unknown value reads as no preference, so a hand-made thank-you link cannot put other words
 in the clinic's mouth.
 """
 
