@@ -392,9 +392,8 @@ class Passkey(db.Model):
 
 
 class WebAuthnChallenge(db.Model):
-    """A passkey challenge sent to one account's browser and not yet answered. Answering
-    deletes the row (a conditional DELETE whose row count decides), so an answer counts
-    once in whichever worker it reaches; expired rows are deleted as new ones are made."""
+    """A passkey challenge sent to one account's browser and not yet answered: answering
+    deletes the row (passkeys.spend_challenge), so an answer counts once."""
 
     __tablename__ = "webauthn_challenge"
 

@@ -376,7 +376,6 @@ def current_report(day_from: date, day_to: date) -> Report:
 
 @atomic()
 def record_export(day_from: date, day_to: date, *, by: User) -> None:
-    """Note an analytics CSV download in the audit log."""
     audit.record(
         "analytics_export",
         user=by,

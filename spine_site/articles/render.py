@@ -78,7 +78,6 @@ def markdown_parser() -> MarkdownIt:
 
 
 def split_front_matter(text: str, source: str) -> tuple[dict, str]:
-    """Split '---' YAML front matter from the Markdown body."""
     if not text.startswith("---"):
         raise ArticleError(f"{source}: missing front matter (the file must start with ---)")
     try:
@@ -141,7 +140,6 @@ def _polish_html(html: str, language: str = DEFAULT) -> str:
 
 
 def parse_article(path: Path, md: MarkdownIt | None = None) -> Article:
-    """Parse and render one article file."""
     slug = path.stem
     if not _SLUG.match(slug):
         raise ArticleError(f"{path.name}: file name must be a lowercase-hyphenated slug")

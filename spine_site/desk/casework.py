@@ -132,7 +132,6 @@ def _take_draft(user: User, lead_id: int) -> str | None:
 
 @atomic()
 def view_person(person: Person, *, by: User) -> None:
-    """Record that a person's whole history was opened."""
     audit.record("person_view", user=by, target=f"person:{person.id}")
 
 

@@ -276,9 +276,8 @@ class ExportPlan:
         return values
 
     def records(self, batch: int = 1000) -> Iterator[list[list[object]]]:
-        """Batches of rows, newest first, as typed values in `self.columns` order: labels
-        for choices, bools, ints, UTC datetimes, None for empty. Each batch is read in its
-        own short transaction."""
+        """Batches of rows, newest first, as typed values in `self.columns` order (None for
+        empty), each batch read in its own short transaction."""
         db.session.rollback()
         downloads, tries = (
             select(func.count()).where(model.lead_id == Lead.id).scalar_subquery()

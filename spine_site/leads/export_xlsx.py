@@ -183,7 +183,6 @@ def _page_setup(sheet: Sheet) -> None:
 
 
 def write_workbook(plan: ExportPlan, zone: ZoneInfo, target: IO[bytes], title: str) -> None:
-    """Write the plan's rows to `target` as .xlsx."""
     book = Workbook(write_only=True)
     book.properties.title = title
     book.properties.creator = "spine_site"

@@ -159,7 +159,6 @@ class ArticleForm(PostForm):
         )
 
     def show_problems(self, found: dict[str, str]) -> None:
-        """Put the domain's messages on their fields."""
         for name, message in found.items():
             self[name].errors = [message]
 

@@ -28,8 +28,7 @@ def keep_challenge(challenge: bytes, purpose: str) -> None:
 
 def take_challenge(purpose: str) -> bytes | None:
     """The challenge this browser was sent for this purpose, gone from the session once
-    taken. A copied cookie still holds it: passkeys.spend_challenge is what makes it count
-    once."""
+    taken (a copied cookie still holds it: passkeys.spend_challenge counts it once)."""
     data: Any = session.pop("webauthn", None)
     if not isinstance(data, dict) or data.get("for") != purpose:
         return None
