@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import update
 
 from spine_site.accounts import audit
 from spine_site.clock import utcnow
+from spine_site.desk import casework
 from spine_site.desk.business_hours import BusinessHours
 from spine_site.desk.hours_settings import cadence_from_config
 from spine_site.extensions import db
@@ -23,7 +23,6 @@ from spine_site.models import (
     ContactAttempt,
     Lead,
     LeadStatus,
-    LeadStatusChange,
     Role,
     User,
 )
@@ -103,7 +102,8 @@ def record_attempt(
             lead.first_reached_at = now
         lead.unreached_attempts = 0
         lead.next_follow_up_at = None
-        _contacted(lead, by)
+        # A new request becomes "contacted", recorded like a change by hand.
+        casework.move_status(lead, LeadStatus.NEW, LeadStatus.CONTACTED, by)
     elif outcome is AttemptOutcome.WRONG_NUMBER:
         lead.next_follow_up_at = None
     else:
@@ -118,26 +118,6 @@ def record_attempt(
         detail={"channel": channel.value, "outcome": outcome.value},
     )
     return attempt
-
-
-def _contacted(lead: Lead, by: User) -> None:
-    """Reached: a new request becomes "contacted", recorded like a change by hand."""
-    moved = db.session.execute(
-        update(Lead)
-        .where(Lead.id == lead.id, Lead.status == LeadStatus.NEW)
-        .values(status=LeadStatus.CONTACTED)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if moved == 1:
-        lead.status = LeadStatus.CONTACTED
-        db.session.add(
-            LeadStatusChange(
-                lead_id=lead.id,
-                user=by,
-                from_status=LeadStatus.NEW,
-                to_status=LeadStatus.CONTACTED,
-            )
-        )
 
 
 @atomic()

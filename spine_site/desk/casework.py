@@ -37,11 +37,22 @@ def open_lead(lead: Lead, *, by: User) -> str | None:
 
 @atomic()
 def change_status(lead: Lead, status: LeadStatus, *, seen: LeadStatus, by: User) -> bool:
-    """Move a lead from the status the user saw to a new one, recording who and when. False
-    when nothing changed or someone else moved the lead first (the UPDATE matches only the
-    status the user saw)."""
-    if seen is status:
+    """Move a lead from the status the user saw to a new one (move_status), audited; False
+    when nothing changed."""
+    if seen is status or not move_status(lead, seen, status, by):
         return False
+    audit.record(
+        "lead_status",
+        user=by,
+        target=f"lead:{lead.id}",
+        detail={"from": seen.value, "to": status.value},
+    )
+    return True
+
+
+def move_status(lead: Lead, seen: LeadStatus, status: LeadStatus, by: User) -> bool:
+    """Move the lead from `seen` to `status`, with its history row, in the caller's
+    transaction; False if someone moved it first (the UPDATE matches only `seen`)."""
     moved = db.session.execute(
         update(Lead)
         .where(Lead.id == lead.id, Lead.status == seen)
@@ -50,13 +61,8 @@ def change_status(lead: Lead, status: LeadStatus, *, seen: LeadStatus, by: User)
     ).rowcount
     if moved != 1:
         return False
+    lead.status = status
     db.session.add(LeadStatusChange(lead_id=lead.id, user=by, from_status=seen, to_status=status))
-    audit.record(
-        "lead_status",
-        user=by,
-        target=f"lead:{lead.id}",
-        detail={"from": seen.value, "to": status.value},
-    )
     return True
 
 
