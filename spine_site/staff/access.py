@@ -7,6 +7,7 @@ anything not listed there. Also the small request helpers every staff view share
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import date
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -203,6 +204,16 @@ def stash_note_draft(user: User) -> None:
     body = request.form.get("body", "").strip()
     if request.endpoint == "staff.lead_note" and body and isinstance(lead_id, int):
         casework.keep_draft(user, lead_id, body[:5000])
+
+
+def took(step: Callable[[], object], refusal: type[Exception]) -> bool:
+    """Whether a domain step was taken; when it is refused, its plain reason is flashed."""
+    try:
+        step()
+    except refusal as exc:
+        flash(str(exc), "error")
+        return False
+    return True
 
 
 def is_safe_next(target: str | None) -> bool:

@@ -18,7 +18,7 @@ from spine_site.articles.preview import preview_of
 from spine_site.clock import clinic_zone, utcnow
 from spine_site.extensions import db
 from spine_site.models import ArticleRecord, ArticleRevision, Workflow
-from spine_site.staff.access import EDITORS, acting_user, bp, get_or_404
+from spine_site.staff.access import EDITORS, acting_user, bp, get_or_404, took
 from spine_site.staff.article_forms import ArticleForm, PublishForm
 from spine_site.staff.forms import ActionForm
 from spine_site.web.i18n import DEFAULT, use_language
@@ -280,13 +280,8 @@ def _step(article_id: int, step, done: str):
     """Take one editorial step from a button, and come back to the article with the
     outcome (or the plain reason it could not be taken)."""
     article = get_or_404(ArticleRecord, article_id)
-    if ActionForm().validate_on_submit():
-        try:
-            step(article)
-        except EditorialError as exc:
-            flash(str(exc), "error")
-        else:
-            flash(done)
+    if ActionForm().validate_on_submit() and took(lambda: step(article), EditorialError):
+        flash(done)
     return redirect(url_for("staff.article", article_id=article_id), 303)
 
 
