@@ -48,6 +48,7 @@ def form_page_paths(path: str) -> list[str]:
     return [prefix + path for prefix in PREFIXES.values()]
 
 
+@dataclass(frozen=True)
 class _Conversion:
     """Page views and the requests sent from those pages; the rate is requests per view."""
 
@@ -71,9 +72,6 @@ class PlaceRow(_Conversion):
     page: str
     label: str
     placement: str
-    views: int
-    appointments: int
-    guides: int
 
 
 @dataclass(frozen=True)
@@ -81,9 +79,6 @@ class LanguageRow(_Conversion):
     """One language's pages."""
 
     language: str  # a code of web/i18n.LANGUAGES
-    views: int
-    appointments: int
-    guides: int
 
     @property
     def name(self) -> str:
@@ -240,16 +235,13 @@ def _places(
         suffix = "" if code == DEFAULT else f" ({LANGUAGES[code]})"
         spots += [(prefix + path, label + suffix, "page") for path, label in FORM_PAGES]
     return [
-        PlaceRow(
-            path,
-            label,
-            placement,
-            views[path],
-            by_place[(path, placement)][FormKind.APPOINTMENT],
-            by_place[(path, placement)][FormKind.GUIDE],
-        )
+        PlaceRow(views[path], *_by_form(by_place[(path, placement)]), path, label, placement)
         for path, label, placement in spots
     ]
+
+
+def _by_form(requests: Counter[FormKind]) -> tuple[int, int]:
+    return requests[FormKind.APPOINTMENT], requests[FormKind.GUIDE]
 
 
 def _languages(leads: Sequence[Row[Any]], views: Counter[str]) -> list[LanguageRow]:
@@ -262,15 +254,7 @@ def _languages(leads: Sequence[Row[Any]], views: Counter[str]) -> list[LanguageR
     for lead in leads:
         requests[lead.language][lead.form] += 1
     codes = [*LANGUAGES, *sorted(set(requests) - set(LANGUAGES))]
-    return [
-        LanguageRow(
-            code,
-            views_in[code],
-            requests[code][FormKind.APPOINTMENT],
-            requests[code][FormKind.GUIDE],
-        )
-        for code in codes
-    ]
+    return [LanguageRow(views_in[code], *_by_form(requests[code]), code) for code in codes]
 
 
 def _funnel(pairs: list[tuple[str, int]]) -> list[Step]:
