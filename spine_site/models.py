@@ -211,8 +211,7 @@ class Lead(db.Model):
     source_page: Mapped[str | None] = mapped_column(String(500))
     placement: Mapped[str | None] = mapped_column(String(20))
 
-    # Intake: who owns the request, when it was first tried and first reached, how many tries
-    # since it was last reached (the cadence's step), and when to try next.
+    # Intake; unreached_attempts counts the tries since the patient was last reached.
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     first_reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -326,9 +325,8 @@ class User(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # When the account's password, factors or access last changed (set password, factor reset,
-    # disable/enable): a sign-in begun before it is void, and wrong codes before it no longer
-    # count.
+    # When the account's password, factors or access last changed: a sign-in begun before it is
+    # void, and wrong codes before it no longer count.
     failures_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The authenticator app's shared secret, encrypted with a key derived from SECRET_KEY
     # (mfa.py); the last 30-second step accepted, so a code works once.
@@ -370,8 +368,7 @@ class StaffSession(db.Model):
     # SHA-256 of the random key the cookie holds: a copy of this table opens no session.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # How the second step was passed: "totp", "passkey", "recovery", or "none" (development,
-    # no factor yet).
+    # How the second step was passed: totp, passkey, recovery, enrolment or none (development).
     second_factor: Mapped[str] = mapped_column(String(20))
 
 

@@ -48,9 +48,8 @@ def _form_signature(key: bytes, payload: str) -> str:
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
-# What new_form_token() makes, as a regular expression: a 16-byte nonce in URL-safe base64
-# (22 characters), the time in milliseconds, the reissue flag, the HMAC-SHA256 signature (43).
-# Pages that carry a form use it to tell the per-visitor token from what the page says.
+# What new_form_token() makes (nonce, milliseconds, reissue flag, signature): pages that carry
+# a form use it to tell the per-visitor token from what the page says.
 FORM_TOKEN_PATTERN = r"[A-Za-z0-9_-]{22}\.\d{10,}\.[01]\.[A-Za-z0-9_-]{43}"
 
 

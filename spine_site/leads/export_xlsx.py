@@ -54,9 +54,8 @@ HEADER_FONT = Font(name="Calibri", size=11, bold=True)
 # Points: a line of 11-point Calibri, the default row; Excel allows rows up to 409 points.
 LINE_HEIGHT = 15
 MAX_ROW_HEIGHT = 409
-# Wrapped text keeps the spreadsheets' own bottom alignment, as every other cell does: a
-# tall row's cells line up on its last line. (Styling only these cells keeps a tall row
-# nearly as cheap to write as any other: openpyxl registers a style per styled cell.)
+# Wrapped text keeps the bottom alignment every other cell has, so a tall row's cells line up
+# on its last line; only these cells are styled (openpyxl registers a style per styled cell).
 _WRAP = Alignment(wrap_text=True)
 
 

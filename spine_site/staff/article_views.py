@@ -260,7 +260,6 @@ def article_preview(article_id: int):
     revision = revision_or_404(article, number) if number is not None else article.head
     assert revision is not None
     found = preview_of(article, revision)
-    # The page in the article's language, as its readers get it.
     use_language(article.language)
     return render_template(
         "staff/article_preview.html",

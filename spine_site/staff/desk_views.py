@@ -63,7 +63,6 @@ def lead_follow_up(lead_id: int):
     lead = get_or_404(Lead, lead_id)
     form = FollowUpForm()
     if not form.validate_on_submit():
-        # The form again with the reason beside what was typed.
         return render_template("staff/follow_up.html", lead=lead, form=form), 422
     when: datetime | None = form.when.data
     local = when.replace(tzinfo=clinic_zone()) if when is not None else None

@@ -95,17 +95,14 @@ class ActionForm(PostForm):
     """A button that only needs a CSRF token (resend, spam, erase, disable ...)."""
 
 
-class UserCreateForm(PostForm):
-    email = EmailField("Email", validators=[DataRequired("Enter an email."), Length(max=320)])
-    role = SelectField(
-        "Role", choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()]
-    )
-
-
 class RoleForm(PostForm):
     role = SelectField(
         "Role", choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()]
     )
+
+
+class UserCreateForm(RoleForm):
+    email = EmailField("Email", validators=[DataRequired("Enter an email."), Length(max=320)])
 
 
 class PasswordChangeForm(PostForm):

@@ -21,7 +21,6 @@ LANGUAGES: dict[str, str] = {"en": "English", "es": "Spanish"}
 # Code -> its own name, as the link to it reads on a page in the other language.
 NATIVE_NAMES: dict[str, str] = {"en": "English", "es": "Español"}
 DEFAULT = "en"
-# Where each language's pages live.
 PREFIXES: dict[str, str] = {"en": "", "es": "/es"}
 # What `<html lang>`, Content-Language and the guide PDF say: US English and US Spanish.
 TAGS: dict[str, str] = {"en": "en-US", "es": "es-US"}

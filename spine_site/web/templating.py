@@ -236,7 +236,6 @@ def init_app(app: Flask) -> None:
         config = current_app.config
         return {
             "favicon": favicon,
-            # Its hours in the page's language.
             "clinic": clinic_details(config, current_language()),
             "site_url": config["SITE_URL"],
             # Outside a request (a command rendering an email) there is no page.
