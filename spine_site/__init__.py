@@ -102,9 +102,8 @@ def register_extensions(app: Flask, root: Path) -> None:
     csrf.init_app(app)
     ratelimits.init_app(app)
 
-    # Flask-Login's own context processor loads the user (and so the session) for every
-    # template, public pages included; the bare proxy loads it only where a staff template
-    # reads it.
+    # Flask-Login's own context processor loads the user (and the session) for every template;
+    # the bare proxy loads it only where a staff template reads it.
     login_manager.init_app(app, add_context_processor=False)
     app.context_processor(lambda: {"current_user": current_user})
     login_manager.login_view = "staff.login"

@@ -218,12 +218,10 @@ class Lead(db.Model):
     unreached_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    # Lower-cased names, email and phone digits in one column: the staff search scans one
-    # short column instead of four.
+    # Lower-cased names, email and phone digits: the staff search scans this one column.
     search_text: Mapped[str] = mapped_column(String(600), default="", server_default="")
 
-    # The language of the pages the patient used ("en", "es": web/i18n.LANGUAGES): every
-    # email, link and page that follows from the request is in it.
+    # The language of the pages the patient used: every email and page that follows is in it.
     language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
 
     person: Mapped[Person] = relationship(back_populates="leads")
@@ -336,8 +334,7 @@ class User(db.Model):
 
     passkeys: Mapped[list[Passkey]] = relationship(order_by="Passkey.id")
 
-    # Set for the request by signin.load_user: which signed-in session this is, and how its
-    # second step was passed.
+    # Set for the request by signin.load_user: this session's key and its second step.
     session_key: str = ""
     session_factor: str = ""
 

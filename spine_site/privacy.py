@@ -45,8 +45,7 @@ def newsletter_state_given(lead: Lead, suppressed_at: datetime | None) -> Newsle
     if not lead.marketing_opt_in:
         return Newsletter.WITHDRAWN
     if suppressed_at is not None and suppressed_at >= lead.created_at:
-        # Said stop (or was erased) after this request; the flag may still be set if the
-        # unsubscribe raced the request's commit.
+        # Said stop (or was erased) after this request, even if that raced the request's commit.
         return Newsletter.WITHDRAWN
     return Newsletter.PENDING if lead.marketing_confirmed_at is None else Newsletter.CONFIRMED
 

@@ -26,8 +26,7 @@ from spine_site.models import ArticleImage, ArticleImageFile, User
 from spine_site.transaction import atomic
 
 MB = 1024 * 1024
-# The widths made, never wider than the upload; the article column is about 46rem wide, so
-# 960 serves most screens and 1600 the sharp ones.
+# The widths made (never wider than the upload): 960 serves most screens, 1600 the sharp ones.
 WIDTHS = (480, 960, 1600)
 # What Pillow calls the formats accepted, and the names we store them by.
 ACCEPTED = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
@@ -171,9 +170,8 @@ def _clean(image: Image.Image) -> Image.Image:
     mode = "RGBA" if alpha else "RGB"
     icc = image.info.get("icc_profile")
     if icc and image.mode in {"RGB", "RGBA", "CMYK"}:
-        # Converted to sRGB, then the profile is dropped: browsers assume sRGB for an
-        # untagged image, so colours stay as the editor saw them. A profile Pillow cannot
-        # read is simply dropped (colours may shift a little).
+        # Converted to sRGB, then the profile is dropped: browsers assume sRGB for an untagged
+        # image. A profile Pillow cannot read is simply dropped (colours may shift a little).
         with contextlib.suppress(ImageCms.PyCMSError, OSError, ValueError):
             image = ImageCms.profileToProfile(
                 image,

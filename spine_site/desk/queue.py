@@ -30,8 +30,7 @@ OPEN = (LeadStatus.NEW, LeadStatus.CONTACTED)
 
 
 def _never_tried() -> list[ColumnElement[bool]]:
-    # Appointment requests: a guide request asked for a PDF, not a call. (Staff can still
-    # try one from its page; then its follow-ups count like any other.)
+    # Appointment requests: a guide request asked for a PDF, not a call.
     return [
         Lead.is_spam.is_(False),
         Lead.form == FormKind.APPOINTMENT,
@@ -74,9 +73,8 @@ def view_clauses(view: str, m: Moments, user: User | None) -> list[list[ColumnEl
     if view == "due_today":
         return [_follow_ups_before(m.end_of_today)]
     if view == "overdue":
-        # Two parts that cannot overlap: a request never tried is overdue by the first-
-        # contact target (a next try set by hand does not change that); one already tried,
-        # by its next try.
+        # Two parts that cannot overlap: a request never tried is overdue by the first-contact
+        # target (even with a next try set by hand); one already tried, by its next try.
         waited = [*_never_tried(), Lead.created_at <= m.overdue_before]
         late = [*_follow_ups_before(m.now), Lead.first_attempt_at.is_not(None)]
         return [waited, late]

@@ -86,8 +86,7 @@ class GuideContact:
 
     @property
     def schedule_path(self) -> str:
-        # public.schedule in the guide's language; built by hand because the CLI has no
-        # request to build URLs from.
+        # public.schedule, built by hand: the CLI has no request to build URLs from.
         return f"{PREFIXES[self.language]}/schedule"
 
     @property

@@ -10,8 +10,7 @@ from flask import render_template, session
 
 from spine_site.web.security import CONTENT_SECURITY_POLICY
 
-# Only the pages that offer passkeys run a script, and only our own file: everywhere else
-# the policy still allows none.
+# Only the pages that offer passkeys run a script, and only our own file.
 PASSKEY_PAGE_POLICY = f"{CONTENT_SECURITY_POLICY}; script-src 'self'"
 
 

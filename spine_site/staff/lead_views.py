@@ -232,8 +232,7 @@ def export_csv():
         return Response(mimetype="text/csv")
     plan = export.start_export(filter_from_request(), acting_user())
     rows = stream_with_context(plan.rows(clinic_zone()))
-    # Dated by the clinic's day, not the server's (UTC): an export at 8 pm in Chicago is
-    # still today's there.
+    # Dated by the clinic's day: an export at 8 pm in Chicago is still today's there.
     today = utcnow().astimezone(clinic_zone()).date()
     return csv_download(rows, f"leads-{today.isoformat()}.csv")
 
@@ -245,8 +244,7 @@ def export_workbook():
     plan = export.start_export(filter_from_request(), acting_user(), file_format="xlsx")
     today = utcnow().astimezone(clinic_zone()).date()
     # A workbook is a zip, finished only after its last row: it is built in an anonymous
-    # temporary file (rows are never all in memory) and then sent from there; the file is
-    # gone from disk once it is closed. Not a `with` block: the response reads and closes it.
+    # temporary file, which the response reads and closes (so no `with` block).
     body = tempfile.TemporaryFile(prefix="spine-export-")  # noqa: SIM115
     export_xlsx.write_workbook(
         plan, clinic_zone(), body, title=f"Leads, exported {today.isoformat()}"

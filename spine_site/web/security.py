@@ -52,9 +52,8 @@ def security_headers(html: bool, secure: bool) -> list[tuple[str, str]]:
 
 
 def add_security_headers(response: Response) -> Response:
-    # No view sets these itself, so they are appended without a per-header lookup (this runs
-    # on every response).
-    # A page that sets its own policy (the passkey pages, which run our one script) keeps it.
+    # Appended without a per-header lookup (no view sets these); a page that sets its own
+    # policy (the passkey pages, which run our one script) keeps it.
     html = response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers
     response.headers.extend(security_headers(html, request.is_secure))
     return response
@@ -65,10 +64,8 @@ class SessionInterface(SecureCookieSessionInterface):
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         # Outside the staff area nothing reads the session, but Flask-Login's after-request
-        # hook looks in it on every response (for a remember-me cookie this app never sets).
-        # That look would mark it accessed and add "Vary: Cookie" to pages that are the same
-        # for everyone. A session nothing changed there has nothing to save. (Flask-Login's
-        # docs customise save_session the same way to keep API responses cookie-free.)
+        # hook looks in it on every response, which would add "Vary: Cookie" to pages that
+        # are the same for everyone. A session nothing changed there has nothing to save.
         if request.blueprint != "staff" and not session.modified:
             return
         super().save_session(app, session, response)
