@@ -13,7 +13,8 @@ from typing import Any
 from flask import Flask
 
 from spine_site.config import ConfigError, load_settings
-from spine_site.desk.business_hours import BusinessHours, cadence_from_config
+from spine_site.desk.business_hours import BusinessHours
+from spine_site.desk.hours_settings import cadence_from_config
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -49,31 +50,23 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
+    from spine_site import cli
+    from spine_site.ops import metrics
+    from spine_site.web import assets, errors, security
+
     register_logging(app)
-    register_security(app)
+    security.init_app(app)
     register_extensions(app, root)
     register_content(app)
     register_blueprints(app)
-    register_errors(app)
+    errors.init_app(app)
     register_outbox(app)
-    register_metrics(app)
-    register_cli(app)
-    register_proxies(app)
-    register_assets(app)
-    return app
-
-
-def register_proxies(app: Flask) -> None:
-    from spine_site.web.security import trust_proxies
-
-    trust_proxies(app)
-
-
-def register_assets(app: Flask) -> None:
-    from spine_site.web import assets
-
+    metrics.init_app(app)
+    cli.init_app(app)
+    security.trust_proxies(app)
     # Last: WhiteNoise wraps the finished WSGI app, ProxyFix included.
     assets.init_app(app)
+    return app
 
 
 def register_logging(app: Flask) -> None:
@@ -83,12 +76,6 @@ def register_logging(app: Flask) -> None:
     # A developer reads plain lines and clicks the links the file transport logs; production
     # gets JSON lines with every token and cookie redacted.
     configure(json_lines=app.config["LOG_FORMAT"] == "json", redact_links=not development)
-
-
-def register_security(app: Flask) -> None:
-    from spine_site.web.security import init_app
-
-    init_app(app)
 
 
 def register_extensions(app: Flask, root: Path) -> None:
@@ -115,9 +102,8 @@ def register_extensions(app: Flask, root: Path) -> None:
     csrf.init_app(app)
     ratelimits.init_app(app)
 
-    # Flask-Login's own context processor loads the user (and so the session) for every
-    # template, public pages included; the bare proxy loads it only where a staff template
-    # reads it.
+    # Flask-Login's own context processor loads the user (and the session) for every template;
+    # the bare proxy loads it only where a staff template reads it.
     login_manager.init_app(app, add_context_processor=False)
     app.context_processor(lambda: {"current_user": current_user})
     login_manager.login_view = "staff.login"
@@ -129,8 +115,6 @@ def register_content(app: Flask) -> None:
     from spine_site.articles.live import LiveArticles
     from spine_site.articles.render import CONTENT_DIR
 
-    # The published articles, rendered once per process and followed from the database:
-    # requests look them up in memory (articles/live.py).
     app.extensions["articles"] = LiveArticles(app)
     # Last-Modified of the public pages: the newest of the files they are made from. (The
     # same on every worker of a deploy, unlike the time a worker started.)
@@ -169,12 +153,6 @@ def register_blueprints(app: Flask) -> None:
     templating.init_app(app)
 
 
-def register_errors(app: Flask) -> None:
-    from spine_site.web.errors import init_app
-
-    init_app(app)
-
-
 def register_outbox(app: Flask) -> None:
     from flask import request
 
@@ -193,15 +171,3 @@ def register_outbox(app: Flask) -> None:
         def _start_sender() -> None:
             if request.endpoint != "static":
                 sender.ensure_running()
-
-
-def register_metrics(app: Flask) -> None:
-    from spine_site.ops import metrics
-
-    metrics.init_app(app)
-
-
-def register_cli(app: Flask) -> None:
-    from spine_site.cli import init_app
-
-    init_app(app)

@@ -77,6 +77,7 @@ def guide_build(output: Path, language: str) -> None:
 
 users_cli = AppGroup("users", help="Staff accounts.")
 leads_cli = AppGroup("leads", help="Lead data: retention, the intake desk's morning summary.")
+articles_cli = AppGroup("articles", help="Articles: import and export Markdown files.")
 
 
 def _read_password() -> str:
@@ -186,17 +187,6 @@ def leads_digest(open_days_only: bool) -> None:
     log.info("digest: sent to %s: %s", sent.recipient, digest.subject(sent.counts))
 
 
-def init_app(app: Flask) -> None:
-    from spine_site.cli import articles_cli
-
-    for group in (outbox_cli, guide_cli, users_cli, leads_cli, articles_cli):
-        app.cli.add_command(group)
-
-
-# -- flask articles: Markdown files in and out
-articles_cli = AppGroup("articles", help="Articles: import and export Markdown files.")
-
-
 @articles_cli.command("import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 def articles_import(path: Path) -> None:
@@ -225,3 +215,8 @@ def articles_export(path: Path) -> None:
     PATH/es/<slug>.md (for backup, or review in git; `import PATH` takes it back in)."""
     for written in export_all(path):
         click.echo(f"wrote {written}")
+
+
+def init_app(app: Flask) -> None:
+    for group in (outbox_cli, guide_cli, users_cli, leads_cli, articles_cli):
+        app.cli.add_command(group)

@@ -53,9 +53,9 @@ def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    # A write transaction (transaction.atomic) takes the write lock at BEGIN, so its reads
-    # and writes see one state and it never has to upgrade a read lock (which fails at once
-    # with "database is locked" if another writer committed meanwhile). Reads begin
-    # deferred: in WAL mode they neither take nor wait for the write lock.
+    # A write transaction (transaction.atomic) takes the write lock at BEGIN: its reads and
+    # writes see one state, and it never has to upgrade a read lock (which fails at once with
+    # "database is locked" if another writer committed meanwhile). Reads begin deferred: in
+    # WAL mode they neither take nor wait for the write lock.
     immediate = conn.get_execution_options().get(WRITE, False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -30,8 +31,6 @@ from sqlalchemy.types import TypeDecorator
 
 from spine_site.clock import utcnow
 from spine_site.extensions import db
-
-# -- Column types
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -70,10 +69,14 @@ def enum_column(kind: type[enum.Enum], name: str | None = None) -> db.Enum:
 
 # -- What patients submit, and the mail it brings
 
-# What belongs to a lead or a person is deleted with it, by the schema: every foreign key to a
-# lead or a person is ON DELETE CASCADE. With passive_deletes the ORM leaves that to the
-# database instead of loading each child first; a child already loaded is deleted with it.
-OWNED = "save-update, merge, delete"
+
+def _owned(order_by: str, **options: object) -> Any:
+    """The children of a lead or a person, deleted with it. With passive_deletes the ORM
+    leaves that to the database (ON DELETE CASCADE) instead of loading each child first; a
+    child already loaded is deleted with it."""
+    return relationship(
+        order_by=order_by, cascade="save-update, merge, delete", passive_deletes=True, **options
+    )
 
 
 class FormKind(enum.StrEnum):
@@ -129,9 +132,7 @@ class Person(db.Model):
     email_normalized: Mapped[str] = mapped_column(String(320), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    leads: Mapped[list[Lead]] = relationship(
-        back_populates="person", order_by="Lead.id", cascade=OWNED, passive_deletes=True
-    )
+    leads: Mapped[list[Lead]] = _owned("Lead.id", back_populates="person")
 
 
 class Lead(db.Model):
@@ -188,7 +189,6 @@ class Lead(db.Model):
     reason: Mapped[str | None] = mapped_column(String(40))
     message: Mapped[str | None] = mapped_column(Text)
 
-    # Consent: whether it was given, to which wording (versioned), and when.
     consent_contact: Mapped[bool] = mapped_column(default=False)
     consent_version: Mapped[str | None] = mapped_column(String(40))
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -201,7 +201,6 @@ class Lead(db.Model):
     is_spam: Mapped[bool] = mapped_column(default=False)
     spam_reason: Mapped[str | None] = mapped_column(String(40))
 
-    # Attribution: the visit's landing page, campaign tags and referrer; where the form was.
     utm_source: Mapped[str | None] = mapped_column(String(200))
     utm_medium: Mapped[str | None] = mapped_column(String(200))
     utm_campaign: Mapped[str | None] = mapped_column(String(200))
@@ -212,39 +211,26 @@ class Lead(db.Model):
     source_page: Mapped[str | None] = mapped_column(String(500))
     placement: Mapped[str | None] = mapped_column(String(20))
 
-    # Intake: who owns the request, when it was first tried and first reached, how many tries
-    # since it was last reached (the cadence's step), and when to try next.
+    # Intake; unreached_attempts counts the tries since the patient was last reached.
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     first_reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     unreached_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    # Lower-cased names, email and phone digits in one column: the staff search scans one
-    # short column instead of four.
+    # Lower-cased names, email and phone digits: the staff search scans this one column.
     search_text: Mapped[str] = mapped_column(String(600), default="", server_default="")
 
-    # The language of the pages the patient used ("en", "es": web/i18n.LANGUAGES): every
-    # email, link and page that follows from the request is in it.
+    # The language of the pages the patient used: every email and page that follows is in it.
     language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
 
     person: Mapped[Person] = relationship(back_populates="leads")
-    emails: Mapped[list[OutboxEmail]] = relationship(
-        back_populates="lead", order_by="OutboxEmail.id", cascade=OWNED, passive_deletes=True
-    )
-    downloads: Mapped[list[GuideDownload]] = relationship(
-        back_populates="lead", order_by="GuideDownload.id", cascade=OWNED, passive_deletes=True
-    )
-    notes: Mapped[list[Note]] = relationship(
-        order_by="Note.id", cascade=OWNED, passive_deletes=True
-    )
-    attempts: Mapped[list[ContactAttempt]] = relationship(
-        order_by="ContactAttempt.id", cascade=OWNED, passive_deletes=True
-    )
+    emails: Mapped[list[OutboxEmail]] = _owned("OutboxEmail.id", back_populates="lead")
+    downloads: Mapped[list[GuideDownload]] = _owned("GuideDownload.id", back_populates="lead")
+    notes: Mapped[list[Note]] = _owned("Note.id")
+    attempts: Mapped[list[ContactAttempt]] = _owned("ContactAttempt.id")
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
-    status_changes: Mapped[list[LeadStatusChange]] = relationship(
-        order_by="LeadStatusChange.id", cascade=OWNED, passive_deletes=True
-    )
+    status_changes: Mapped[list[LeadStatusChange]] = _owned("LeadStatusChange.id")
 
     @property
     def full_name(self) -> str:
@@ -304,12 +290,8 @@ class Suppression(db.Model):
 
 
 class PageViewDay(db.Model):
-    """Views of one public page on one day (the clinic's day): a counter, nothing else.
-
-    No cookie, no address, no visitor: a row says only that a page was shown so many times.
-    Web processes count in memory and add their counts here every few seconds
-    (analytics.ViewCounter), so a page view costs no write of its own.
-    """
+    """Views of one public page on one clinic day: a counter, nothing else (no cookie, no
+    address, no visitor). Web processes add their counts in batches (analytics.pageviews)."""
 
     __tablename__ = "page_view_day"
 
@@ -341,9 +323,8 @@ class User(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # When the account's password, factors or access last changed (set password, factor reset,
-    # disable/enable): a sign-in begun before it is void, and wrong codes before it no longer
-    # count.
+    # When the account's password, factors or access last changed: a sign-in begun before it is
+    # void, and wrong codes before it no longer count.
     failures_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The authenticator app's shared secret, encrypted with a key derived from SECRET_KEY
     # (mfa.py); the last 30-second step accepted, so a code works once.
@@ -352,10 +333,8 @@ class User(db.Model):
     totp_added_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     passkeys: Mapped[list[Passkey]] = relationship(order_by="Passkey.id")
-    recovery_codes: Mapped[list[RecoveryCode]] = relationship(order_by="RecoveryCode.id")
 
-    # Set for the request by signin.load_user: which signed-in session this is, and how its
-    # second step was passed.
+    # Set for the request by signin.load_user: this session's key and its second step.
     session_key: str = ""
     session_factor: str = ""
 
@@ -386,8 +365,7 @@ class StaffSession(db.Model):
     # SHA-256 of the random key the cookie holds: a copy of this table opens no session.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # How the second step was passed: "totp", "passkey", "recovery", or "none" (development,
-    # no factor yet).
+    # How the second step was passed: totp, passkey, recovery, enrolment or none (development).
     second_factor: Mapped[str] = mapped_column(String(20))
 
 
@@ -408,9 +386,8 @@ class Passkey(db.Model):
 
 
 class WebAuthnChallenge(db.Model):
-    """A passkey challenge sent to one account's browser and not yet answered. Answering
-    deletes the row (a conditional DELETE whose row count decides), so an answer counts
-    once in whichever worker it reaches; expired rows are deleted as new ones are made."""
+    """A passkey challenge sent to one account's browser and not yet answered: answering
+    deletes the row (passkeys.spend_challenge), so an answer counts once."""
 
     __tablename__ = "webauthn_challenge"
 
@@ -436,10 +413,8 @@ class RecoveryCode(db.Model):
 
 
 class NoteDraft(db.Model):
-    """A note a timeout kept from being saved, held on the server for its author only.
-
-    Shown once on the lead's page, then deleted; erasure and retention delete it with the lead.
-    """
+    """A note a timeout kept from being saved, held on the server for its author only, and
+    shown once on the lead's page."""
 
     __tablename__ = "note_draft"
     __table_args__ = (Index("ix_note_draft_user_lead", "user_id", "lead_id", unique=True),)

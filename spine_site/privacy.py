@@ -4,10 +4,8 @@ person, retention purges.
 A ticked newsletter box only asks: the patient confirms through the link in their email
 (double opt-in), so a stranger's address typed into the form never joins the mailing list.
 
-The suppression list keeps a hash of each address that opted out or was erased. The product
-reads it where marketing data leaves the system: the leads export shows a marketing opt-in
-only for a confirmed one whose address was not suppressed after that lead was made
-(export.py), so a mailing tool fed from the export never adds an unconfirmed address, nor
+The suppression list keeps a hash of each address that opted out or was erased. The leads
+export reads it: a mailing tool fed from the export never adds an unconfirmed address, nor
 re-adds someone who said stop, even after their records were erased.
 """
 
@@ -47,8 +45,7 @@ def newsletter_state_given(lead: Lead, suppressed_at: datetime | None) -> Newsle
     if not lead.marketing_opt_in:
         return Newsletter.WITHDRAWN
     if suppressed_at is not None and suppressed_at >= lead.created_at:
-        # Said stop (or was erased) after this request; the flag may still be set if the
-        # unsubscribe raced the request's commit.
+        # Said stop (or was erased) after this request, even if that raced the request's commit.
         return Newsletter.WITHDRAWN
     return Newsletter.PENDING if lead.marketing_confirmed_at is None else Newsletter.CONFIRMED
 
@@ -109,10 +106,8 @@ def suppressed_since(emails: Iterable[str]) -> dict[str, datetime]:
 
 @atomic()
 def erase_person(person: Person, *, by: User | None) -> int:
-    """Remove a person's data everywhere; keep only a hashed opt-out. Returns leads erased.
-
-    Deleting the person is enough: their leads, and everything that hangs off a lead, go
-    with it (every foreign key to a person or a lead is ON DELETE CASCADE)."""
+    """Remove a person's data everywhere (by the schema's cascade); keep only a hashed
+    opt-out. Returns leads erased."""
     _suppress(email_hash(person.email_normalized))
     person_id, erased = person.id, len(person.leads)
     db.session.delete(person)
@@ -121,12 +116,8 @@ def erase_person(person: Person, *, by: User | None) -> int:
 
 
 def purge_older_than(days: int, *, batch: int = 500) -> dict[str, int]:
-    """Retention: delete leads older than `days` (with all that hangs off them, by the
-    schema's cascade), quarantined spam first, in batches.
-
-    People left with no lead are deleted too. Each batch is a transaction of its own, so a
-    long purge holds no lock for long. Returns counts for the operator.
-    """
+    """Retention: delete leads older than `days`, quarantined spam first, and people left
+    with no lead, in batches of a transaction each (no lock held for long)."""
     cutoff = utcnow() - timedelta(days=days)
     counts = {"spam": 0, "leads": 0, "people": 0}
     for label, spam in (("spam", True), ("leads", False)):

@@ -14,10 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spine_site.desk.business_hours import (
+from spine_site.desk.business_hours import HORIZON_DAYS, BusinessHours
+from spine_site.desk.hours_settings import (
     DEFAULT_CADENCE,
-    HORIZON_DAYS,
-    BusinessHours,
     cadence_from_config,
     parse_cadence,
     parse_opening_hours,

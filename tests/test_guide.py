@@ -21,7 +21,7 @@ from sqlalchemy import select
 from spine_site import tokens
 from spine_site.extensions import db
 from spine_site.leads import guide
-from spine_site.leads.guide import GUIDE_SOURCE, GuideContact, build_pdf, guide_html
+from spine_site.leads.guide import GUIDE_SOURCES, GuideContact, build_pdf, guide_html
 from spine_site.models import EmailKind, GuideDownload, OutboxEmail
 from tests.factories import make_lead
 from tests.html_forms import form_posting_to
@@ -42,7 +42,7 @@ def link_for(app, lead_id: int, issued_at: datetime | None = None) -> str:
 
 def built_guide(app) -> bytes:
     with app.app_context():
-        return build_pdf(GUIDE_SOURCE, GuideContact.from_config(app.config))
+        return build_pdf(GUIDE_SOURCES["en"], GuideContact.from_config(app.config))
 
 
 @pytest.fixture
@@ -253,7 +253,7 @@ def test_guide_gives_the_clinic_address_hours_and_phone(app, tagged_guide):
 
 def test_guide_html_names_nothing_to_fetch(app):
     with app.app_context():
-        html = guide_html(GUIDE_SOURCE, GuideContact.from_config(app.config))
+        html = guide_html(GUIDE_SOURCES["en"], GuideContact.from_config(app.config))
     assert "src=" not in html and "url(" not in html and "@import" not in html
     assert 'lang="en-US"' in html
 

@@ -1,16 +1,12 @@
 """Second factors kept on the server: authenticator-app codes (TOTP) and recovery codes.
 
-Passkeys are in passkeys.py. Each function that changes data audits it, in one transaction
-(transaction.atomic); `by` is the person acting (None: the command line).
+`by` is the person acting (None: the command line).
 
-At rest:
-- The TOTP secret must be readable by the server to check a code, so it is encrypted
-  (Fernet: AES-128-CBC with HMAC-SHA256) under a key derived from SECRET_KEY with HKDF. A
-  copy of the database alone does not give anyone the codes. Keys in SECRET_KEY_FALLBACKS
-  still decrypt, and a secret read with an old key is re-encrypted with the current one at
-  its next use (or by `flask users reencrypt`).
-- Recovery codes are 80 random bits each, stored as SHA-256: too many to try from a copy of
-  the table, and a fast hash keeps the check cheap (no slow hash is needed at that strength).
+The TOTP secret must be readable by the server to check a code, so it is encrypted (Fernet)
+under a key derived from SECRET_KEY with HKDF: a copy of the database alone gives nobody the
+codes. A secret read with a key in SECRET_KEY_FALLBACKS is re-encrypted at its next use.
+Recovery codes are 80 random bits each, stored as SHA-256: too many to try from a copy of the
+table, so no slow hash is needed.
 """
 
 from __future__ import annotations
@@ -50,9 +46,6 @@ _RECOVERY_LENGTH = 16  # 16 x 5 bits = 80 bits
 
 class FactorError(ValueError):
     """A second-factor request that cannot be done; the message says why, plainly."""
-
-
-# -- Encryption of the TOTP secret -----------------------------------------------------
 
 
 def _fernet(secret_key: str) -> Fernet:
@@ -110,12 +103,8 @@ def sealed_secrets() -> SealedSecrets:
 
 def warn_about_sealed_secrets(app: Flask) -> SealedSecrets | None:
     """Log what a key change left behind; None when the database cannot say (not yet made).
-
-    A WARNING for secrets no key opens (those people are locked out of their app until the
-    old key is back or their factors are reset) and an INFO line for secrets that still need
-    a fallback key. A warning, not a refusal to start: the patients' forms and every other
-    account keep working, and the commands that repair it run on this same app.
-    """
+    A warning, not a refusal to start: the patients' forms and every other account keep
+    working, and the commands that repair it run on this same app."""
     try:
         with app.app_context():
             found = sealed_secrets()
@@ -155,9 +144,6 @@ def reencrypt_all() -> tuple[int, int]:
     return done, lost
 
 
-# -- Authenticator app (TOTP, RFC 6238) ------------------------------------------------
-
-
 def has_totp(user: User) -> bool:
     return user.totp_secret is not None and user.totp_added_at is not None
 
@@ -167,12 +153,8 @@ def has_factor(user: User) -> bool:
 
 
 def new_totp_secret() -> tuple[str, str]:
-    """A new secret (160 bits, as RFC 4226 recommends) and its sealed form.
-
-    Until a code from it is confirmed it is not the account's: the enrolment page keeps the
-    sealed form in the session, where the cookie shows nothing of it. Replacing an app works
-    the same way: the old one stays until the new one is confirmed.
-    """
+    """A new secret (160 bits, as RFC 4226 recommends) and its sealed form, which the
+    enrolment page keeps in the session until a code from it is confirmed."""
     secret = pyotp.random_base32()
     return secret, seal(secret)
 
@@ -193,9 +175,7 @@ def _current_step(now: float | None = None) -> int:
 
 def _matching_step(secret: str, code: str, after: int | None, now: float | None = None) -> int:
     """The step (now, or one either side for clock skew) whose code this is; -1 for none.
-
-    A step at or before `after` (the last one accepted) never matches: each code works once.
-    """
+    A step at or before `after` (the last one accepted) never matches: each code works once."""
     totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP)
     step = _current_step(now)
     for candidate in (step, step - 1, step + 1):
@@ -235,11 +215,8 @@ def confirm_totp(user: User, secret: str, code: str, *, by: User | None) -> bool
 
 
 def check_totp(user: User, code: str, now: float | None = None) -> bool:
-    """A sign-in code: right, from now or one step either side, and not used before.
-
-    Runs in the caller's transaction, which audits it (signin.check_code). The last step is
-    stored by a guarded UPDATE, so two requests with one code cannot both pass.
-    """
+    """A sign-in code: right, from now or one step either side, and not used before. Runs in
+    the caller's transaction, which audits it (signin.check_code)."""
     code = clean_code(code)
     if not has_totp(user) or not is_six_digits(code):
         return False
@@ -249,8 +226,7 @@ def check_totp(user: User, code: str, now: float | None = None) -> bool:
     step = _matching_step(secret, code, user.totp_last_step, now)
     if step < 0:
         return False
-    # Only a row still below this step is moved: a parallel request with the same code
-    # finds nothing to update and fails.
+    # Only a row still below this step is moved: of two requests with one code, one passes.
     moved = db.session.execute(
         update(User)
         .where(
@@ -287,9 +263,6 @@ def refuse_removing_last(user: User, *, removing_totp: bool = False, passkeys: i
             "Keep at least one passkey or authenticator app: add the new one first, then "
             "remove this one."
         )
-
-
-# -- Recovery codes ---------------------------------------------------------------------
 
 
 def _hash_code(code: str) -> str:
@@ -344,25 +317,18 @@ def recovery_codes_left(user: User) -> int:
     )
 
 
-# -- What an admin sees and resets -------------------------------------------------------
-
-
 def factor_summary(users: Iterable[User]) -> dict[int, dict[str, int | bool]]:
     """For each account: passkeys, authenticator app yes/no, recovery codes left."""
     ids = [user.id for user in users]
-    passkeys = dict(
-        db.session.execute(
-            select(Passkey.user_id, func.count())
-            .where(Passkey.user_id.in_(ids))
-            .group_by(Passkey.user_id)
-        ).all()
-    )
-    codes = dict(
-        db.session.execute(
-            select(RecoveryCode.user_id, func.count())
-            .where(RecoveryCode.user_id.in_(ids), RecoveryCode.used_at.is_(None))
-            .group_by(RecoveryCode.user_id)
-        ).all()
+    passkeys, codes = (
+        dict(
+            db.session.execute(
+                select(model.user_id, func.count())
+                .where(model.user_id.in_(ids), *where)
+                .group_by(model.user_id)
+            ).all()
+        )
+        for model, where in ((Passkey, ()), (RecoveryCode, (RecoveryCode.used_at.is_(None),)))
     )
     return {
         user.id: {
@@ -376,13 +342,9 @@ def factor_summary(users: Iterable[User]) -> dict[int, dict[str, int | bool]]:
 
 @atomic()
 def reset_factors(user: User, *, by: User | None, password: str | None = None) -> str:
-    """Remove every second factor, end every session and every sign-in under way, and give
-    the account a new password: the one given (the command line asks for it), or a temporary
-    one, returned for the admin to hand over. The person enrols again at their next sign-in.
-
-    The new password matters: the account is open to enrolment until then, so whoever knew
-    the old password (the reason for a reset, often) must not be the one who enrols.
-    """
+    """Remove every second factor, end every session and sign-in under way, and set a new
+    password (the one given, or a temporary one, returned): the account is open to enrolment
+    now, so whoever knew the old password must not be the one who enrols."""
     if by is not None and by.id == user.id:
         raise FactorError("You can't reset your own second factors; ask another admin.")
     new_password = password or users.new_temporary_password()

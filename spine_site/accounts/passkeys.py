@@ -4,12 +4,9 @@ The relying party is this site: its id is SITE_URL's host name and the only orig
 is SITE_URL's scheme, host and port, so a passkey made here answers nowhere else. Passkeys
 sign a fresh challenge each time; nothing stored here is secret (a public key, a counter).
 
-A challenge is answered once. The view keeps it in the browser's signed session, which can
-be copied; the database keeps a row for it until it is answered or expires
-(WebAuthnChallenge), and checking an answer first deletes that row, whichever worker the
-answer reaches. The row count of that one DELETE decides, so of two answers sent at once
-only one is checked. A synced passkey's counter stays 0, so the counter cannot catch a
-replayed answer; this can.
+A challenge is answered once: the browser's session, which can be copied, holds it, and
+checking an answer first deletes its WebAuthnChallenge row, in whichever worker. A synced
+passkey's counter stays 0, so the counter cannot catch a replayed answer; this can.
 """
 
 from __future__ import annotations

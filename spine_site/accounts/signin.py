@@ -1,17 +1,14 @@
 """Signing in: the password step, the second step, and the sessions they start.
 
-Throttling (docs/staff.md, "Failed sign-ins"), chosen so that slowing a guesser never gives
-anyone a switch that locks staff out:
-- Passwords: each address may fail RATELIMIT_LOGIN times in all, and LOGIN_MAX_FAILURES times
-  for one typed email within LOGIN_LOCK_MINUTES. Both count in the rate-limit store (Redis in
-  production), keyed by address, and by a keyed hash of the typed email, so an email that has
-  no account is answered exactly like one that has. Nothing is counted per account: wrong
-  passwords from ten addresses do not stop the right one from an eleventh. A guessed password
-  alone opens nothing anyway; the second factor stands behind it.
-- Second-factor codes (authenticator or recovery): LOGIN_MAX_FAILURES wrong codes within
-  LOGIN_LOCK_MINUTES refuse further codes for the account, from every address, since a
-  six-digit code could otherwise be guessed from many addresses at once. Only someone who
-  already has the password can spend these, and a passkey still works meanwhile.
+Throttling (docs/staff.md, "Failed sign-ins") never gives anyone a switch that locks staff
+out:
+- Passwords count per address (RATELIMIT_LOGIN), and per address and typed email
+  (LOGIN_MAX_FAILURES within LOGIN_LOCK_MINUTES), never per account: wrong passwords from ten
+  addresses do not stop the right one from an eleventh, and an email with no account is
+  answered like one with.
+- Authenticator codes count per account, from every address, since six digits could
+  otherwise be guessed from many addresses at once; only someone who has the password can
+  spend these, and a passkey or a recovery code still works meanwhile.
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import delete, func, select
 
 from spine_site.accounts import audit, mfa, users
-from spine_site.accounts.users import _DUMMY_HASH, hasher
+from spine_site.accounts.users import _DUMMY_HASH, hasher, session_hash
 from spine_site.clock import utcnow
 from spine_site.extensions import db
 from spine_site.models import AuditEvent, StaffSession, User
@@ -42,9 +39,6 @@ class SignInThrottled(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after)
         self.retry_after = max(1, retry_after)
-
-
-# -- The password step --------------------------------------------------------------------
 
 
 def _typed_email(email: str) -> str:
@@ -69,12 +63,9 @@ def _email_key(typed: str) -> tuple[str, str, str]:
 
 
 def check_password(email: str, password: str) -> User | None:
-    """The first step: the account, if the password is right and the account active.
-
-    Raises SignInThrottled, the same for every email, after LOGIN_MAX_FAILURES failures for
-    this email from this address. Records the outcome in the audit log, in a transaction of
-    its own.
-    """
+    """The first step: the account, if the password is right and the account active; the
+    outcome audited in a transaction of its own. Raises SignInThrottled, the same for every
+    email, after LOGIN_MAX_FAILURES failures for this email from this address."""
     typed = _typed_email(email)
     limiter, item = _limit()
     key = _email_key(typed)
@@ -116,9 +107,6 @@ def pending_user(user_id: object, since: float) -> User | None:
     return None if changed is not None and changed.timestamp() >= since else user
 
 
-# -- The second step ---------------------------------------------------------------------
-
-
 def code_wait(user: User) -> int:
     """Seconds until this account may try another code; 0 when it may now."""
     config = current_app.config
@@ -141,12 +129,8 @@ def code_wait(user: User) -> int:
 
 def check_code(user: User, code: str) -> str | None:
     """An authenticator or recovery code: which it was ("totp", "recovery"), or None.
-
-    Raises SignInThrottled after too many wrong app codes. Recovery codes (80 bits) need no
-    such limit, so they still get in while app codes wait: the throttle cannot be used to
-    lock the owner out. One transaction: a code is spent, or a wrong one audited, even if
-    no session follows.
-    """
+    Raises SignInThrottled after too many wrong app codes; recovery codes (80 bits) are not
+    throttled, so the throttle cannot lock the owner out."""
     # One box takes both: six digits are the app's code, anything else a recovery code.
     cleaned = mfa.clean_code(code)
     with atomic():
@@ -167,20 +151,10 @@ def check_code(user: User, code: str) -> str | None:
     raise SignInThrottled(wait)
 
 
-# -- Sessions ------------------------------------------------------------------------------
-
-
-def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 @atomic()
 def start_session(user: User, factor: str) -> None:
     """A new signed-in session for this browser; `user.session_key` is what its cookie holds.
-
-    `factor` is how the second step was passed: totp, recovery, passkey, enrolment (the first
-    factor was just added), or none (development, no factor yet).
-    """
+    `factor`: totp, recovery, passkey, enrolment, or none (development, no factor yet)."""
     max_age = timedelta(hours=current_app.config["STAFF_SESSION_HOURS"])
     # Sessions past their absolute limit are dead anyway; clear them out as we go.
     db.session.execute(
@@ -189,7 +163,7 @@ def start_session(user: User, factor: str) -> None:
         )
     )
     key = secrets.token_urlsafe(32)
-    db.session.add(StaffSession(user_id=user.id, key_hash=_hash(key), second_factor=factor))
+    db.session.add(StaffSession(user_id=user.id, key_hash=session_hash(key), second_factor=factor))
     user.last_login_at = utcnow()
     audit.record("login", user=user, detail={"factor": factor})
     user.session_key = key
@@ -206,7 +180,7 @@ def load_user(session_id: str) -> User | None:
         select(User, StaffSession.second_factor)
         .join(StaffSession, StaffSession.user_id == User.id)
         .where(
-            StaffSession.key_hash == _hash(key),
+            StaffSession.key_hash == session_hash(key),
             User.id == int(user_id),
             StaffSession.created_at > oldest,
         )
@@ -222,5 +196,7 @@ def load_user(session_id: str) -> User | None:
 @atomic()
 def end_session(user: User, *, reason: str | None = None) -> None:
     """Sign out: this browser's session ends on the server, not only in its cookie."""
-    db.session.execute(delete(StaffSession).where(StaffSession.key_hash == _hash(user.session_key)))
+    db.session.execute(
+        delete(StaffSession).where(StaffSession.key_hash == session_hash(user.session_key))
+    )
     audit.record("logout", user=user, detail={"reason": reason} if reason else {})

@@ -1,4 +1,4 @@
-"""Staff accounts: passwords, roles, sign-in with throttling, disabling."""
+"""Staff accounts: passwords and their rule, roles, and what admins do to accounts."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ PASSWORD_MIN = 12
 PASSWORD_MAX = 256
 PASSWORD_MIN_SCORE = 3
 ZXCVBN_MAX = 72
-# What the password forms say about the rule.
 PASSWORD_RULE = (
     "At least 12 characters, and not easy to guess: a few unrelated words work well. "
     "Common passwords, names, dates, repeats (aaaa) and sequences (1234) are refused."
@@ -51,10 +50,9 @@ def normalize_email(email: str) -> str:
 
 
 def check_password_rules(password: str, email: str = "") -> None:
-    """Length, not composition (ASVS 5.0): 12 to 256 characters, not the email itself, and
-    not easy to guess: zxcvbn's estimate must reach "safely unguessable" (score 3 of 4),
-    which refuses common and breached-list passwords, repeats, sequences, dates, keyboard
-    patterns, and the clinic's or the person's own name."""
+    """Length, not composition (ASVS 5.0): 12 to 256 characters, not the email, and zxcvbn's
+    "safely unguessable" (score 3 of 4), which refuses common passwords, repeats, sequences,
+    dates, keyboard patterns, and the clinic's or the person's own name."""
     if len(password) < PASSWORD_MIN:
         raise UserError(f"Use at least {PASSWORD_MIN} characters for the password.")
     if len(password) > PASSWORD_MAX:
@@ -107,10 +105,13 @@ def end_sessions(user: User, *, keep_current: bool = False) -> None:
     transaction."""
     clauses = [StaffSession.user_id == user.id]
     if keep_current and user.session_key:
-        clauses.append(
-            StaffSession.key_hash != hashlib.sha256(user.session_key.encode()).hexdigest()
-        )
+        clauses.append(StaffSession.key_hash != session_hash(user.session_key))
     db.session.execute(delete(StaffSession).where(*clauses))
+
+
+def session_hash(key: str) -> str:
+    """What the database keeps of a session's key: a copy of the table opens no session."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def new_temporary_password() -> str:
@@ -183,12 +184,9 @@ def reset_password(user: User, *, by: User) -> str:
 
 
 def change_own_password(user: User, current: str, new: str, confirm: str) -> None:
-    """A signed-in person's own change: the current password first, the new one twice.
-
-    Wrong current passwords are audited; after LOGIN_MAX_FAILURES of them within
-    LOGIN_LOCK_MINUTES the session ends (PasswordGuessing), so a borrowed or stolen session
-    cannot be used to guess the password, and the next try goes through the sign-in page.
-    """
+    """A signed-in person's own change: the current password first, the new one twice. After
+    LOGIN_MAX_FAILURES wrong current passwords within LOGIN_LOCK_MINUTES the session ends
+    (PasswordGuessing), so a stolen session cannot be used to guess the password."""
     if not password_matches(user, current):
         if _count_wrong_password(user):
             raise PasswordGuessing

@@ -1,29 +1,11 @@
-"""First contact, by week: how fast the intake desk tries and reaches appointment requests.
+"""First contact, by week: how fast the intake desk tries and reaches appointment requests
+(spam left out), per clinic week (Monday to Sunday, partial at the period's ends), over the
+whole period, and over the whole period per language of the request.
 
-Part of the analytics report (reports.py puts it in `Report.intake`). Over the period's
-appointment requests (spam left out), grouped by the clinic week they came in (weeks start
-on Monday in CLINIC_TIMEZONE; the period's first and last weeks may be partial), and over
-the whole period:
-
-- tried within the target: the share of requests whose first attempt came within
-  FIRST_CONTACT_TARGET_MINUTES (default 60) business minutes of the request (at most the
-  target: within). A request not tried yet counts as missed once more than its target has
-  passed, and is left out of the share until then, so a week still under way is neither
-  flattered by requests nobody has tried yet nor penalised for ones still inside their
-  target. (The queue already marks it overdue at the target itself, while a try made that
-  instant would still count as within.) A request closed without any attempt counts as
-  missed too: the figure measures recorded attempts.
-- median time to first attempt and to first reach: in business minutes (CLINIC_HOURS,
-  CLINIC_HOLIDAYS), over the requests that have one. A request made on Friday evening and
-  called at 08:30 on Monday waited 30 business minutes, not 60 hours.
-- attempts per scheduled appointment: the attempts recorded on the requests that ever
-  reached "scheduled" (now or in their status history), divided by how many those are.
-
-The whole period's figures are also given per language of the request (English, Spanish):
-a Spanish request needs someone who speaks Spanish, and a slower first try shows here.
-
-Each figure comes from small column-only queries. Cost: one business-hours walk per tried
-request (a few days each), one comparison per untried one.
+Tried within the target: a request not tried yet counts as missed once its target has
+passed and is left out until then, so a week still under way is neither flattered nor
+penalised. Times are business minutes: a request made on Friday evening and called at 08:30
+on Monday waited 30 minutes, not 60 hours.
 """
 
 from __future__ import annotations
@@ -112,7 +94,8 @@ def _requests(start: datetime, end: datetime) -> Sequence[Row[Any]]:
     ).all()
 
 
-def _chunks(items: list[int], size: int = 500) -> Iterator[list[int]]:
+def chunks(items: list[int], size: int = 500) -> Iterator[list[int]]:
+    """Ids in pieces small enough for an IN list."""
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -121,7 +104,7 @@ def _scheduled_attempts(rows: Sequence[Row[Any]]) -> dict[int, int]:
     """Attempts per request, for the requests that ever reached "scheduled"."""
     scheduled = {row.id for row in rows if row.status is LeadStatus.SCHEDULED}
     ids = [row.id for row in rows]
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         scheduled.update(
             db.session.scalars(
                 select(LeadStatusChange.lead_id).where(
@@ -131,7 +114,7 @@ def _scheduled_attempts(rows: Sequence[Row[Any]]) -> dict[int, int]:
             )
         )
     attempts = dict.fromkeys(scheduled, 0)
-    for chunk in _chunks(sorted(scheduled)):
+    for chunk in chunks(sorted(scheduled)):
         counted = db.session.execute(
             select(ContactAttempt.lead_id, func.count())
             .where(ContactAttempt.lead_id.in_(chunk))

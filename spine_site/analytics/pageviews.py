@@ -1,9 +1,8 @@
 """Page-view counting without cookies: counts per (clinic day, path), kept in memory by each
 web process and added to `page_view_day` in batches.
 
-A page view costs a dictionary update, not a database write. No cookie, IP address or visitor
-id is involved; a process killed with -9 loses at most its last few seconds of counts. Which
-requests count as a view is decided on the public side (public/visits.py).
+A page view costs a dictionary update, not a database write, and involves no cookie, IP
+address or visitor id; a process killed with -9 loses at most its last few seconds of counts.
 """
 
 from __future__ import annotations
@@ -53,11 +52,8 @@ class ViewCounter:
 
     def flush(self) -> int:
         """Add the counts held here to page_view_day; on a database error keep them for later.
-
-        Inside a request (the analytics page) this uses the request's own session, whose
-        write ends the snapshot its earlier reads opened: the reads that follow see these
-        counts (on SQLite a second connection's commit would fall outside that snapshot).
-        """
+        In a request this uses the request's own session, so the reads that follow see these
+        counts (on SQLite a second connection's commit would fall outside their snapshot)."""
         with self._lock:
             counts, self._counts = self._counts, Counter()
         if not counts:
@@ -83,10 +79,8 @@ class ViewCounter:
 
     def start(self) -> None:
         """The flusher thread of this process, and its exit hook (from the first counted view).
-
-        With ANALYTICS_FLUSH_SECONDS 0 there is no thread: counts are added when the
-        analytics page is opened and when the process exits (tests drive it that way).
-        """
+        With ANALYTICS_FLUSH_SECONDS 0, no thread: counts are added when the analytics page
+        is opened and when the process exits."""
         running = self._thread is not None and self._thread.is_alive()
         if self._exit_hook and (running or self.app.config["ANALYTICS_FLUSH_SECONDS"] <= 0):
             return

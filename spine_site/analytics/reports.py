@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -32,7 +32,7 @@ from spine_site.models import (
     User,
 )
 from spine_site.transaction import atomic
-from spine_site.web.i18n import DEFAULT, LANGUAGES, PREFIXES
+from spine_site.web.i18n import DEFAULT, LANGUAGES, PREFIXES, language_of_path
 
 # A first contact: the first move of an appointment request to one of these.
 CONTACTED = frozenset({LeadStatus.CONTACTED, LeadStatus.SCHEDULED})
@@ -48,55 +48,41 @@ def form_page_paths(path: str) -> list[str]:
     return [prefix + path for prefix in PREFIXES.values()]
 
 
-def language_of_path(path: str) -> str:
-    """The language a page view was in: its path's prefix (/es/...), else English."""
-    for code, prefix in PREFIXES.items():
-        if prefix and (path == prefix or path.startswith(prefix + "/")):
-            return code
-    return DEFAULT
+@dataclass(frozen=True)
+class _Conversion:
+    """Page views and the requests sent from those pages; the rate is requests per view."""
+
+    views: int
+    appointments: int
+    guides: int
+
+    @property
+    def leads(self) -> int:
+        return self.appointments + self.guides
+
+    @property
+    def rate(self) -> float | None:
+        return ratio(self.leads, self.views)
 
 
 @dataclass(frozen=True)
-class PlaceRow:
+class PlaceRow(_Conversion):
     """One place a form is shown: an article (embedded) or a form's own page."""
 
     page: str
     label: str
     placement: str
-    views: int
-    appointments: int
-    guides: int
-
-    @property
-    def leads(self) -> int:
-        return self.appointments + self.guides
-
-    @property
-    def rate(self) -> float | None:
-        return self.leads / self.views if self.views else None
 
 
 @dataclass(frozen=True)
-class LanguageRow:
-    """One language's share: its pages' views and the requests sent from them."""
+class LanguageRow(_Conversion):
+    """One language's pages."""
 
     language: str  # a code of web/i18n.LANGUAGES
-    views: int
-    appointments: int
-    guides: int
 
     @property
     def name(self) -> str:
         return LANGUAGES.get(self.language, self.language)
-
-    @property
-    def leads(self) -> int:
-        return self.appointments + self.guides
-
-    @property
-    def rate(self) -> float | None:
-        """Requests per page view, as a place's conversion reads."""
-        return self.leads / self.views if self.views else None
 
 
 @dataclass(frozen=True)
@@ -124,9 +110,7 @@ class Report:
     contacted_count: int
     spam_count: int
     page_views: list[tuple[str, int]] = field(default_factory=list)
-    # Views and requests per language of the pages (English first).
     by_language: list[LanguageRow] = field(default_factory=list)
-    # First contact by week (intake_report.py): speed of the first attempt and reach.
     intake: intake_report.IntakeReport | None = None
 
     @property
@@ -156,9 +140,6 @@ def source_of(lead: Any) -> str:
         if host:
             return host.removeprefix("www.")
     return "(direct)"
-
-
-# -- Small queries -----------------------------------------------------------------------
 
 
 def _views(day_from: date, day_to: date) -> tuple[dict[date, int], Counter[str]]:
@@ -201,17 +182,12 @@ def _spam_count(start: datetime, end: datetime) -> int:
     return db.session.scalar(select(func.count()).where(*in_range, Lead.is_spam)) or 0
 
 
-def _chunks(items: list[int], size: int = 500) -> Iterator[list[int]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 def _status_history(ids: list[int]) -> tuple[dict[int, datetime], dict[int, set[LeadStatus]]]:
     """Each lead's first move to contacted or scheduled (its first contact), and every status
     it ever reached. (A lead closed or turned away without a contact has no first contact.)"""
     first_move: dict[int, datetime] = {}
     reached: dict[int, set[LeadStatus]] = defaultdict(set)
-    for chunk in _chunks(ids):
+    for chunk in intake_report.chunks(ids):
         changes = db.session.execute(
             select(
                 LeadStatusChange.lead_id, LeadStatusChange.to_status, LeadStatusChange.created_at
@@ -230,7 +206,7 @@ def _guide_outcomes(guide_ids: list[int]) -> tuple[set[int], set[int]]:
     """Which guide requests had their email sent, and which downloaded the guide."""
     sent: set[int] = set()
     downloaded: set[int] = set()
-    for chunk in _chunks(guide_ids):
+    for chunk in intake_report.chunks(guide_ids):
         sent.update(
             db.session.scalars(
                 select(OutboxEmail.lead_id).where(
@@ -248,9 +224,6 @@ def _guide_outcomes(guide_ids: list[int]) -> tuple[set[int], set[int]]:
     return sent, downloaded
 
 
-# -- Putting the figures together ---------------------------------------------------------
-
-
 def _places(
     leads: Sequence[Row[Any]], views: Counter[str], articles: list[tuple[str, str]]
 ) -> list[PlaceRow]:
@@ -262,16 +235,13 @@ def _places(
         suffix = "" if code == DEFAULT else f" ({LANGUAGES[code]})"
         spots += [(prefix + path, label + suffix, "page") for path, label in FORM_PAGES]
     return [
-        PlaceRow(
-            path,
-            label,
-            placement,
-            views[path],
-            by_place[(path, placement)][FormKind.APPOINTMENT],
-            by_place[(path, placement)][FormKind.GUIDE],
-        )
+        PlaceRow(views[path], *_by_form(by_place[(path, placement)]), path, label, placement)
         for path, label, placement in spots
     ]
+
+
+def _by_form(requests: Counter[FormKind]) -> tuple[int, int]:
+    return requests[FormKind.APPOINTMENT], requests[FormKind.GUIDE]
 
 
 def _languages(leads: Sequence[Row[Any]], views: Counter[str]) -> list[LanguageRow]:
@@ -284,15 +254,7 @@ def _languages(leads: Sequence[Row[Any]], views: Counter[str]) -> list[LanguageR
     for lead in leads:
         requests[lead.language][lead.form] += 1
     codes = [*LANGUAGES, *sorted(set(requests) - set(LANGUAGES))]
-    return [
-        LanguageRow(
-            code,
-            views_in[code],
-            requests[code][FormKind.APPOINTMENT],
-            requests[code][FormKind.GUIDE],
-        )
-        for code in codes
-    ]
+    return [LanguageRow(views_in[code], *_by_form(requests[code]), code) for code in codes]
 
 
 def _funnel(pairs: list[tuple[str, int]]) -> list[Step]:
@@ -347,10 +309,8 @@ def _guide_figures(leads: Sequence[Row[Any]], form_views: int) -> tuple[list[Ste
 
 
 def build_report(day_from: date, day_to: date, articles: list[tuple[str, str]]) -> Report:
-    """Every figure of /staff/analytics for the clinic days day_from..day_to (inclusive).
-
-    `articles` is [(path, title)] of the published articles: the places with an embedded form.
-    """
+    """Every figure of /staff/analytics for the clinic days day_from..day_to (inclusive);
+    `articles` is [(path, title)] of the published articles."""
     zone = clinic_zone()
     start, end = day_start(day_from), day_start(day_to + timedelta(days=1))
     views_per_day, views_by_path = _views(day_from, day_to)
@@ -400,7 +360,6 @@ def current_report(day_from: date, day_to: date) -> Report:
 
 @atomic()
 def record_export(day_from: date, day_to: date, *, by: User) -> None:
-    """Note an analytics CSV download in the audit log."""
     audit.record(
         "analytics_export",
         user=by,

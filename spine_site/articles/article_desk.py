@@ -1,10 +1,5 @@
-"""The editor's steps as the staff pages take them: each one editorial step in one
-transaction.
-
-editorial.py only flushes, so the import command can take in many articles in one
-transaction; a button press in the staff area is one step, committed here (views never
-commit), or rolled back with its plain reason when the step is refused.
-"""
+"""The editor's steps as the staff pages take them, each in one transaction (editorial.py
+only flushes, so an import can take in many articles in one)."""
 
 from __future__ import annotations
 
@@ -42,15 +37,12 @@ def create(
     translation_of: ArticleRecord | None = None,
     language: str = "en",
 ) -> ArticleRecord:
-    """A new article as a draft (revision 1); with `translation_of`, its translation into
-    `language`."""
     return _committed(editorial.create, draft, by, note, translation_of, language)
 
 
 def save(
     article: ArticleRecord, draft: Draft, by: User, note: str | None = None
 ) -> ArticleRevision | None:
-    """A new revision; None when nothing changed."""
     return _committed(editorial.save, article, draft, by, note)
 
 
@@ -59,7 +51,6 @@ def submit(article: ArticleRecord, by: User) -> None:
 
 
 def publish(article: ArticleRecord, by: User, at: datetime | None = None) -> None:
-    """Publish the newest revision now, or at `at` (aware UTC)."""
     _committed(editorial.publish, article, by, at)
 
 
@@ -68,5 +59,4 @@ def unpublish(article: ArticleRecord, by: User) -> None:
 
 
 def restore(article: ArticleRecord, revision: ArticleRevision, by: User) -> ArticleRevision:
-    """An old revision's content as the newest draft (a new revision)."""
     return _committed(editorial.restore, article, revision, by)

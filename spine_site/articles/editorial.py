@@ -2,12 +2,6 @@
 or at a set time, unpublish, restore an old revision. Each step is checked, audited where it
 changes what readers see; the functions flush only, in the caller's transaction (one step
 of article_desk, or a whole import).
-
-States, as the staff list shows them (`state_of`):
-- draft / in review: never published (or unpublished and being reworked), by `workflow`;
-- scheduled: a live revision whose time has not come;
-- published: readers see the live revision (the head may be a newer draft);
-- unpublished: readers get 410 Gone.
 """
 
 from __future__ import annotations
@@ -58,17 +52,11 @@ class Draft:
 
     @classmethod
     def of(cls, revision: ArticleRevision) -> Draft:
-        return cls(
-            title=revision.title,
-            slug=revision.slug,
-            description=revision.description,
-            summary=revision.summary,
-            body=revision.body,
-            faq=[dict(item) for item in revision.faq or []],
-            related=list(revision.related or []),
-            reviewer=revision.reviewer or "",
-            reviewed_on=revision.reviewed_on,
-        )
+        values = {f.name: getattr(revision, f.name) for f in fields(cls)}
+        values["faq"] = [dict(item) for item in revision.faq or []]
+        values["related"] = list(revision.related or [])
+        values["reviewer"] = revision.reviewer or ""
+        return cls(**values)
 
     def same_as(self, revision: ArticleRevision) -> bool:
         return self == Draft.of(revision)
@@ -263,13 +251,9 @@ def publish(article: ArticleRecord, by: User, at: datetime | None = None) -> Non
 
 
 def move_address(article: ArticleRecord, old: str | None, new: str) -> None:
-    """A published article that changes its slug leaves a 301 at the old address.
-
-    An old slug is kept once, for one article (article_redirect's key), though each
-    language has its own addresses: when an article of the other language already left
-    that slug behind, the first one keeps it. The public side sends the old slug, in each
-    language, to that article or to its translation (articles/live.py), so an English
-    article and its translation that shared a slug both keep their old links."""
+    """A published article that changes its slug leaves a 301 at the old address. An old
+    slug is kept once, for the first article that left it (article_redirect's key); the
+    public side sends it on in each language to that article or its translation (live.py)."""
     if old is not None and old != new:
         held = db.session.get(ArticleRedirect, old)
         if held is None:
@@ -320,11 +304,8 @@ def restore(article: ArticleRecord, revision: ArticleRevision, by: User) -> Arti
 
 def needs_update(translation: ArticleRecord) -> bool:
     """Whether a published (or scheduled) translation is behind its English article: the
-    English article's latest publish (`publish_at`, a scheduled one included), as a date in
-    clinic time, is later than the medical review date of the translation's live revision.
-    A review date has no time of day, so an English publish on the review day itself counts
-    as reviewed with it; from the next clinic day on, the translation needs an update (and
-    a new review)."""
+    English article's latest publish, as a clinic date, is later than the medical review
+    date of the translation's live revision (a publish on the review day counts as reviewed)."""
     original = translation.translation_of
     live = translation.live
     if (

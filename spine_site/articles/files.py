@@ -1,12 +1,10 @@
-"""Articles in and out as Markdown files with YAML front matter: the first import (the files
-under content/articles/, which a fresh database takes in by itself), and an export of every
-article for backup and for review in git.
+"""Articles in and out as Markdown files with YAML front matter: the bundled files a fresh
+database takes in by itself, imports, and an export for backup and review in git.
 
-The file format is the one the site began with (title, description, published, updated,
-reviewer, summary, faq, related), plus `reviewed` (the review date; `updated` when absent),
-on export `state`, and for a translation `language` (es) and `translation_of` (the English
-article's slug). A folder holds the English files, and the Spanish ones in its es/ folder
-(as content/articles/ does): the export writes that layout and the import reads it, English
+Front matter: title, description, published, updated, reviewer, summary, faq, related,
+`reviewed` (the review date; `updated` when absent), on export `state`, and for a
+translation `language` (es) and `translation_of` (the English article's slug). A folder
+holds the English files and the Spanish ones in its es/ folder; the import reads English
 first, so a translation finds its English article.
 """
 
@@ -44,13 +42,10 @@ def _moment(day: date) -> datetime:
 
 
 def import_file(path: Path, by: User | None = None) -> tuple[ArticleRecord, str]:
-    """Take in one file: a new article (published as the file says, if it names its reviewer
-    and dates; a translation tied to the English article its `translation_of` names), or a
-    new revision of the article with that slug in the file's language. Returns the article and
-    "new", "updated" or "unchanged".
-    Raises ArticleError for a malformed file, EditorialError for content the editor rules
-    refuse."""
-    rendered = parse_article(path)  # every check the site has always made of a file
+    """Take in one file: a new article (published as the file says), or a new revision of
+    the article with that slug in the file's language; with "new", "updated" or "unchanged".
+    Raises ArticleError for a malformed file, EditorialError for content the rules refuse."""
+    rendered = parse_article(path)  # every check of a file
     meta, body = split_front_matter(path.read_text(encoding="utf-8"), path.name)
     draft = Draft(
         title=rendered.title,

@@ -1,9 +1,8 @@
 """Article images: an upload checked by its content, cleaned of every byte of metadata,
 stored as responsive files in the database, and the <picture> markup articles show them with.
 
-A phone photo carries where it was taken (EXIF GPS), the camera, sometimes the owner's name;
-none of that may reach a patient's page. So an upload is decoded to pixels and rebuilt from
-those alone: whatever metadata the file had, the stored files cannot carry it.
+A phone photo carries where it was taken (EXIF GPS), the camera, sometimes the owner's name:
+so an upload is rebuilt from its decoded pixels alone, and the stored files carry none of it.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import hashlib
 import re
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from io import BytesIO
 
 from flask import current_app
@@ -28,18 +26,12 @@ from spine_site.models import ArticleImage, ArticleImageFile, User
 from spine_site.transaction import atomic
 
 MB = 1024 * 1024
-# The widths made, never wider than the upload; the article column is about 46rem wide, so
-# 960 serves most screens and 1600 the sharp ones.
+# The widths made (never wider than the upload): 960 serves most screens, 1600 the sharp ones.
 WIDTHS = (480, 960, 1600)
 # What Pillow calls the formats accepted, and the names we store them by.
 ACCEPTED = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
-MIMETYPES = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "avif": "image/avif",
-}
+MIMETYPES = {kind: f"image/{kind}" for kind in EXTENSIONS}
 ALT_MAX = 300
 # The article column (static/css: .narrow) on a wide screen, else the phone's width.
 SIZES = "(min-width: 48rem) 46rem, 100vw"
@@ -178,9 +170,8 @@ def _clean(image: Image.Image) -> Image.Image:
     mode = "RGBA" if alpha else "RGB"
     icc = image.info.get("icc_profile")
     if icc and image.mode in {"RGB", "RGBA", "CMYK"}:
-        # Converted to sRGB, then the profile is dropped: browsers assume sRGB for an
-        # untagged image, so colours stay as the editor saw them. A profile Pillow cannot
-        # read is simply dropped (colours may shift a little).
+        # Converted to sRGB, then the profile is dropped: browsers assume sRGB for an untagged
+        # image. A profile Pillow cannot read is simply dropped (colours may shift a little).
         with contextlib.suppress(ImageCms.PyCMSError, OSError, ValueError):
             image = ImageCms.profileToProfile(
                 image,
@@ -269,17 +260,6 @@ def markdown_snippet(image: ArticleImage) -> str:
 _MEDIA_IMG = re.compile(r'<img src="/media/(?P<digest>[0-9a-f]{16})" alt="(?P<alt>[^"]*)"[^>]*?/?>')
 
 
-@dataclass(frozen=True)
-class _Shown:
-    digest: str
-    width: int
-    height: int
-    fallback: str
-    widths: list[int]
-    formats: list[str]
-    alt: str
-
-
 def responsive(html: str) -> str:
     """`html` with each stored image (as Markdown renders it) turned into a <picture> of
     its responsive files; other images, and HTML without any, pass through untouched."""
@@ -289,12 +269,7 @@ def responsive(html: str) -> str:
     if not digests:
         return html
     rows = db.session.scalars(select(ArticleImage).where(ArticleImage.digest.in_(digests)))
-    found = {
-        r.digest: _Shown(
-            r.digest, r.width, r.height, r.original_format, list(r.widths), list(r.formats), r.alt
-        )
-        for r in rows
-    }
+    found = {row.digest: row for row in rows}
 
     def swap(match: re.Match[str]) -> str:
         shown = found.get(match.group("digest"))
@@ -305,7 +280,7 @@ def responsive(html: str) -> str:
     return _MEDIA_IMG.sub(swap, html)
 
 
-def picture_html(shown: _Shown, alt_html: str) -> str:
+def picture_html(shown: ArticleImage, alt_html: str) -> str:
     """The <picture> for one image; `alt_html` is already escaped."""
 
     def srcset(kind: str) -> str:
@@ -318,10 +293,10 @@ def picture_html(shown: _Shown, alt_html: str) -> str:
     )
     # The src for browsers without srcset: the largest width up to 960.
     middle = max([w for w in shown.widths if w <= 960] or shown.widths[:1])
-    src = f"/media/{file_name(shown.digest, middle, shown.fallback)}"
+    src = f"/media/{file_name(shown.digest, middle, shown.original_format)}"
     return (
         f"<picture>{sources}"
-        f'<img src="{src}" srcset="{srcset(shown.fallback)}" sizes="{SIZES}" '
+        f'<img src="{src}" srcset="{srcset(shown.original_format)}" sizes="{SIZES}" '
         f'width="{shown.width}" height="{shown.height}" alt="{alt_html}" '
         f'loading="lazy" decoding="async"></picture>'
     )

@@ -1,11 +1,9 @@
 """Each worker's copy of the published articles, rendered once and followed from the database.
 
 Pages look articles up in memory. At most every ARTICLES_CHECK_SECONDS a request asks the
-database one small question (how many articles, and the newest change); when the answer
-moves, or a scheduled article's time has come, the worker renders the published set again
-as a new `Library` (pages kept as bytes are made from one copy and so are made again). A
-publish on one host so reaches every worker on every host within a few seconds, without a
-restart.
+database how many articles there are and when the newest changed; when that moves, or a
+scheduled article's time has come, the worker renders the published set again. A publish so
+reaches every worker on every host within seconds.
 """
 
 from __future__ import annotations
@@ -38,7 +36,6 @@ class Snapshot:
     moved: dict[tuple[str, str], str] = field(default_factory=dict)
     gone: set[tuple[str, str]] = field(default_factory=set)
     next_publish: datetime | None = None
-    newest_change: datetime | None = None
 
 
 def _load(now: datetime) -> Snapshot:
@@ -71,12 +68,9 @@ def _load(now: datetime) -> Snapshot:
 def _addresses(
     library: Library, gone: set[tuple[str, str]]
 ) -> tuple[dict[tuple[str, str], str], set[tuple[str, str]]]:
-    """The 301s and 410s of old slugs. An old slug (article_redirect keeps each once, for
-    one article) leads on in its article's language, and in each other language to that
-    article's published translation, unless that language has its own page or 410 there.
-    An old address leads on only once the new one is live: a rename scheduled for later
-    starts its redirect at that time (the copy is rendered again then), never to a 404.
-    The old address of an article taken down is gone with it."""
+    """The 301s and 410s of old slugs: an old slug leads on in its article's language, and
+    in each other language to that article's published translation unless that language
+    has its own page or 410 there. A redirect starts only once the new address is live."""
     moved: dict[tuple[str, str], str] = {}
     gone = set(gone)
     rows = db.session.execute(
@@ -163,12 +157,6 @@ class LiveArticles:
         snapshot = self.snapshot
         return Shelf(snapshot.library, snapshot, language)
 
-    def moved_to(self, slug: str, language: str = DEFAULT) -> str | None:
-        return self.shelf(language).moved_to(slug)
-
-    def is_gone(self, slug: str, language: str = DEFAULT) -> bool:
-        return self.shelf(language).is_gone(slug)
-
     def current(self) -> Library:
         if time.monotonic() - self._checked >= self.check_seconds:
             with self._lock:
@@ -185,18 +173,14 @@ class LiveArticles:
         from spine_site.articles.files import seed_if_empty
 
         try:
-            count, newest = db.session.execute(
-                select(func.count(), func.max(ArticleRecord.updated_at))
-            ).one()
+            stamp = select(func.count(), func.max(ArticleRecord.updated_at))
+            count, newest = db.session.execute(stamp).one()
             if count == 0 and seed_if_empty():
-                count, newest = db.session.execute(
-                    select(func.count(), func.max(ArticleRecord.updated_at))
-                ).one()
+                count, newest = db.session.execute(stamp).one()
             now = utcnow()
             due = self.snapshot.next_publish is not None and self.snapshot.next_publish <= now
             if (count, newest) != self._stamp or due:
                 self.snapshot = _load(now)
-                self.snapshot.newest_change = newest
                 self._stamp = (count, newest)
                 self._changed(newest)
         except (OperationalError, ProgrammingError) as exc:

@@ -1,9 +1,7 @@
-"""Articles: Markdown files with YAML front matter, parsed and rendered once per process.
+"""Articles: Markdown with YAML front matter, parsed and rendered to a page's parts.
 
-A file's name (without .md) is its slug. English files live in spine_site/content/articles/,
-Spanish ones in its es/ folder, each saying `language: es` and `translation_of: <the English
-slug>`. Each language has its own addresses (/articles/<slug>, /es/articles/<slug>), its own
-list and its own related articles.
+A file's name (without .md) is its slug. Each language has its own addresses
+(/articles/<slug>, /es/articles/<slug>), its own list and its own related articles.
 """
 
 from __future__ import annotations
@@ -80,7 +78,6 @@ def markdown_parser() -> MarkdownIt:
 
 
 def split_front_matter(text: str, source: str) -> tuple[dict, str]:
-    """Split '---' YAML front matter from the Markdown body."""
     if not text.startswith("---"):
         raise ArticleError(f"{source}: missing front matter (the file must start with ---)")
     try:
@@ -143,7 +140,6 @@ def _polish_html(html: str, language: str = DEFAULT) -> str:
 
 
 def parse_article(path: Path, md: MarkdownIt | None = None) -> Article:
-    """Parse and render one article file."""
     slug = path.stem
     if not _SLUG.match(slug):
         raise ArticleError(f"{path.name}: file name must be a lowercase-hyphenated slug")

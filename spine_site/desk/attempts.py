@@ -1,17 +1,8 @@
 """The intake desk's work on a request: contact attempts, follow-ups, who owns it.
 
-Each function that changes data takes the acting user and writes the audit entry, in one
-transaction (transaction.atomic). The queue that reads all this is queue.py.
-
-Rules:
-- The first attempt and the first time the patient was reached are kept on the lead
-  (first_attempt_at, first_reached_at): the speed of the first call is what decides whether
-  a request becomes a visit, and analytics measure it.
-- Reaching the patient moves a new request to "contacted" (staff can still set any status)
-  and ends the follow-ups. A try that did not reach them proposes the next one from the
-  cadence (FOLLOW_UP_CADENCE); after the last step none is proposed, and the page suggests
-  closing the request as unreachable. A wrong number ends the follow-ups too: calling again
-  will not help, and staff choose what to do next.
+The first attempt and the first reach are kept on the lead: the speed of the first call
+decides whether a request becomes a visit, and analytics measure it. A wrong number ends
+the follow-ups, as reaching the patient does: calling again will not help.
 """
 
 from __future__ import annotations
@@ -19,11 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import update
 
 from spine_site.accounts import audit
 from spine_site.clock import utcnow
-from spine_site.desk.business_hours import BusinessHours, cadence_from_config
+from spine_site.desk import casework
+from spine_site.desk.business_hours import BusinessHours
+from spine_site.desk.hours_settings import cadence_from_config
 from spine_site.extensions import db
 from spine_site.models import (
     AttemptChannel,
@@ -31,7 +23,6 @@ from spine_site.models import (
     ContactAttempt,
     Lead,
     LeadStatus,
-    LeadStatusChange,
     Role,
     User,
 )
@@ -64,7 +55,6 @@ OUTCOMES_FOR = {
     ],
     AttemptChannel.EMAIL: [AttemptOutcome.SENT, AttemptOutcome.REACHED],
 }
-# The channel a patient's preferred contact method suggests.
 CHANNEL_FOR_METHOD = {
     "phone": AttemptChannel.CALL,
     "text": AttemptChannel.TEXT,
@@ -112,7 +102,8 @@ def record_attempt(
             lead.first_reached_at = now
         lead.unreached_attempts = 0
         lead.next_follow_up_at = None
-        _contacted(lead, by)
+        # A new request becomes "contacted", recorded like a change by hand.
+        casework.move_status(lead, LeadStatus.NEW, LeadStatus.CONTACTED, by)
     elif outcome is AttemptOutcome.WRONG_NUMBER:
         lead.next_follow_up_at = None
     else:
@@ -127,26 +118,6 @@ def record_attempt(
         detail={"channel": channel.value, "outcome": outcome.value},
     )
     return attempt
-
-
-def _contacted(lead: Lead, by: User) -> None:
-    """Reached: a new request becomes "contacted", recorded like a change by hand."""
-    moved = db.session.execute(
-        update(Lead)
-        .where(Lead.id == lead.id, Lead.status == LeadStatus.NEW)
-        .values(status=LeadStatus.CONTACTED)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if moved == 1:
-        lead.status = LeadStatus.CONTACTED
-        db.session.add(
-            LeadStatusChange(
-                lead_id=lead.id,
-                user=by,
-                from_status=LeadStatus.NEW,
-                to_status=LeadStatus.CONTACTED,
-            )
-        )
 
 
 @atomic()

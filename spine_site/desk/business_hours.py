@@ -1,20 +1,12 @@
 """The clinic's business-hours clock: how long a request has waited, and when to call again.
 
 Pure: no database, no Flask request. Every datetime in and out is aware UTC; a naive one is
-refused rather than guessed at. Settings (formats in docs/staff.md, "The intake desk"):
-CLINIC_HOURS (schema.org openingHours, "Mo-Fr 08:00-17:00"), CLINIC_TIMEZONE, CLINIC_HOLIDAYS
-(ISO dates) and FOLLOW_UP_CADENCE ("same day; next business morning; 2 business days":
-"same day" is two business hours later if still inside that local day's open time, else the
-next opening; past the last step `next_try` gives None: suggest closing as unreachable).
+refused rather than guessed at. The settings are read by hours_settings.py.
 
 Hours are wall-clock times in the clinic's zone; each day's open and close become UTC
 instants, so a DST change outside opening hours changes nothing and one inside them makes
-that day an hour shorter or longer, as the staff would live it.
-
-Cost: a day's open periods are computed once per instance and cached; long waits are summed
-from running totals per day (two lookups), with only a few edge days walked; `add`,
-`subtract` and the openings walk day by day. Nothing reaches past HORIZON_DAYS (about four
-years): `minutes_between` counts at most that far back, the rest raise ValueError.
+that day an hour shorter or longer, as the staff would live it. Nothing reaches past
+HORIZON_DAYS: `minutes_between` counts at most that far back, the rest raise ValueError.
 """
 
 from __future__ import annotations
@@ -26,30 +18,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from spine_site.desk.hours_settings import (
-    DEFAULT_CADENCE,
     DEFAULT_HOURS,
     DEFAULT_TIMEZONE,
     MINUTES_PER_DAY,
     Interval,
-    cadence_from_config,
     normal_step,
-    parse_cadence,
     parse_holidays,
     parse_opening_hours,
     parse_zone,
     setting,
 )
-
-__all__ = [
-    "DEFAULT_CADENCE",
-    "HORIZON_DAYS",
-    "BusinessHours",
-    "cadence_from_config",
-    "parse_cadence",
-    "parse_holidays",
-    "parse_opening_hours",
-    "parse_zone",
-]
 
 SAME_DAY_MINUTES = 120
 # Far longer than a request should stay open, short enough to bound the longest walk.
@@ -107,8 +85,6 @@ class BusinessHours:
             holidays=setting(config, "CLINIC_HOLIDAYS", "", parse_holidays),
         )
 
-    # -- the day's open periods in UTC ----------------------------------------------------
-
     def _instant(self, day: date, minute: int) -> datetime:
         """The first instant the clinic's clocks show this wall time or later."""
         if minute == MINUTES_PER_DAY:
@@ -159,8 +135,6 @@ class BusinessHours:
         # 23:01) an instant showing Saturday can follow Sunday's start. So forward walks start
         # at this date, backward ones at the next, and lookups check both.
         return at.astimezone(self.zone).date()
-
-    # -- counting ------------------------------------------------------------------------
 
     def minutes_between(self, start: datetime, end: datetime) -> int:
         """Whole business minutes, 0 if end <= start; a start over HORIZON_DAYS back is clamped."""
@@ -229,8 +203,6 @@ class BusinessHours:
             remaining -= closes - opens
         raise ValueError(_BEYOND_HORIZON)
 
-    # -- openings ------------------------------------------------------------------------
-
     def is_open(self, at: datetime) -> bool:
         """Open at this instant: an opening instant is open, a closing one is not."""
         at = _utc(at)
@@ -276,7 +248,9 @@ class BusinessHours:
     def next_try(
         self, after: datetime, attempts_without_reach: int, cadence: Sequence[str]
     ) -> datetime | None:
-        """When to try again after the n-th unreached attempt; None past the cadence's end."""
+        """When to try again after the n-th unreached attempt; None past the cadence's end.
+        "same day" is two business hours later if still open that local day, else the next
+        opening."""
         if attempts_without_reach < 1:
             raise ValueError("a next try follows at least one attempt that did not reach")
         if attempts_without_reach > len(cadence):

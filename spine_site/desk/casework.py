@@ -1,6 +1,4 @@
-"""Casework: what intake staff do to a lead. Each function takes the acting user, writes the
-audit entry, and runs as one transaction (transaction.atomic).
-"""
+"""Casework: what intake staff do to a lead, and a person's timeline."""
 
 from __future__ import annotations
 
@@ -39,14 +37,22 @@ def open_lead(lead: Lead, *, by: User) -> str | None:
 
 @atomic()
 def change_status(lead: Lead, status: LeadStatus, *, seen: LeadStatus, by: User) -> bool:
-    """Move a lead from the status the user saw to a new one, recording who and when.
-
-    False when nothing changed, or when someone else moved the lead first (the UPDATE only
-    matches the status the user saw), so the history never records a step that did not
-    happen.
-    """
-    if seen is status:
+    """Move a lead from the status the user saw to a new one (move_status), audited; False
+    when nothing changed."""
+    if seen is status or not move_status(lead, seen, status, by):
         return False
+    audit.record(
+        "lead_status",
+        user=by,
+        target=f"lead:{lead.id}",
+        detail={"from": seen.value, "to": status.value},
+    )
+    return True
+
+
+def move_status(lead: Lead, seen: LeadStatus, status: LeadStatus, by: User) -> bool:
+    """Move the lead from `seen` to `status`, with its history row, in the caller's
+    transaction; False if someone moved it first (the UPDATE matches only `seen`)."""
     moved = db.session.execute(
         update(Lead)
         .where(Lead.id == lead.id, Lead.status == seen)
@@ -55,13 +61,8 @@ def change_status(lead: Lead, status: LeadStatus, *, seen: LeadStatus, by: User)
     ).rowcount
     if moved != 1:
         return False
+    lead.status = status
     db.session.add(LeadStatusChange(lead_id=lead.id, user=by, from_status=seen, to_status=status))
-    audit.record(
-        "lead_status",
-        user=by,
-        target=f"lead:{lead.id}",
-        detail={"from": seen.value, "to": status.value},
-    )
     return True
 
 
@@ -119,10 +120,8 @@ def keep_draft(user: User, lead_id: int, body: str) -> None:
 
 
 def _take_draft(user: User, lead_id: int) -> str | None:
-    """The author's kept draft for this lead, removed as it is handed back (shown once).
-
-    Old drafts of theirs go at the same time, so none lingers past DRAFT_HOURS for long.
-    """
+    """The author's kept draft for this lead, removed as it is handed back (shown once), with
+    their drafts older than DRAFT_HOURS."""
     draft = db.session.scalar(
         select(NoteDraft).where(NoteDraft.user_id == user.id, NoteDraft.lead_id == lead_id)
     )
@@ -139,7 +138,6 @@ def _take_draft(user: User, lead_id: int) -> str | None:
 
 @atomic()
 def view_person(person: Person, *, by: User) -> None:
-    """Record that a person's whole history was opened."""
     audit.record("person_view", user=by, target=f"person:{person.id}")
 
 
@@ -162,9 +160,7 @@ class TimelineEvent:
 
 
 def timeline(person: Person) -> list[TimelineEvent]:
-    """Everything that happened to one person's requests, newest first: what they did
-    (requests, guide downloads, newsletter confirmations, unsubscribing) and what the desk
-    and the mail did (tries, notes, status changes, emails)."""
+    """Everything that happened to one person's requests, newest first."""
     events: list[TimelineEvent] = []
     for lead in person.leads:
         events.append(TimelineEvent(lead.created_at, "request", lead, lead))

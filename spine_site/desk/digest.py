@@ -1,26 +1,12 @@
 """The intake desk's morning summary: three counts and a link, emailed to STAFF_NOTIFY_EMAIL.
 
-It says how many requests wait for a first contact, how many are overdue and how many
-follow-ups are due today, and links to the queue. No name, contact detail or anything a
-patient typed is read, so none can leave in it: the counts come from COUNT queries and the
-message is built from numbers, settings and fixed words only.
-
-The counts are the queue's own (queue.py: its views' queries, counted), so they match the
-tabs the link opens:
-- waiting ("Needs first contact"): not spam, status new, never tried;
-- overdue: never tried and waiting FIRST_CONTACT_TARGET_MINUTES (default 60) business
-  minutes or more; or not spam, new or contacted, with a follow-up time already past;
-- follow-ups today: not spam, new or contacted, a follow-up time before the end of today
-  (the clinic's day; the past ones included).
-Of the waiting requests, those in another language than English are counted per language
-(the subject says "4 waiting (1 in Spanish)"), so the desk knows to have a Spanish speaker
-on the phone.
+The counts are the queue's own (waiting, overdue, follow-ups due today), with the waiting
+requests in languages other than English counted per language. No name, contact detail or
+anything a patient typed is read, so none can leave in it.
 
 Sent at once with the configured transport, not through the outbox: a summary that comes
-late is wrong (the counts are of the moment it was made), and a timer job should fail where
-the operator sees it (a non-zero exit, a failed unit) rather than retry quietly into the
-afternoon. The outbox's rows also belong to leads and have a kind per email; a digest is
-neither.
+late is wrong, and a timer job should fail where the operator sees it (a non-zero exit)
+rather than retry quietly into the afternoon.
 """
 
 from __future__ import annotations
@@ -76,7 +62,6 @@ def desk_counts(now: datetime | None = None) -> DeskCounts:
     """The three counts as of `now` (default: this moment). Read-only."""
     moments = queue.moments(business_hours(), now)
     # The queue's own counts, so the summary cannot disagree with the tabs the link opens.
-    # (Only "mine" reads a user, and the summary has none.)
     found = queue.counts(moments, None)
     (waiting,) = queue.view_clauses("first_contact", moments, None)
     in_languages = db.session.execute(
@@ -153,13 +138,9 @@ def clinic_opens_on(day: date, hours: BusinessHours) -> bool:
 
 
 def send_digest(now: datetime | None = None, *, open_days_only: bool = False) -> Sent | None:
-    """Count, build and send the summary at once; None when skipped on a closed day.
-
-    With `open_days_only` nothing is sent on a day the clinic does not open (a weekend day
-    without hours, a CLINIC_HOLIDAYS date), so a daily timer follows the clinic's own
-    calendar. Raises DigestError when there is no recipient or the transport fails (the
-    reason kept), so the command exits non-zero and the timer's unit shows failed.
-    """
+    """Count, build and send the summary at once; None when skipped on a day the clinic
+    does not open (with `open_days_only`). Raises DigestError when there is no recipient or
+    the transport fails, so the command exits non-zero."""
     config = current_app.config
     _recipient(config)  # a missing setting fails every run, closed days included
     now = now or utcnow()

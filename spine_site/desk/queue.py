@@ -1,16 +1,8 @@
 """The intake queue: who to call next. Read-only; attempts.py changes things.
 
-Views (each with its count):
-- first_contact: new appointment requests nobody has tried yet, oldest first;
-- due_today: follow-ups due before the end of today (the clinic's day), soonest first;
-- overdue: requests never tried whose waiting time, in business minutes, is past
-  FIRST_CONTACT_TARGET_MINUTES, and tried ones whose next try has passed; longest overdue
-  first;
-- mine: open requests (new or contacted) the signed-in person owns, oldest first;
-- all: the full list with its filters (lead_list.py).
-Spam is left out of every queue view. Waiting time is counted in business hours
-(business_hours.py); "overdue after 60 business minutes" becomes `created_at < T` for the
-instant T that is 60 business minutes ago, so each view is one indexed query.
+Spam is left out of every view. Waiting time is counted in business hours: "overdue after
+60 business minutes" becomes `created_at < T` for the instant T that is 60 business minutes
+ago, so each view is one indexed query.
 """
 
 from __future__ import annotations
@@ -38,8 +30,7 @@ OPEN = (LeadStatus.NEW, LeadStatus.CONTACTED)
 
 
 def _never_tried() -> list[ColumnElement[bool]]:
-    # Appointment requests: a guide request asked for a PDF, not a call. (Staff can still
-    # try one from its page; then its follow-ups count like any other.)
+    # Appointment requests: a guide request asked for a PDF, not a call.
     return [
         Lead.is_spam.is_(False),
         Lead.form == FormKind.APPOINTMENT,
@@ -82,9 +73,8 @@ def view_clauses(view: str, m: Moments, user: User | None) -> list[list[ColumnEl
     if view == "due_today":
         return [_follow_ups_before(m.end_of_today)]
     if view == "overdue":
-        # Two parts that cannot overlap: a request never tried is overdue by the first-
-        # contact target (a next try set by hand does not change that); one already tried,
-        # by its next try.
+        # Two parts that cannot overlap: a request never tried is overdue by the first-contact
+        # target (even with a next try set by hand); one already tried, by its next try.
         waited = [*_never_tried(), Lead.created_at <= m.overdue_before]
         late = [*_follow_ups_before(m.now), Lead.first_attempt_at.is_not(None)]
         return [waited, late]
@@ -142,9 +132,8 @@ def view_rows(
     if len(parts) == 1:
         query = select(Lead).where(*parts[0]).order_by(*_order(view))
         return list(db.session.scalars(query.options(*options).limit(limit).offset(offset)))
-    # Each part's first offset + limit rows, merged by the view's order, then the page.
-    # Each part is read in an order that follows when its rows fell overdue, so the first
-    # offset + limit of each hold the page.
+    # Each part is read in the order its rows fell overdue, so the first offset + limit of
+    # each, merged, hold the page.
     found: list[Lead] = []
     for n, clauses in enumerate(parts):
         query = select(Lead).where(*clauses).order_by(*_order(view, n)).limit(offset + limit)

@@ -1,9 +1,8 @@
 """How and when the intake desk will reach a patient, in the words the confirmation email and
 the thank-you page both use.
 
-Built only from the choice codes the schedule form offers (intake.CONTACT_METHODS and
-BEST_TIMES), never from text a patient typed: a value this module does not know reads as
-no preference, so neither a stored value nor a hand-made thank-you link can put other words
+Built only from the choice codes the schedule form offers, never from text a patient typed:
+an unknown value reads as no preference, so a hand-made thank-you link cannot put other words
 in the clinic's mouth.
 """
 
@@ -14,9 +13,8 @@ from dataclasses import dataclass
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
-# Each sentence whole, so a translation can order its words as its language needs; each is
-# read in the language of the page or email it is said on.
-# How intake reaches a patient who chose this way (intake.CONTACT_METHODS codes).
+# Each sentence whole, so a translation can order its words as its language needs. How intake
+# reaches a patient who chose this way (intake.CONTACT_METHODS codes):
 _HOW = {
     "phone": _l(
         "Our intake team will call you, as you asked, usually within one business day, "
@@ -37,11 +35,9 @@ _DEFAULT_HOW = _l(
     "Our intake team will call you, usually within one business day, to find an "
     "appointment time that suits you."
 )
-# When, by the times of day the form offers (intake.BEST_TIMES codes; "" for none): with the
-# clinic's hours as people read them, and without (an empty setting).
-# Early evening: the desk works business hours, which may end before anyone's early evening:
-# say so, rather than leave the patient waiting by the phone at 6 pm. Worded to stay true if
-# the clinic's hours do reach into the evening.
+# When, by the times of day the form offers (intake.BEST_TIMES codes; "" for none), with the
+# clinic's hours and without (an empty setting). Early evening says the desk may not reach
+# that late, rather than leave the patient waiting by the phone at 6 pm.
 _WHEN: dict[str, tuple[LazyString, LazyString]] = {
     "morning": (
         _l("We'll aim for the morning, within our hours (%(hours)s)."),
@@ -83,13 +79,8 @@ class ContactPromise:
 def contact_promise(
     contact_method: str | None, best_time: str | None, hours_text: str
 ) -> ContactPromise:
-    """What we promise a patient who picked these codes (None or unknown: no preference),
-    in the current language (the page's, or the lead's for an email).
-
-    `hours_text` is the clinic's hours as people read them in that language
-    (config.hours_text), e.g. "Monday to Friday, 8 am to 5 pm": intake only calls, texts
-    and emails within them.
-    """
+    """What we promise a patient who picked these codes (None or unknown: no preference), in
+    the current language; `hours_text` is config.hours_text in that language."""
     how = str(_HOW.get(contact_method or "", _DEFAULT_HOW))
     return ContactPromise(how=how, when=_when(best_time, hours_text.strip()))
 

@@ -18,7 +18,7 @@ from spine_site import privacy
 from spine_site.accounts import audit
 from spine_site.extensions import db
 from spine_site.leads.intake import BEST_TIMES, CONTACT_METHODS, REASONS
-from spine_site.leads.lead_list import LeadFilter, filter_clauses
+from spine_site.leads.lead_list import STATUS_LABELS, LeadFilter, filter_clauses
 from spine_site.models import ContactAttempt, GuideDownload, Lead, Role, User
 from spine_site.transaction import atomic
 from spine_site.web.i18n import LANGUAGES
@@ -26,10 +26,8 @@ from spine_site.web.i18n import LANGUAGES
 
 @dataclass(frozen=True)
 class Column:
-    """One column of both export files. `label` heads it (what staff read); `code` is its
-    stable key for imports and formulas (the workbook's "Columns" sheet and docs/staff.md
-    list both); `meaning` says what it holds. A column whose code names a Lead attribute
-    needs nothing else to be filled."""
+    """One column of both export files: `label` heads it, `code` is its stable key for
+    imports and formulas, `meaning` says what it holds."""
 
     code: str
     label: str
@@ -80,18 +78,11 @@ COLUMNS: list[Column] = [
         "Newsletter wording",
         "Version of the newsletter sign-up wording agreed to",
     ),
-    Column("utm_source", "UTM source", "Campaign tag utm_source of the link the visit came in on"),
-    Column("utm_medium", "UTM medium", "Campaign tag utm_medium of the link the visit came in on"),
-    Column(
-        "utm_campaign",
-        "UTM campaign",
-        "Campaign tag utm_campaign of the link the visit came in on",
-    ),
-    Column("utm_term", "UTM term", "Campaign tag utm_term of the link the visit came in on"),
-    Column(
-        "utm_content",
-        "UTM content",
-        "Campaign tag utm_content of the link the visit came in on",
+    *(
+        Column(
+            f"utm_{tag}", f"UTM {tag}", f"Campaign tag utm_{tag} of the link the visit came in on"
+        )
+        for tag in ("source", "medium", "campaign", "term", "content")
     ),
     Column("referrer", "Referrer", "Outside page that linked to the site"),
     Column("landing_page", "Landing page", "First page of the visit"),
@@ -156,23 +147,15 @@ _ATTRIBUTE = {
 }
 # Filled from the query, not from a Lead attribute.
 _COMPUTED = {"guide_downloads", "attempts", "owner", "phone_international", "phone_extension"}
-# Choices staff read as the words the patient picked, not the stored codes. The codes stay
-# in the *_code columns at the end: a formula or an import keyed on them keeps working when
-# a label's wording changes. A value the form no longer offers is shown as stored. The
-# form's labels are translatable (lazy): read here once, at import, outside any request,
-# they are the English words staff read.
+# Choices as the words the patient picked; the codes stay in the *_code columns, so a formula
+# keyed on them survives a change of wording. The form's lazy labels, read here at import
+# outside any request, are the English words staff read.
 CHOICE_LABELS: dict[str, dict[str, str]] = {
     "contact_method": {code: str(label) for code, label in CONTACT_METHODS},
     "best_time": {code: str(label) for code, label in BEST_TIMES},
     "reason": {code: str(label) for code, label in REASONS},
     "form": {"appointment": "Appointment", "guide": "Guide"},
-    "status": {
-        "new": "New",
-        "contacted": "Contacted",
-        "scheduled": "Scheduled",
-        "closed": "Closed",
-        "not_a_fit": "Not a fit",
-    },
+    "status": STATUS_LABELS,
     "language": LANGUAGES,
 }
 # OWASP's CSV injection list: Excel runs a cell that starts with one of these as a formula.
@@ -199,11 +182,8 @@ def csv_document(rows: Iterable[Sequence[str]]) -> str:
 
 
 def phone_cells(e164: str | None) -> tuple[str | None, str | None]:
-    """(as the clinic dials it, international). Both are text to Excel and LibreOffice as
-    they stand: no leading + or other formula mark (which would need an apostrophe), and
-    never digits alone (which both programs turn into a number, 4.42079E+11). At home
-    (312) 867-5309, abroad with the US exit code 011; internationally the country code,
-    then the number as that country groups it: 1 312-867-5309, 44 20 7946 0958."""
+    """(as the clinic dials it, international). Both stay text in a spreadsheet: no leading
+    + (a formula mark) and never digits alone (which become a number, 4.42079E+11)."""
     if not e164:
         return None, None
     digits = "".join(ch for ch in e164 if ch.isdigit())
@@ -296,21 +276,12 @@ class ExportPlan:
         return values
 
     def records(self, batch: int = 1000) -> Iterator[list[list[object]]]:
-        """Batches of rows, newest first, as typed values in `self.columns` order: labels
-        for choices, bools, ints, UTC datetimes, None for empty. Each batch is read in its
-        own short transaction."""
+        """Batches of rows, newest first, as typed values in `self.columns` order (None for
+        empty), each batch read in its own short transaction."""
         db.session.rollback()
-        downloads = (
-            select(func.count())
-            .select_from(GuideDownload)
-            .where(GuideDownload.lead_id == Lead.id)
-            .scalar_subquery()
-        )
-        tries = (
-            select(func.count())
-            .select_from(ContactAttempt)
-            .where(ContactAttempt.lead_id == Lead.id)
-            .scalar_subquery()
+        downloads, tries = (
+            select(func.count()).where(model.lead_id == Lead.id).scalar_subquery()
+            for model in (GuideDownload, ContactAttempt)
         )
         owner = aliased(User)
         # Keyset pages (id < last) keep memory flat however many leads there are.

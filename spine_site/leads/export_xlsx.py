@@ -54,9 +54,8 @@ HEADER_FONT = Font(name="Calibri", size=11, bold=True)
 # Points: a line of 11-point Calibri, the default row; Excel allows rows up to 409 points.
 LINE_HEIGHT = 15
 MAX_ROW_HEIGHT = 409
-# Wrapped text keeps the spreadsheets' own bottom alignment, as every other cell does: a
-# tall row's cells line up on its last line. (Styling only these cells keeps a tall row
-# nearly as cheap to write as any other: openpyxl registers a style per styled cell.)
+# Wrapped text keeps the bottom alignment every other cell has, so a tall row's cells line up
+# on its last line; only these cells are styled (openpyxl registers a style per styled cell).
 _WRAP = Alignment(wrap_text=True)
 
 
@@ -84,10 +83,9 @@ def line_count(text: str, width: float) -> int:
 
 
 def _text(value: str, sheet: Sheet, alignment: Alignment | None = None) -> str | WriteOnlyCell:
-    """A text cell that stays text. Characters XML cannot hold (control codes) are dropped.
-    A cell starting with = + - @ (or a tab or CR) is stored as a string with Excel's quote
-    prefix: openpyxl would store "=..." as a formula, and Excel would turn any of them into
-    one when the cell is edited."""
+    """A text cell that stays text, without the control codes XML cannot hold. One starting
+    like a formula gets Excel's quote prefix: openpyxl would store "=..." as a formula, and
+    Excel would turn any of them into one when the cell is edited."""
     value = ILLEGAL_CHARACTERS_RE.sub("", value)
     guarded = value.startswith(FORMULA_START)
     if not guarded and alignment is None:
@@ -184,9 +182,6 @@ def _page_setup(sheet: Sheet) -> None:
 
 
 def write_workbook(plan: ExportPlan, zone: ZoneInfo, target: IO[bytes], title: str) -> None:
-    """Write the plan's rows to `target` as .xlsx: a frozen, filterable label row, columns
-    as wide as what they hold, long text wrapped, dates as dates, numbers as numbers, yes/no
-    as words, nothing a spreadsheet could run, and a page setup for printing."""
     book = Workbook(write_only=True)
     book.properties.title = title
     book.properties.creator = "spine_site"

@@ -1,16 +1,12 @@
 """The free guide: its Markdown source under content/ built into a tagged PDF, once per process
 and language.
 
-WeasyPrint lays out templates/guide/guide.html (print stylesheet beside it) and tags the PDF
-for screen readers. It needs Debian's Pango; where Pango is missing, the plainer fpdf2 build
-(`_fpdf_pdf`, below) serves instead, and one warning says what to install.
-
-Each language has its own source (content/guide.md, content/guide.es.md: the same sections)
-and the template's own words (cover, contact block, page footer) are translated, under
-`force_locale` so a CLI build is in the language asked for too. The HTML's lang (TAGS:
-en-US, es-US) becomes the PDF catalog's /Lang, which screen readers pick a voice by. A
-patient downloads the guide under a name in its language (DOWNLOAD_NAMES): plain ASCII, so
-the Content-Disposition header needs no encoding and every browser keeps the name as is.
+WeasyPrint lays out templates/guide/guide.html and tags the PDF for screen readers; the
+HTML's lang (TAGS) becomes the PDF's /Lang, which screen readers pick a voice by. It needs
+Debian's Pango; where Pango is missing, the plainer fpdf2 build serves instead, and one
+warning says what to install. The template's words are translated under `force_locale`, so
+a CLI build is in the language asked for too. The download names (DOWNLOAD_NAMES) are plain
+ASCII, so the Content-Disposition header needs no encoding.
 """
 
 from __future__ import annotations
@@ -38,19 +34,15 @@ from spine_site.web.templating import tel
 
 log = logging.getLogger(__name__)
 
-# The guide's Markdown in each language (web/i18n.LANGUAGES).
 GUIDE_SOURCES: dict[str, Path] = {
     "en": CONTENT_DIR / "guide.md",
     "es": CONTENT_DIR / "guide.es.md",
 }
-GUIDE_SOURCE = GUIDE_SOURCES["en"]
 GUIDE_TEMPLATE = "guide/guide.html"
-# The file name a download is saved under, in the guide's language.
 DOWNLOAD_NAMES: dict[str, str] = {
     "en": "patients-guide-to-non-surgical-spine-care.pdf",
     "es": "guia-para-pacientes-cuidado-de-la-columna-sin-cirugia.pdf",
 }
-DOWNLOAD_NAME = DOWNLOAD_NAMES["en"]
 PANGO_PACKAGES = "libpango-1.0-0 libpangoft2-1.0-0"
 
 
@@ -94,8 +86,7 @@ class GuideContact:
 
     @property
     def schedule_path(self) -> str:
-        # public.schedule in the guide's language; built by hand because the CLI has no
-        # request to build URLs from.
+        # public.schedule, built by hand: the CLI has no request to build URLs from.
         return f"{PREFIXES[self.language]}/schedule"
 
     @property
@@ -180,9 +171,8 @@ def _cached(source: Path, mtime_ns: int, contact: GuideContact) -> bytes:
 
 
 def guide_pdf(contact: GuideContact, source: Path | None = None) -> bytes:
-    """The guide's bytes in the contact's language (from that language's source unless
-    `source` is given), built on first use and again only when the source file changes.
-    The contact, language included, is part of the cache key: each language is kept apart."""
+    """The guide's bytes for this contact (and so language), built on first use and again
+    only when the source file changes."""
     source = source or GUIDE_SOURCES[contact.language]
     return _cached(source, source.stat().st_mtime_ns, contact)
 

@@ -19,6 +19,14 @@ from spine_site.models import FormKind, Lead, LeadStatus
 
 # A search's counts stop here: past it the list says "more than 1,000" (see list_leads).
 COUNT_LIMIT = 1000
+# Each status as staff read it, on the staff pages and in the exports.
+STATUS_LABELS: dict[str, str] = {
+    LeadStatus.NEW: "New",
+    LeadStatus.CONTACTED: "Contacted",
+    LeadStatus.SCHEDULED: "Scheduled",
+    LeadStatus.CLOSED: "Closed",
+    LeadStatus.NOT_A_FIT: "Not a fit",
+}
 
 
 @dataclass(frozen=True)
@@ -110,11 +118,9 @@ class LeadPage:
 def list_leads(
     f: LeadFilter, page: int, per_page: int, *, count_limit: int | None = COUNT_LIMIT
 ) -> LeadPage:
-    """One page of leads, newest first, with the total and the count per status.
-
-    A search counts at most `count_limit` matches: past a thousand the staff narrow the
-    search rather than read the number, and a common word would otherwise be counted to
-    the end of the table."""
+    """One page of leads, newest first, with the total and the count per status. A search
+    counts at most `count_limit` matches: a common word would otherwise be counted to the
+    end of the table."""
     limit = count_limit if search_terms(f.q) else None
     counts = _status_counts(f, with_status=False, limit=limit)
     if counts is not None:

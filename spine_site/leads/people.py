@@ -11,7 +11,7 @@ from spine_site.models import Person
 
 
 def normalize_email(email: str) -> str:
-    """The key a person is known by: email-validator's normalised form, lower-cased."""
+    """The key a person is known by: the address trimmed and lower-cased."""
     return email.strip().lower()
 
 
@@ -22,11 +22,8 @@ def email_hash(email: str) -> str:
 
 def person_for(email: str) -> Person:
     """The person with this address, or a new one added to the session; the caller commits.
-
-    Two first requests from one new address may race: the address is unique, so the later
-    one's flush fails with an IntegrityError (on PostgreSQL once the first commits), and
-    its caller rolls back and asks again (intake.capture), finding the first one's person.
-    """
+    Of two first requests from one new address, the later one's flush fails on the unique
+    address, and its caller (intake.capture) rolls back and asks again."""
     key = normalize_email(email)
     person = db.session.scalar(select(Person).where(Person.email_normalized == key))
     if person is None:

@@ -7,6 +7,7 @@ anything not listed there. Also the small request helpers every staff view share
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import date
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -114,15 +115,11 @@ TIMED_OUT = "The sign-in page sat open too long. Please sign in again."
 
 @bp.before_request
 def guard():
-    """Deny by default, before anything of the request is used: signed in, the role table,
-    idle and absolute timeouts, and only then the CSRF check (the staff blueprint is exempt
-    from the app-wide one), so a refused request never reaches what a failed check does
-    (keeping a note draft)."""
+    """Deny by default: signed in, the role table, idle and absolute timeouts, and only then
+    the CSRF check, so a refused request never reaches what a failed check does."""
     endpoint = request.endpoint or ""
-    if endpoint in PUBLIC or endpoint in SECOND_STEP:
-        csrf.protect()
-        return None
-    if not current_user.is_authenticated and endpoint in ENROLMENT:
+    enrolling = not current_user.is_authenticated and endpoint in ENROLMENT
+    if endpoint in PUBLIC or endpoint in SECOND_STEP or enrolling:
         csrf.protect()
         return None
     if not current_user.is_authenticated:
@@ -207,6 +204,16 @@ def stash_note_draft(user: User) -> None:
     body = request.form.get("body", "").strip()
     if request.endpoint == "staff.lead_note" and body and isinstance(lead_id, int):
         casework.keep_draft(user, lead_id, body[:5000])
+
+
+def took(step: Callable[[], object], refusal: type[Exception]) -> bool:
+    """Whether a domain step was taken; when it is refused, its plain reason is flashed."""
+    try:
+        step()
+    except refusal as exc:
+        flash(str(exc), "error")
+        return False
+    return True
 
 
 def is_safe_next(target: str | None) -> bool:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from spine_site.accounts import audit, mfa, users
 from spine_site.extensions import db
 from spine_site.models import Role, User
-from spine_site.staff.access import acting_user, bp, get_or_404, page_number, parse_date
+from spine_site.staff.access import acting_user, bp, get_or_404, page_number, parse_date, took
 from spine_site.staff.forms import ActionForm, RoleForm, UserCreateForm
 from spine_site.web.forms import visible_only
 
@@ -56,27 +56,22 @@ def user_role(user_id: int):
     user = get_or_404(User, user_id)
     form = RoleForm()
     # Asking to change one's own role gets its plain refusal whatever the form held.
-    if form.validate_on_submit() or user.id == acting_user().id:
-        try:
-            users.change_role(user, form.role.data or "", by=acting_user())
-        except users.UserError as exc:
-            flash(str(exc), "error")
-        else:
-            flash(f"{user.email} is now {user.role.value}.")
+    asked = form.validate_on_submit() or user.id == acting_user().id
+    if asked and took(
+        lambda: users.change_role(user, form.role.data or "", by=acting_user()), users.UserError
+    ):
+        flash(f"{user.email} is now {user.role.value}.")
     return redirect(url_for("staff.users"), 303)
 
 
 @bp.post("/users/<int:user_id>/active")
 def user_active(user_id: int):
     user = get_or_404(User, user_id)
-    if ActionForm().validate_on_submit():
-        active = request.form.get("active") == "1"
-        try:
-            users.set_active(user, active, by=acting_user())
-        except users.UserError as exc:
-            flash(str(exc), "error")
-        else:
-            flash(f"{user.email} is {'enabled' if active else 'disabled and signed out'}.")
+    active = request.form.get("active") == "1"
+    if ActionForm().validate_on_submit() and took(
+        lambda: users.set_active(user, active, by=acting_user()), users.UserError
+    ):
+        flash(f"{user.email} is {'enabled' if active else 'disabled and signed out'}.")
     return redirect(url_for("staff.users"), 303)
 
 

@@ -24,8 +24,7 @@ FONT_PX = 13
 LEFT, RIGHT, TOP, BOTTOM = 9.0, 1.0, 5.0, 14.0
 COLOURS = {FormKind.APPOINTMENT: "#124a6e", FormKind.GUIDE: "#5b9bc4"}
 NAMES = {FormKind.APPOINTMENT: "appointment requests", FormKind.GUIDE: "guide requests"}
-# At most this many day labels; every other one is marked "minor", for the stylesheet to
-# hide on a narrow screen.
+# At most this many day labels; every other one is "minor", hidden on a narrow screen.
 DAY_LABELS = 8
 
 

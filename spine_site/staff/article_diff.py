@@ -51,7 +51,6 @@ def as_text(revision: ArticleRevision, name: str) -> str:
 
 
 def words(old: str, new: str) -> list[Piece]:
-    """The word-level changes from old to new."""
     a, b = _WORDS.findall(old), _WORDS.findall(new)
     pieces: list[Piece] = []
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)

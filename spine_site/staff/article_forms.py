@@ -8,6 +8,7 @@ forms check shape; editorial.problems checks the rules and its messages land on 
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 
 from wtforms import (
     DateField,
@@ -158,24 +159,13 @@ class ArticleForm(PostForm):
         )
 
     def show_problems(self, found: dict[str, str]) -> None:
-        """Put the domain's messages on their fields."""
         for name, message in found.items():
             self[name].errors = [message]
 
     @classmethod
     def of(cls, draft: Draft) -> ArticleForm:
-        return cls(
-            formdata=None,
-            title=draft.title,
-            slug=draft.slug,
-            description=draft.description,
-            summary=draft.summary,
-            body=draft.body,
-            faq=format_faq(draft.faq),
-            related=", ".join(draft.related),
-            reviewer=draft.reviewer,
-            reviewed_on=draft.reviewed_on,
-        )
+        typed = asdict(draft) | {"faq": format_faq(draft.faq), "related": ", ".join(draft.related)}
+        return cls(formdata=None, **typed)
 
 
 class PublishForm(PostForm):

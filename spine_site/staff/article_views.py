@@ -18,14 +18,13 @@ from spine_site.articles.preview import preview_of
 from spine_site.clock import clinic_zone, utcnow
 from spine_site.extensions import db
 from spine_site.models import ArticleRecord, ArticleRevision, Workflow
-from spine_site.staff.access import EDITORS, acting_user, bp, get_or_404
+from spine_site.staff.access import EDITORS, acting_user, bp, get_or_404, took
 from spine_site.staff.article_forms import ArticleForm, PublishForm
 from spine_site.staff.forms import ActionForm
 from spine_site.web.i18n import DEFAULT, use_language
 from spine_site.web.templating import clinic_time
 
-# The language articles are translated into.
-SPANISH = "es"
+SPANISH = "es"  # the language articles are translated into
 
 
 def state_label(article: ArticleRecord) -> str:
@@ -41,10 +40,7 @@ def state_label(article: ArticleRecord) -> str:
 
 
 def translation_label(original: ArticleRecord) -> str:
-    """An English article's Spanish translation as the list shows it: "No Spanish
-    translation", "Spanish: <its state>", or "Spanish needs update" once the English
-    article was published again after the translation's medical review
-    (editorial.needs_update)."""
+    """An English article's Spanish translation as the list shows it."""
     found = editorial.translation(original, SPANISH)
     if found is None:
         return "No Spanish translation"
@@ -88,8 +84,7 @@ def grouped(articles: Sequence[ArticleRecord]) -> list[ArticleRecord]:
 @bp.route("/articles/new", methods=["GET", "POST"], endpoint="article_new")
 def article_new():
     """A new English article; with ?translation_of=<id>, that article's Spanish translation,
-    its form prefilled with the English text to translate (slug included, which the editor
-    may change) but not the medical review: a translation is reviewed on its own."""
+    its form prefilled with the English text to translate (translation_start)."""
     original = _original_to_translate()
     if original is not None:
         existing = editorial.translation(original, SPANISH)
@@ -142,10 +137,8 @@ def _original_to_translate() -> ArticleRecord | None:
 
 
 def translation_start(original: ArticleRecord) -> Draft:
-    """Where a translation starts: the English article's published text (its newest if it
-    is not published), for the editor to translate in place, with the same slug. Related
-    articles become their Spanish translations (those without one are left out); the
-    reviewer and review date are left empty for the translation's own medical review."""
+    """Where a translation starts: the English article's published (else newest) text, its
+    related articles' Spanish translations, and no medical review of its own yet."""
     source = original.live or original.head
     assert source is not None
     draft = Draft.of(source)
@@ -267,7 +260,6 @@ def article_preview(article_id: int):
     revision = revision_or_404(article, number) if number is not None else article.head
     assert revision is not None
     found = preview_of(article, revision)
-    # The page in the article's language, as its readers get it.
     use_language(article.language)
     return render_template(
         "staff/article_preview.html",
@@ -287,13 +279,8 @@ def _step(article_id: int, step, done: str):
     """Take one editorial step from a button, and come back to the article with the
     outcome (or the plain reason it could not be taken)."""
     article = get_or_404(ArticleRecord, article_id)
-    if ActionForm().validate_on_submit():
-        try:
-            step(article)
-        except EditorialError as exc:
-            flash(str(exc), "error")
-        else:
-            flash(done)
+    if ActionForm().validate_on_submit() and took(lambda: step(article), EditorialError):
+        flash(done)
     return redirect(url_for("staff.article", article_id=article_id), 303)
 
 

@@ -13,7 +13,7 @@ from spine_site.clock import clinic_zone
 from spine_site.desk import attempts, casework
 from spine_site.extensions import db
 from spine_site.models import AttemptChannel, AttemptOutcome, Lead, Person, Role, User
-from spine_site.staff.access import acting_user, bp, get_or_404, is_safe_next
+from spine_site.staff.access import acting_user, bp, get_or_404, is_safe_next, took
 from spine_site.staff.forms import STATUS_LABELS, AttemptForm, FollowUpForm, OwnerForm
 
 
@@ -34,14 +34,13 @@ def lead_attempt(lead_id: int):
     if not form.validate_on_submit() or outcome not in {o.value for o in AttemptOutcome}:
         flash("Choose how you tried (call, text or email) and what came of it.", "error")
         return _back(lead)
-    try:
-        attempts.record_attempt(
+    if took(
+        lambda: attempts.record_attempt(
             lead, AttemptChannel(channel), AttemptOutcome(outcome), by=acting_user()
-        )
-    except attempts.DeskError as exc:
-        flash(str(exc), "error")
-        return _back(lead)
-    flash(_attempt_message(lead, AttemptOutcome(outcome)))
+        ),
+        attempts.DeskError,
+    ):
+        flash(_attempt_message(lead, AttemptOutcome(outcome)))
     return _back(lead)
 
 
@@ -64,7 +63,6 @@ def lead_follow_up(lead_id: int):
     lead = get_or_404(Lead, lead_id)
     form = FollowUpForm()
     if not form.validate_on_submit():
-        # The form again with the reason beside what was typed.
         return render_template("staff/follow_up.html", lead=lead, form=form), 422
     when: datetime | None = form.when.data
     local = when.replace(tzinfo=clinic_zone()) if when is not None else None
@@ -83,11 +81,7 @@ def lead_owner(lead_id: int):
         return _back(lead)
     value = form.owner.data
     owner = db.session.get(User, int(value)) if value and value.isdigit() else None
-    try:
-        attempts.set_owner(lead, owner, by=acting_user())
-    except attempts.DeskError as exc:
-        flash(str(exc), "error")
-    else:
+    if took(lambda: attempts.set_owner(lead, owner, by=acting_user()), attempts.DeskError):
         flash(f"Owner: {owner.email}." if owner else "Nobody owns this request now.")
     return _back(lead)
 

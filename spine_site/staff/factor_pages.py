@@ -10,8 +10,7 @@ from flask import render_template, session
 
 from spine_site.web.security import CONTENT_SECURITY_POLICY
 
-# Only the pages that offer passkeys run a script, and only our own file: everywhere else
-# the policy still allows none.
+# Only the pages that offer passkeys run a script, and only our own file.
 PASSKEY_PAGE_POLICY = f"{CONTENT_SECURITY_POLICY}; script-src 'self'"
 
 
@@ -28,8 +27,7 @@ def keep_challenge(challenge: bytes, purpose: str) -> None:
 
 def take_challenge(purpose: str) -> bytes | None:
     """The challenge this browser was sent for this purpose, gone from the session once
-    taken. A copied cookie still holds it: passkeys.spend_challenge is what makes it count
-    once."""
+    taken (a copied cookie still holds it: passkeys.spend_challenge counts it once)."""
     data: Any = session.pop("webauthn", None)
     if not isinstance(data, dict) or data.get("for") != purpose:
         return None

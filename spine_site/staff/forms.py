@@ -18,7 +18,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional
 
 from spine_site.desk.attempts import CHANNEL_LABELS
-from spine_site.models import LeadStatus, Role
+from spine_site.leads.lead_list import STATUS_LABELS
+from spine_site.models import Role
 from spine_site.web.forms import PostForm, multi_line, unix_newlines
 
 # A date typed into a staff form is this century's: a typo like year 9999 is refused in
@@ -40,13 +41,6 @@ class ClinicTimeField(DateTimeLocalField):
             self.errors = [TIME_PROBLEM]
 
 
-STATUS_LABELS = {
-    LeadStatus.NEW: "New",
-    LeadStatus.CONTACTED: "Contacted",
-    LeadStatus.SCHEDULED: "Scheduled",
-    LeadStatus.CLOSED: "Closed",
-    LeadStatus.NOT_A_FIT: "Not a fit",
-}
 ROLE_LABELS = {
     Role.ADMIN: "Admin",
     Role.STAFF: "Intake staff",
@@ -101,17 +95,14 @@ class ActionForm(PostForm):
     """A button that only needs a CSRF token (resend, spam, erase, disable ...)."""
 
 
-class UserCreateForm(PostForm):
-    email = EmailField("Email", validators=[DataRequired("Enter an email."), Length(max=320)])
-    role = SelectField(
-        "Role", choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()]
-    )
-
-
 class RoleForm(PostForm):
     role = SelectField(
         "Role", choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()]
     )
+
+
+class UserCreateForm(RoleForm):
+    email = EmailField("Email", validators=[DataRequired("Enter an email."), Length(max=320)])
 
 
 class PasswordChangeForm(PostForm):

@@ -83,8 +83,8 @@ def leads_list():
         filters={**f.as_dict(), "view": "all"} if intake else f.as_dict(),
         status_labels=STATUS_LABELS,
         show_medical=current_user.role is not Role.MARKETING,
-        can_open=current_user.role in INTAKE,
-        queue_views=queue.VIEWS if current_user.role in INTAKE else {},
+        can_open=intake,
+        queue_views=queue.VIEWS if intake else {},
         # Repeat requests shown together: each row says how many others the person made.
         earlier=queue.other_requests(page.leads) if intake else {},
     )
@@ -115,13 +115,9 @@ def _queue(view: str):
     )
 
 
-def _lead_or_404(lead_id: int) -> Lead:
-    return get_or_404(Lead, lead_id)
-
-
 @bp.get("/leads/<int:lead_id>")
 def lead(lead_id: int):
-    found = _lead_or_404(lead_id)
+    found = get_or_404(Lead, lead_id)
     # A HEAD shows nobody anything: only a GET is a view for the audit, and hands a draft back.
     draft = casework.open_lead(found, by=acting_user()) if request.method == "GET" else None
     others = [other for other in found.person.leads if other.id != found.id]
@@ -169,7 +165,7 @@ def _note_form(draft: str | None) -> NoteForm:
 
 @bp.post("/leads/<int:lead_id>/status")
 def lead_status(lead_id: int):
-    found = _lead_or_404(lead_id)
+    found = get_or_404(Lead, lead_id)
     form = StatusForm()
     if form.validate_on_submit():
         new = LeadStatus(form.status.data)
@@ -188,7 +184,7 @@ def lead_status(lead_id: int):
 
 @bp.post("/leads/<int:lead_id>/notes")
 def lead_note(lead_id: int):
-    found = _lead_or_404(lead_id)
+    found = get_or_404(Lead, lead_id)
     form = NoteForm()
     if form.validate_on_submit():
         casework.add_note(found, form.body.data, by=acting_user())
@@ -200,7 +196,7 @@ def lead_note(lead_id: int):
 
 @bp.post("/leads/<int:lead_id>/spam")
 def lead_spam(lead_id: int):
-    found = _lead_or_404(lead_id)
+    found = get_or_404(Lead, lead_id)
     if ActionForm().validate_on_submit():
         spam = request.form.get("spam") == "1"
         casework.set_spam(found, spam, by=acting_user())
@@ -221,7 +217,7 @@ def email_resend(email_id: int):
 
 @bp.route("/leads/<int:lead_id>/erase", methods=["GET", "POST"])
 def erase(lead_id: int):
-    found = _lead_or_404(lead_id)
+    found = get_or_404(Lead, lead_id)
     form = ActionForm()
     if form.validate_on_submit():
         count = privacy.erase_person(found.person, by=acting_user())
@@ -236,8 +232,7 @@ def export_csv():
         return Response(mimetype="text/csv")
     plan = export.start_export(filter_from_request(), acting_user())
     rows = stream_with_context(plan.rows(clinic_zone()))
-    # Dated by the clinic's day, not the server's (UTC): an export at 8 pm in Chicago is
-    # still today's there.
+    # Dated by the clinic's day: an export at 8 pm in Chicago is still today's there.
     today = utcnow().astimezone(clinic_zone()).date()
     return csv_download(rows, f"leads-{today.isoformat()}.csv")
 
@@ -249,8 +244,7 @@ def export_workbook():
     plan = export.start_export(filter_from_request(), acting_user(), file_format="xlsx")
     today = utcnow().astimezone(clinic_zone()).date()
     # A workbook is a zip, finished only after its last row: it is built in an anonymous
-    # temporary file (rows are never all in memory) and then sent from there; the file is
-    # gone from disk once it is closed. Not a `with` block: the response reads and closes it.
+    # temporary file, which the response reads and closes (so no `with` block).
     body = tempfile.TemporaryFile(prefix="spine-export-")  # noqa: SIM115
     export_xlsx.write_workbook(
         plan, clinic_zone(), body, title=f"Leads, exported {today.isoformat()}"

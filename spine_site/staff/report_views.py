@@ -36,10 +36,8 @@ class Period:
 
 
 def report_period() -> Period:
-    """The period asked for (default: the last 30 days) and, if it cannot be used, why.
-
-    Only a start: up to today. Only an end: the 30 days up to it.
-    """
+    """The period asked for (the last 30 days; a start alone runs to today, an end alone has
+    the 30 days up to it) and, if it cannot be used, why."""
     args = request.args
     typed_from = str(visible_only(args.get("from", "")))[:20]
     typed_to = str(visible_only(args.get("to", "")))[:20]

@@ -26,7 +26,7 @@ from flask_login import current_user, logout_user
 
 from spine_site.accounts import mfa, passkeys, signin
 from spine_site.models import User
-from spine_site.staff.access import JSON_ENDPOINTS, acting_user, bp
+from spine_site.staff.access import JSON_ENDPOINTS, acting_user, bp, took
 from spine_site.staff.auth_views import AGAIN, finish_sign_in, pending_sign_in
 from spine_site.staff.factor_pages import keep_challenge, passkey_page, take_challenge
 from spine_site.staff.forms import ActionForm, CodeForm
@@ -203,25 +203,20 @@ def totp_setup():
 
 @bp.post("/security/totp/remove")
 def totp_remove():
-    if ActionForm().validate_on_submit():
-        try:
-            mfa.remove_totp(acting_user(), by=acting_user())
-        except mfa.FactorError as exc:
-            flash(str(exc), "error")
-        else:
-            flash("The authenticator app is removed from your account.")
+    if ActionForm().validate_on_submit() and took(
+        lambda: mfa.remove_totp(acting_user(), by=acting_user()), mfa.FactorError
+    ):
+        flash("The authenticator app is removed from your account.")
     return redirect(url_for("staff.security"), 303)
 
 
 @bp.post("/passkeys/<int:passkey_id>/remove")
 def passkey_remove(passkey_id: int):
-    if ActionForm().validate_on_submit():
-        try:
-            passkeys.remove_passkey(acting_user(), passkey_id, by=acting_user())
-        except mfa.FactorError as exc:
-            flash(str(exc), "error")
-        else:
-            flash("Passkey removed.")
+    if ActionForm().validate_on_submit() and took(
+        lambda: passkeys.remove_passkey(acting_user(), passkey_id, by=acting_user()),
+        mfa.FactorError,
+    ):
+        flash("Passkey removed.")
     return redirect(url_for("staff.security"), 303)
 
 

@@ -1,10 +1,9 @@
 """Static files: content-hashed names, served by WhiteNoise with a year's immutable caching.
 
 At start-up each file under static/ is copied to STATIC_BUILD_DIR under a name that carries a
-hash of its content (css/site.css -> css/site.3f2a1b9c0d4e.css), with gzip and Brotli copies
-beside it. `url_for("static", filename="css/site.css")` gives the hashed name, so a changed
-file gets a new URL and browsers may keep every URL forever. The build is content-addressed,
-so several workers building at once write the same bytes.
+hash of its content (css/site.3f2a1b9c0d4e.css), with gzip and Brotli copies beside it, and
+`url_for("static", ...)` gives that name: a changed file gets a new URL. Several workers
+building at once write the same bytes.
 """
 
 from __future__ import annotations

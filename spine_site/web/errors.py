@@ -77,11 +77,8 @@ def http_error(exc: HTTPException, page: object = None) -> Response:
 
 
 def database_unavailable(exc: Exception, page: Callable[[], object] | None = None) -> Response:
-    """A clear 503 with Retry-After (pool_pre_ping reconnects once the database is back).
-
-    `page` makes what a blueprint would rather show (e.g. the form with what was typed), or
-    None for the plain error page; it runs after the failed transaction is rolled back.
-    """
+    """A clear 503 with Retry-After, after the failed transaction is rolled back; `page`
+    makes what a blueprint would rather show (the form with what was typed)."""
     log.warning(
         "database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__
     )

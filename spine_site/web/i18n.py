@@ -1,15 +1,11 @@
 """The languages of the public side: English at the site's root, Spanish under /es/.
 
-A public page is declared once with `localized(bp, rule)`: it answers at `rule` in English
-and at `/es` + `rule` in Spanish, as one endpoint whose `language` (a URL default, taken off
-before the view runs) is the page's language. `url_for` inside a page then builds links in
-the same language, and `url_for(..., language="es")` builds the other one. Flask-Babel
-translates every string marked with `_()` or `lazy_gettext` into that language
-(spine_site/translations/). Nothing follows `Accept-Language`: a shared link and a search
-engine get the language they asked for. Staff pages are English.
-
-A page reached by a link in an email (the guide download, newsletter confirmation) follows
-the language of its lead instead: `use_language`.
+A public page is declared once with `localized(bp, rule)`: it answers at `rule` and at `/es`
++ `rule`, as one endpoint whose `language` (a URL default, taken off before the view runs)
+is the page's language, so `url_for` inside a page builds links in the same language.
+Nothing follows `Accept-Language`: a shared link and a search engine get the language they
+asked for. Staff pages are English; a page reached by a link in an email follows the
+language of its lead (`use_language`).
 """
 
 from __future__ import annotations
@@ -25,7 +21,6 @@ LANGUAGES: dict[str, str] = {"en": "English", "es": "Spanish"}
 # Code -> its own name, as the link to it reads on a page in the other language.
 NATIVE_NAMES: dict[str, str] = {"en": "English", "es": "Español"}
 DEFAULT = "en"
-# Where each language's pages live.
 PREFIXES: dict[str, str] = {"en": "", "es": "/es"}
 # What `<html lang>`, Content-Language and the guide PDF say: US English and US Spanish.
 TAGS: dict[str, str] = {"en": "en-US", "es": "es-US"}
@@ -33,16 +28,20 @@ TAGS: dict[str, str] = {"en": "en-US", "es": "es-US"}
 babel = Babel()
 
 
+def language_of_path(path: str) -> str:
+    """The language of the page at `path`: its prefix's (/es/...), else English."""
+    for code, prefix in PREFIXES.items():
+        if prefix and (path == prefix or path.startswith(prefix + "/")):
+            return code
+    return DEFAULT
+
+
 def current_language() -> str:
     """The language of this request's page: set by its route (or by its lead), else read
     from the path, so that a 404 under /es/ is in Spanish too; English outside a request."""
-    language = g.get("language") if has_request_context() else None
-    if language is None and has_request_context():
-        path = request.path
-        for code, prefix in PREFIXES.items():
-            if prefix and (path == prefix or path.startswith(prefix + "/")):
-                return code
-    return language or DEFAULT
+    if not has_request_context():
+        return DEFAULT
+    return g.get("language") or language_of_path(request.path)
 
 
 def use_language(language: str) -> None:
@@ -66,10 +65,8 @@ def localized(bp: Blueprint, rule: str, **options: Any) -> Callable[[Callable], 
 
 def alternates() -> dict[str, str]:
     """This page in each language that has it (code -> path), for hreflang links and the
-    language switch: what the view set in `g.alternates` (an article knows its
-    translations; the thank-you page keeps its choices), or the same endpoint in every
-    language for the pages every language has. Empty for a page with no counterpart (an
-    email link's page, an error page: web/errors sets none)."""
+    language switch: `g.alternates` if the view set it, else the same endpoint in every
+    language; empty for a page with no counterpart."""
     if "alternates" in g:
         return g.alternates
     rule = request.url_rule
@@ -92,9 +89,10 @@ def init_app(app: Flask, *, translated_endpoints: set[str]) -> None:
 
     @app.context_processor
     def _language() -> dict[str, Any]:
-        if not has_request_context():
-            return {"language": current_language(), "alternates": {}}
-        return {"language": current_language(), "alternates": alternates()}
+        return {
+            "language": current_language(),
+            "alternates": alternates() if has_request_context() else {},
+        }
 
 
 def register(bp: Blueprint) -> None:

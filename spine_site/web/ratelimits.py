@@ -3,10 +3,6 @@
 Built on the `limits` library's public API (the engine Flask-Limiter itself runs on): a
 decorator on the few views that take posts, counting only the methods it names, with the
 login's count-only-failures rule (`count_when`) beside it.
-
-Settings: RATELIMIT_ENABLED, RATELIMIT_STORAGE_URI (memory:// or redis://...),
-RATELIMIT_KEY_PREFIX (optional, keeps several sites or test runs apart in one Redis), and the
-limits themselves (RATELIMIT_FORMS, RATELIMIT_LOGIN), e.g. "5 per minute; 20 per hour".
 """
 
 from __future__ import annotations
@@ -42,13 +38,8 @@ def init_app(app: Flask) -> None:
 
 
 def warn_if_counted_per_worker(app: Flask, workers: int) -> bool:
-    """Log a WARNING if each of several worker processes keeps its own counts; True if so.
-
-    With memory:// storage an address gets the limit once per worker (5 workers: 5 times
-    the sign-in guesses). gunicorn.conf.py calls this in each worker once the app is loaded,
-    since only then are both the worker count and the settings known. Development (one
-    process, or a developer's own machine) is left alone.
-    """
+    """Log a WARNING if each of several worker processes keeps its own counts (memory://:
+    5 workers, 5 times the sign-in guesses); True if so. Development is left alone."""
     uri = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
     if (
         workers <= 1
@@ -79,12 +70,8 @@ def limited(
     methods: Collection[str] = ("POST",),
     count_when: Callable[[Response], bool] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Limit a view by client address with the limits in the `setting` named.
-
-    Every request with one of `methods` counts, before the view runs. With `count_when`,
-    a request counts only if its response passes that test (sign-in: only failures), and
-    a request is refused once the count has reached the limit.
-    """
+    """Limit a view by client address with the limits in the `setting` named: every request
+    with one of `methods` counts, or with `count_when` only one whose response passes it."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         scope = f"{view.__module__}.{view.__name__}"

@@ -52,9 +52,8 @@ def security_headers(html: bool, secure: bool) -> list[tuple[str, str]]:
 
 
 def add_security_headers(response: Response) -> Response:
-    # No view sets these itself, so they are appended without a per-header lookup (this runs
-    # on every response).
-    # A page that sets its own policy (the passkey pages, which run our one script) keeps it.
+    # Appended without a per-header lookup (no view sets these); a page that sets its own
+    # policy (the passkey pages, which run our one script) keeps it.
     html = response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers
     response.headers.extend(security_headers(html, request.is_secure))
     return response
@@ -65,24 +64,17 @@ class SessionInterface(SecureCookieSessionInterface):
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         # Outside the staff area nothing reads the session, but Flask-Login's after-request
-        # hook looks in it on every response (for a remember-me cookie this app never sets).
-        # That look would mark it accessed and add "Vary: Cookie" to pages that are the same
-        # for everyone. A session nothing changed there has nothing to save. (Flask-Login's
-        # docs customise save_session the same way to keep API responses cookie-free.)
+        # hook looks in it on every response, which would add "Vary: Cookie" to pages that
+        # are the same for everyone. A session nothing changed there has nothing to save.
         if request.blueprint != "staff" and not session.modified:
             return
         super().save_session(app, session, response)
 
 
 def is_cross_site(request: Request) -> bool:
-    """True for a form post another website made the browser send.
-
-    The public forms use this instead of a session-bound CSRF token, so a reader gets no
-    session cookie (and an article page costs no session write). It is the check of Go's
-    net/http CrossOriginProtection: browsers since 2023 send Sec-Fetch-Site on every
-    request; older ones send Origin on cross-site POSTs. A request with neither (curl, an
-    old browser posting from our own page) is not a browser acting for another site.
-    """
+    """True for a form post another website made the browser send: Go's net/http
+    CrossOriginProtection check (Sec-Fetch-Site, else Origin). The public forms use it
+    instead of a session-bound token, so a reader gets no session cookie."""
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site:
         return fetch_site not in {"same-origin", "none"}
@@ -105,11 +97,7 @@ def init_app(app: Flask) -> None:
 
 
 def trust_proxies(app: Flask) -> None:
-    """Read the client's address and scheme from the proxies we run (TRUSTED_PROXIES).
-
-    Wrapped around everything the app serves but static files (HSTS depends on the scheme
-    the visitor used).
-    """
+    """Read the client's address and scheme from the proxies we run (TRUSTED_PROXIES)."""
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies > 0:
         # Only as many hops as there are proxies we run: a client cannot spoof its address

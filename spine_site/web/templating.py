@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,24 +21,14 @@ from spine_site.config import clinic_details
 from spine_site.leads.intake import BEST_TIMES, CONTACT_METHODS, REASONS
 from spine_site.web.i18n import LANGUAGES, PREFIXES, TAGS, current_language
 
-REASON_LABELS = dict(REASONS)
-CONTACT_LABELS = dict(CONTACT_METHODS)
-BEST_TIME_LABELS = dict(BEST_TIMES)
-
 
 def absolute(path: str) -> str:
     return current_app.config["SITE_URL"] + path
 
 
 def tel(number: str, extension: str | None = None) -> str:
-    """A tel: target in E.164, so a tap on a phone dials it; an extension follows a comma.
-
-    The comma is the dialers' pause: Android's and iOS's dial the number, wait about two
-    seconds and send the extension's tones. RFC 3966's `;ext=4` is the standard, but Android
-    dials its letters as keypad digits (`398` before the 4) and iOS asks for another tap
-    after the call connects (docs/staff.md, "Phone numbers"). Text links (sms:) take the
-    number alone.
-    """
+    """A tel: target in E.164; an extension follows a comma, the dialers' pause. (RFC 3966's
+    `;ext=4` is dialled as keypad letters on Android; docs/staff.md, "Phone numbers".)"""
     try:
         target = phonenumbers.format_number(
             phonenumbers.parse(number, "US"), phonenumbers.PhoneNumberFormat.E164
@@ -143,14 +134,10 @@ def article_ld(article: Article) -> dict[str, Any]:
             {
                 "@type": "BreadcrumbList",
                 "itemListElement": [
-                    {"@type": "ListItem", "position": 1, "name": names[0], "item": home},
-                    {
-                        "@type": "ListItem",
-                        "position": 2,
-                        "name": names[1],
-                        "item": home + "#articles",
-                    },
-                    {"@type": "ListItem", "position": 3, "name": article.title, "item": url},
+                    {"@type": "ListItem", "position": n, "name": name, "item": item}
+                    for n, (name, item) in enumerate(
+                        [(names[0], home), (names[1], home + "#articles"), (article.title, url)], 1
+                    )
                 ],
             },
         ],
@@ -181,18 +168,11 @@ def phone_display(e164: str, extension: str | None = None) -> str:
     return f"{shown} ext. {extension}" if extension else shown
 
 
-def reason_label(value: str | None) -> str:
-    """The reason as the patient read it, in the current language (English on staff pages)."""
-    return str(REASON_LABELS.get(value or "", value or ""))
-
-
-def contact_label(value: str | None) -> str:
-    """The preferred contact method as the patient read it ("Text message"), never a code."""
-    return str(CONTACT_LABELS.get(value or "", value or ""))
-
-
-def best_time_label(value: str | None) -> str:
-    return str(BEST_TIME_LABELS.get(value or "", value or ""))
+def _chosen(choices: list[tuple[str, Any]]) -> Callable[[str | None], str]:
+    """A filter that shows a form's stored code as the patient read it ("Text message"), in
+    the current language (English on staff pages); an unknown code as it is."""
+    labels = dict(choices)
+    return lambda value: str(labels.get(value or "", value or ""))
 
 
 def language_name(code: str | None) -> str:
@@ -235,9 +215,9 @@ def init_app(app: Flask) -> None:
         mailto=mailto,
         clinic_time=clinic_time,
         phone_display=phone_display,
-        reason_label=reason_label,
-        contact_label=contact_label,
-        best_time_label=best_time_label,
+        reason_label=_chosen(REASONS),
+        contact_label=_chosen(CONTACT_METHODS),
+        best_time_label=_chosen(BEST_TIMES),
         language_name=language_name,
         waiting=waiting,
         host=host,
@@ -256,7 +236,6 @@ def init_app(app: Flask) -> None:
         config = current_app.config
         return {
             "favicon": favicon,
-            # Its hours in the page's language.
             "clinic": clinic_details(config, current_language()),
             "site_url": config["SITE_URL"],
             # Outside a request (a command rendering an email) there is no page.
