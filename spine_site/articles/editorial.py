@@ -7,19 +7,18 @@ of article_desk, or a whole import).
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 
 from sqlalchemy import func, select
 
 from spine_site.accounts import audit
+from spine_site.articles.render import SLUG
 from spine_site.clock import clinic_zone, utcnow
 from spine_site.extensions import db
 from spine_site.models import ArticleRecord, ArticleRedirect, ArticleRevision, User, Workflow
 from spine_site.web.i18n import DEFAULT, LANGUAGES
 
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Addresses the site itself uses under /articles/ could never be an article's.
 _RESERVED_SLUGS = {"new", "feed", "index"}
 

@@ -23,7 +23,7 @@ from spine_site.web.i18n import DEFAULT, LANGUAGES, PREFIXES
 
 CONTENT_DIR = Path(__file__).parent.parent / "content"
 ARTICLES_DIR = CONTENT_DIR / "articles"
-_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _REQUIRED = ("title", "description", "published", "updated", "reviewer")
 
 
@@ -141,7 +141,7 @@ def _polish_html(html: str, language: str = DEFAULT) -> str:
 
 def parse_article(path: Path, md: MarkdownIt | None = None) -> Article:
     slug = path.stem
-    if not _SLUG.match(slug):
+    if not SLUG.match(slug):
         raise ArticleError(f"{path.name}: file name must be a lowercase-hyphenated slug")
     meta, body = split_front_matter(path.read_text(encoding="utf-8"), path.name)
     missing = [key for key in _REQUIRED if not meta.get(key)]
@@ -190,7 +190,7 @@ def file_language(meta: dict, path: Path) -> tuple[str, str | None]:
     original = str(original).strip()
     if language == DEFAULT:
         raise ArticleError(f"{source}: an English article is not a translation_of another")
-    if not _SLUG.match(original):
+    if not SLUG.match(original):
         raise ArticleError(f"{source}: translation_of must be an English article's slug")
     return language, original
 
