@@ -91,7 +91,8 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
     from spine_site.accounts.mfa import warn_about_sealed_secrets
     from spine_site.web.ratelimits import warn_if_counted_per_worker
 
-    if isinstance(worker.wsgi, Flask):
+    # Only the product's app: the benches' bare anchors run under this file too.
+    if isinstance(worker.wsgi, Flask) and worker.wsgi.import_name == "spine_site":
         warn_if_counted_per_worker(worker.wsgi, worker.cfg.workers)
         warn_about_sealed_secrets(worker.wsgi)
     gc.collect()

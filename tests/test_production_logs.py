@@ -218,6 +218,18 @@ def test_gunicorns_error_log_is_redacted_too(tmp_path):
     assert NAME not in logged
 
 
+def test_a_worker_of_another_flask_app_starts_under_gunicorn_conf(tmp_path):
+    """The benches run their bare anchors with gunicorn.conf.py too: the product's start-up
+    checks (rate-limit storage, sealed authenticator secrets) leave another app alone."""
+    from types import SimpleNamespace
+
+    from flask import Flask
+
+    post_worker_init = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["post_worker_init"]
+    other = Flask("bare_insert_app")  # no SECRET_KEY, no database
+    post_worker_init(SimpleNamespace(wsgi=other, cfg=SimpleNamespace(workers=5)))
+
+
 @pytest.mark.parametrize(
     ("settings", "workers", "warned"),
     [
