@@ -38,7 +38,8 @@ def fixed_page(body: bytes, content_type: str) -> Callable[[], Response]:
     return view
 
 
-for number, (path, page) in enumerate(json.loads((PAGES / "index.json").read_text()).items()):
+INDEX = json.loads((PAGES / "index.json").read_text())
+for number, (path, page) in enumerate(INDEX.items()):
     app.add_url_rule(
         path,
         endpoint=f"page{number}",
@@ -47,10 +48,8 @@ for number, (path, page) in enumerate(json.loads((PAGES / "index.json").read_tex
 
 if os.environ.get("BARE_DATABASE_URL"):
     engine = create_engine(os.environ["BARE_DATABASE_URL"])
-    health = fixed_page(
-        (PAGES / json.loads((PAGES / "index.json").read_text())["/healthz"]["file"]).read_bytes(),
-        "application/json",
-    )
+    page = INDEX["/healthz"]
+    health = fixed_page((PAGES / page["file"]).read_bytes(), page["content_type"])
 
     @app.get("/healthz-with-database")
     def healthz_with_database() -> Response:
